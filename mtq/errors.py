@@ -1,0 +1,23 @@
+"""The exception tree. Code raises these; one place per message decides what they mean."""
+
+from __future__ import annotations
+
+
+class MtqError(Exception):
+    """Base of every error mtq raises on purpose."""
+
+
+class ConfigError(MtqError):
+    """A setting or flag is wrong; the message says which and how to fix it."""
+
+
+class TransientError(MtqError):
+    """Worth retrying later: the same input may succeed (broker blip, endpoint down)."""
+
+
+class PermanentError(MtqError):
+    """Retrying cannot help: report it and move on."""
+
+
+class PublishError(TransientError):
+    """A publish was not confirmed by the broker (nacked, unroutable or connection lost)."""

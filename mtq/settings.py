@@ -1,0 +1,128 @@
+"""Typed settings, read once from ``MTQ_*`` environment variables at the entry point.
+
+Nothing in mtq reads ``os.environ`` elsewhere: the CLI builds one :class:`Settings` (env first,
+then command-line flags override) and passes it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mtq.errors import ConfigError
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+def _split_list(value: str) -> tuple[str, ...]:
+    return tuple(item for item in value.replace(",", " ").split() if item)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of mtq. Field ``foo_bar`` is read from ``MTQ_FOO_BAR``."""
+
+    amqp_url: str = DEFAULT_AMQP_URL
+    model: str = ""
+    model_revision: str = ""
+    routes: tuple[str, ...] = ("en-de",)
+    engine: str = "hf"
+    device: str = "auto"
+    dtype: str = "auto"
+    webhook_secret: tuple[str, ...] = ()
+    webhook_allow_networks: tuple[str, ...] = ()
+    webhook_allow_ports: tuple[int, ...] = (80, 443)
+    metrics_port: int = 9000
+    # Consumer and scheduler.
+    prefetch: int = 16
+    batch_tokens: int = 8192
+    max_batch_segments: int = 64
+    batch_max_wait_ms: int = 20
+    drain_timeout_s: float = 60.0
+    # Contract limits.
+    max_job_segments: int = 512
+    max_segment_chars: int = 2000
+    max_metadata_bytes: int = 16384
+    default_beam_size: int = 4
+    max_beam_size: int = 8
+    default_max_new_tokens: int = 256
+    max_new_tokens_limit: int = 512
+    # Broker topology.
+    delivery_limit: int = 10
+    # Webhook delivery.
+    webhook_timeout_s: float = 10.0
+    webhook_connect_timeout_s: float = 3.0
+    webhook_concurrency: int = 32
+    webhook_per_host: int = 4
+    webhook_quick_retries: int = 3
+    webhook_retry_schedule_s: tuple[int, ...] = (10, 60, 300, 1800, 7200, 21600, 43200, 86400)
+    dispatcher_prefetch: int = 64
+    # Test-only fault hook; see worker/faults.py. Never set in production.
+    fault_crash_marker: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``MTQ_*`` variables, then apply non-``None`` overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in dataclasses.fields(cls):
+            raw = env.get(f"MTQ_{spec.name.upper()}")
+            if raw is not None and raw.strip() != "":
+                values[spec.name] = _coerce(spec.name, raw.strip(), spec.default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        for route in self.routes:
+            parse_route(route)
+        for cidr in self.webhook_allow_networks:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"MTQ_WEBHOOK_ALLOW_NETWORKS: {cidr!r} is not a CIDR") from exc
+        positive = (
+            "prefetch", "batch_tokens", "max_batch_segments", "max_job_segments",
+            "max_segment_chars", "delivery_limit", "max_beam_size", "max_new_tokens_limit",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"MTQ_{name.upper()} must be at least 1")
+        if self.engine not in ("hf", "ctranslate2"):
+            raise ConfigError("MTQ_ENGINE must be 'hf' or 'ctranslate2'")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError("MTQ_DEVICE must be 'auto', 'cpu' or 'cuda'")
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def parse_route(route: str) -> tuple[str, str]:
+    """Split ``en-de`` into ``("en", "de")``; raise ConfigError when malformed."""
+    parts = route.split("-")
+    if len(parts) != 2 or not all(p.isalnum() and 1 <= len(p) <= 12 for p in parts):
+        raise ConfigError(f"route {route!r} must look like 'en-de' (source-target)")
+    return parts[0], parts[1]
+
+
+def _coerce(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            return raw.lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            items = _split_list(raw)
+            if default and isinstance(default[0], int):
+                return tuple(int(item) for item in items)
+            return items
+    except ValueError as exc:
+        raise ConfigError(f"MTQ_{name.upper()}={raw!r}: {exc}") from exc
+    return raw
