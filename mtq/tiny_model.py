@@ -141,7 +141,6 @@ def build_tiny_model(path: Path, spec: TinyModelSpec | None = None) -> Path:
     torch.manual_seed(spec.seed)
     model = MarianMTModel(config).eval()
     model.generation_config.num_beams = 4
-    model.generation_config.max_length = spec.max_positions
     model.save_pretrained(path)
     (path / "MTQ_TINY_MODEL.txt").write_text(MEANINGLESS_NOTICE + "\n", encoding="utf-8")
     return path

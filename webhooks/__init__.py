@@ -1,0 +1,21 @@
+"""Webhook delivery: the dispatcher that turns durable result events into signed POSTs.
+
+Module map (one concern each):
+
+- ``signing``: Standard Webhooks ids, secrets and signatures (the worker imports ``webhook_id``).
+- ``verify``: the receiver-side check, for Python callers.
+- ``ssrf``: where a callback may point; resolves once and pins the checked address.
+- ``transport``: one HTTP POST to a pinned address, with timeouts and size caps.
+- ``policy``: pure retry policy (what a response means, attempt -> delay or give up).
+- ``events``: the result message format (headers in, headers out).
+- ``delivery``: one delivery attempt with quick in-process retries.
+- ``settle``: the one place that acks, schedules a retry or parks a result.
+- ``dispatcher``: the aio-pika consumer, concurrency limits and the SIGTERM drain.
+- ``parking``: list, inspect and redrive parked events (``mtq webhooks``).
+- ``metrics``: Prometheus metrics on the default registry.
+- ``cli``: ``mtq dispatcher`` and ``mtq webhooks``.
+"""
+
+from webhooks.signing import webhook_id
+
+__all__ = ["webhook_id"]

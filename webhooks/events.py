@@ -1,0 +1,152 @@
+"""The result message on ``mtq.results``: read at the edge, rewritten on retry and parking.
+
+The body is the exact event JSON the worker serialized; it is signed and POSTed as is. Routing
+facts travel in headers so the dispatcher never parses the body:
+
+- ``x-mtq-callback-url``, ``x-mtq-job-id``, ``x-mtq-event-type``, ``x-mtq-webhook-id``
+  (set by the worker, see :func:`result_headers`);
+- ``x-mtq-attempt``: ladder attempts already spent (absent means none);
+- on parking: ``x-mtq-reason``, ``x-mtq-last-status``, ``x-mtq-last-error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from mtq.contract import EVENT_COMPLETED, EVENT_FAILED
+from mtq.errors import PermanentError
+from mtq.topology import REASON_HEADER
+from webhooks.signing import webhook_id
+
+CALLBACK_HEADER = "x-mtq-callback-url"
+JOB_ID_HEADER = "x-mtq-job-id"
+EVENT_TYPE_HEADER = "x-mtq-event-type"
+WEBHOOK_ID_HEADER = "x-mtq-webhook-id"
+ATTEMPT_HEADER = "x-mtq-attempt"
+LAST_STATUS_HEADER = "x-mtq-last-status"
+LAST_ERROR_HEADER = "x-mtq-last-error"
+REDRIVES_HEADER = "x-mtq-redrives"
+EVENT_TYPES = frozenset({EVENT_COMPLETED, EVENT_FAILED})
+# Broker bookkeeping that must not be copied into a message we publish ourselves.
+_BROKER_HEADER_PREFIXES = ("x-death", "x-first-death", "x-last-death", "x-delivery-count")
+_PARK_HEADERS = (REASON_HEADER, LAST_STATUS_HEADER, LAST_ERROR_HEADER)
+MAX_ERROR_CHARS = 500
+
+
+class InvalidResult(PermanentError):
+    """A message on mtq.results that is not a result event; parked as ``invalid_message``."""
+
+
+@dataclass(frozen=True)
+class ResultEvent:
+    webhook_id: str
+    job_id: str
+    event_type: str
+    callback_url: str
+    body: bytes
+    attempt: int  # ladder attempts already spent before this one
+
+    @property
+    def host(self) -> str:
+        return callback_host(self.callback_url)
+
+
+def callback_host(url: str) -> str:
+    """The lowercase host of a callback URL ('' when unreadable): the per-host limit key."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def result_headers(job_id: str, event_type: str, callback_url: str) -> dict[str, Any]:
+    """Headers the worker sets on a result message (message_id must be the webhook id)."""
+    return {
+        CALLBACK_HEADER: callback_url,
+        JOB_ID_HEADER: job_id,
+        EVENT_TYPE_HEADER: event_type,
+        WEBHOOK_ID_HEADER: webhook_id(job_id, event_type),
+    }
+
+
+def header_text(headers: Mapping[str, Any], name: str) -> str:
+    value = headers.get(name)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else ""
+
+
+def header_int(headers: Mapping[str, Any], name: str) -> int:
+    value = headers.get(name)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    try:
+        return int(header_text(headers, name) or 0)
+    except ValueError:
+        return 0
+
+
+def parse_result(body: bytes, headers: Mapping[str, Any] | None) -> ResultEvent:
+    """Validate the routing headers of one message; raise InvalidResult when unusable."""
+    headers = headers or {}
+    job_id = header_text(headers, JOB_ID_HEADER)
+    event_type = header_text(headers, EVENT_TYPE_HEADER)
+    callback_url = header_text(headers, CALLBACK_HEADER)
+    if not job_id:
+        raise InvalidResult(f"missing {JOB_ID_HEADER} header")
+    if event_type not in EVENT_TYPES:
+        raise InvalidResult(f"{EVENT_TYPE_HEADER} is {event_type!r}, not a known event type")
+    if not callback_url:
+        raise InvalidResult(f"missing {CALLBACK_HEADER} header")
+    if not body:
+        raise InvalidResult("empty body")
+    # Recomputed rather than trusted, so a stale or hand-edited header cannot break dedupe.
+    expected = webhook_id(job_id, event_type)
+    return ResultEvent(
+        webhook_id=expected, job_id=job_id, event_type=event_type, callback_url=callback_url,
+        body=body, attempt=max(0, header_int(headers, ATTEMPT_HEADER)),
+    )
+
+
+def _carried(headers: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {
+        key: value for key, value in (headers or {}).items()
+        if not key.startswith(_BROKER_HEADER_PREFIXES)
+    }
+
+
+def retry_headers(headers: Mapping[str, Any] | None, attempt: int, status: int | None,
+                  error: str) -> dict[str, Any]:
+    """Headers for the retry ladder: the attempt count and what went wrong last."""
+    out = _carried(headers)
+    out[ATTEMPT_HEADER] = attempt
+    _set_last(out, status, error)
+    return out
+
+
+def parked_headers(headers: Mapping[str, Any] | None, reason: str, attempt: int,
+                   status: int | None, error: str) -> dict[str, Any]:
+    out = retry_headers(headers, attempt, status, error)
+    out[REASON_HEADER] = reason
+    return out
+
+
+def redrive_headers(headers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A parked event going back to mtq.results: attempts reset, parking notes dropped."""
+    out = {key: value for key, value in _carried(headers).items() if key not in _PARK_HEADERS}
+    out[ATTEMPT_HEADER] = 0
+    out[REDRIVES_HEADER] = header_int(out, REDRIVES_HEADER) + 1
+    return out
+
+
+def _set_last(out: dict[str, Any], status: int | None, error: str) -> None:
+    if status is None:
+        out.pop(LAST_STATUS_HEADER, None)
+    else:
+        out[LAST_STATUS_HEADER] = status
+    out[LAST_ERROR_HEADER] = error[:MAX_ERROR_CHARS]

@@ -1,0 +1,127 @@
+"""One HTTP POST to a pinned address: no redirects, bounded time, bounded bytes.
+
+urllib3 (the engine under ``requests``) is used directly because pinning needs its pool
+arguments: the pool connects to ``Destination.address`` while the Host header, TLS SNI
+(``server_hostname``) and certificate check (``assert_hostname``) use the original host name.
+A fresh pool per attempt means every connection goes to an address checked moments ago and no
+environment proxy is ever consulted. This module is blocking; the dispatcher calls it from a
+thread pool, never from the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import certifi
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, ReadTimeoutError
+
+from webhooks.ssrf import Destination
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 16 * 1024
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    connect_timeout_s: float = 3.0
+    total_timeout_s: float = 10.0
+    max_response_bytes: int = 64 * 1024
+    ca_certs: str | None = None  # None: the certifi bundle, as requests would use
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """What one POST produced. ``status`` is ``None`` when no response arrived."""
+
+    status: int | None
+    elapsed_s: float
+    error: str = ""
+    retry_after: str | None = None
+    body: bytes = b""
+    timed_out: bool = False
+
+
+def post(
+    destination: Destination, body: bytes, headers: Mapping[str, str], limits: HttpLimits
+) -> HttpResult:
+    """POST ``body`` to the pinned destination; never raises for network trouble."""
+    started = time.monotonic()
+    deadline = started + limits.total_timeout_s
+    timeout = urllib3.Timeout(
+        connect=limits.connect_timeout_s, read=limits.total_timeout_s, total=limits.total_timeout_s
+    )
+    pool = _pool(destination, limits)
+    try:
+        response = pool.urlopen(
+            "POST", destination.target, body=body,
+            headers={**headers, "Host": destination.host_header},
+            redirect=False, retries=False, preload_content=False, timeout=timeout,
+        )
+        try:
+            content = _read_capped(response, limits.max_response_bytes, deadline)
+        except (HTTPError, OSError):
+            # The status line already decided the outcome; a body cut short changes nothing.
+            content = b""
+        finally:
+            response.close()
+        return HttpResult(
+            status=response.status, elapsed_s=time.monotonic() - started,
+            retry_after=response.headers.get("Retry-After"), body=content,
+            error="" if 200 <= response.status < 300 else f"HTTP {response.status}",
+        )
+    except (ConnectTimeoutError, ReadTimeoutError, TimeoutError) as exc:
+        return HttpResult(
+            status=None, elapsed_s=time.monotonic() - started, timed_out=True,
+            error=f"timeout after {time.monotonic() - started:.1f}s: {_describe(exc)}",
+        )
+    except (HTTPError, OSError) as exc:
+        return HttpResult(status=None, elapsed_s=time.monotonic() - started, error=_describe(exc))
+    finally:
+        pool.close()
+
+
+def _pool(destination: Destination, limits: HttpLimits) -> urllib3.HTTPConnectionPool:
+    if destination.scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            destination.address, destination.port, maxsize=1, retries=False,
+            cert_reqs="CERT_REQUIRED", ca_certs=limits.ca_certs or certifi.where(),
+            assert_hostname=destination.host, server_hostname=destination.host,
+        )
+    return urllib3.HTTPConnectionPool(destination.address, destination.port, maxsize=1,
+                                      retries=False)
+
+
+def _read_capped(response: urllib3.BaseHTTPResponse, cap: int, deadline: float) -> bytes:
+    """Read at most ``cap`` bytes, stopping at ``deadline``; the rest is never read.
+
+    ``read1`` returns after one socket read, so a server dripping bytes slowly cannot keep the
+    loop alive past the deadline; each read's socket timeout shrinks to the time left.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while size < cap:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock = getattr(response.connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(left)
+        chunk = response.read1(min(_CHUNK, cap - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _describe(exc: BaseException) -> str:
+    # urllib3 wraps the cause; the innermost message is the useful one (e.g. refused).
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        return f"{type(reason).__name__}: {reason}"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,1 @@
+"""The translation worker: consumer → scheduler → engine (one inference thread) → results."""

@@ -1,0 +1,47 @@
+"""``mtq worker``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+from mtq.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="consume jobs, translate them in micro-batches, publish results",
+        description="Consume translation jobs from mtq.jobs.<route> queues and publish "
+        "job.completed / job.failed events to mtq.results.",
+    )
+    parser.add_argument("--model", help="HF model id or local directory (MTQ_MODEL)")
+    parser.add_argument("--routes", help="language pairs to serve, e.g. en-de,en-fr (MTQ_ROUTES)")
+    parser.add_argument("--prefetch", type=int, help="unacked jobs per consumer (MTQ_PREFETCH)")
+    parser.add_argument("--metrics-port", type=int, help="port for /metrics, /healthz, /readyz")
+    parser.add_argument(
+        "--burst", action="store_true",
+        help="exit once the queues are empty and nothing is in flight (tests, batch runs)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.app import Worker
+    from worker.engine import load_engine
+
+    overrides: dict[str, Any] = {
+        "model": args.model,
+        "prefetch": args.prefetch,
+        "metrics_port": args.metrics_port,
+        "routes": tuple(args.routes.replace(",", " ").split()) if args.routes else None,
+    }
+    settings = settings.replace(**{k: v for k, v in overrides.items() if v is not None})
+    settings.validate()
+    engine = load_engine(settings)
+    log.info("model %s revision %s", engine.info.name, engine.info.revision)
+    return asyncio.run(Worker(settings, engine).run(burst=args.burst))

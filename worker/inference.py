@@ -1,0 +1,112 @@
+"""The inference thread: the one place that calls the engine.
+
+It pulls batches from the :class:`BatchQueue`, decodes them, and hands each segment's result
+back to the event loop through a callback. A failing batch is bisected so that only the
+segment that really fails is reported as failed; an out-of-memory error also lowers the
+scheduler's token budget so the next batches fit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from worker.engine import Engine
+from worker.faults import FaultHook
+from worker.metrics import WorkerMetrics
+from worker.scheduler import Batch, BatchQueue, Segment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    segment: Segment
+    output: list[int] | None  # generated token ids; None when the segment failed
+    error: str | None
+    started_at: float
+    finished_at: float
+
+
+ResultSink = Callable[[list[SegmentResult]], None]
+
+
+class InferenceThread(threading.Thread):
+    """Runs ``generate`` on one dedicated thread, never on the event loop."""
+
+    def __init__(
+        self, engine: Engine, queue: BatchQueue, sink: ResultSink, metrics: WorkerMetrics,
+        faults: FaultHook,
+    ) -> None:
+        super().__init__(name="mtq-inference", daemon=True)
+        self._engine = engine
+        self._queue = queue
+        self._sink = sink
+        self._metrics = metrics
+        self._faults = faults
+        self.busy = False
+
+    def run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            self.busy = True
+            try:
+                self._sink(self._run(batch))
+            finally:
+                self.busy = False
+
+    def _run(self, batch: Batch) -> list[SegmentResult]:
+        started = time.monotonic()
+        try:
+            outputs = self._generate(batch)
+        except Exception as exc:  # noqa: BLE001 - the per-batch error boundary
+            return self._isolate(batch, exc)
+        finished = time.monotonic()
+        return [
+            SegmentResult(segment, output, None, started, finished)
+            for segment, output in zip(batch.segments, outputs, strict=True)
+        ]
+
+    def _generate(self, batch: Batch) -> list[list[int]]:
+        self._faults.before_generate(batch)
+        started = time.perf_counter()
+        outputs = self._engine.generate([s.tokens for s in batch.segments], batch.options)
+        elapsed = time.perf_counter() - started
+        if len(outputs) != len(batch.segments):
+            raise RuntimeError(
+                f"engine returned {len(outputs)} outputs for {len(batch.segments)} segments"
+            )
+        self._metrics.observe_batch(batch, elapsed, outputs)
+        return outputs
+
+    def _isolate(self, batch: Batch, exc: Exception) -> list[SegmentResult]:
+        """Bisect a failed batch until the failing segments are alone."""
+        if self._engine.is_out_of_memory(exc):
+            self._engine.release_memory()
+            budget = self._queue.shrink_budget()
+            self._metrics.oom_total.inc()
+            log.warning(
+                "out of memory on a batch of %d segments (cost %d); token budget now %d",
+                len(batch.segments), batch.cost, budget,
+            )
+        if len(batch.segments) == 1:
+            segment = batch.segments[0]
+            now = time.monotonic()
+            log.error(
+                "job %s: segment %d failed: %s", segment.job_key, segment.index, exc,
+                exc_info=not self._engine.is_out_of_memory(exc),
+            )
+            self._metrics.segment_failures_total.inc()
+            return [SegmentResult(segment, None, f"{type(exc).__name__}: {exc}", now, now)]
+        log.warning(
+            "batch of %d segments failed (%s); retrying in halves", len(batch.segments), exc
+        )
+        results: list[SegmentResult] = []
+        for half in batch.split():
+            results.extend(self._run(half))
+        return results

@@ -1,0 +1,63 @@
+"""In-flight jobs: which segments are done, when the job is complete. Lives on the event loop."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from mtq.contract import Job, JobStats
+from worker.settle import Delivery
+
+_sequence = itertools.count(1)
+
+
+@dataclass
+class InFlightJob:
+    """One delivery of one job. The same job id delivered twice is two entries."""
+
+    job: Job
+    delivery: Delivery
+    published_at: float | None  # wall clock, from the message timestamp when the client set it
+    received_wall: float = field(default_factory=time.time)
+    received_mono: float = field(default_factory=time.monotonic)
+    key: str = ""
+    outputs: list[list[int] | None] = field(default_factory=list)
+    translated: dict[int, str] = field(default_factory=dict)  # segments answered without the model
+    remaining: int = 0
+    first_started: float | None = None
+    last_finished: float | None = None
+    failed: bool = False
+
+    def __post_init__(self) -> None:
+        self.key = f"{self.job.job_id}#{next(_sequence)}"
+        self.outputs = [None] * len(self.job.segments)
+
+    @property
+    def started(self) -> bool:
+        return self.first_started is not None
+
+    def record(self, index: int, output: list[int], started: float, finished: float) -> bool:
+        """Store one segment's output; True when that completed the job."""
+        if self.outputs[index] is None:
+            self.outputs[index] = output
+            self.remaining -= 1
+        self.first_started = started if self.first_started is None else min(
+            self.first_started, started
+        )
+        self.last_finished = finished if self.last_finished is None else max(
+            self.last_finished, finished
+        )
+        return self.remaining == 0
+
+    def stats(self) -> JobStats:
+        waited_before_receipt = 0.0
+        if self.published_at is not None:
+            waited_before_receipt = max(0.0, self.received_wall - self.published_at)
+        started = self.first_started if self.first_started is not None else time.monotonic()
+        finished = self.last_finished if self.last_finished is not None else started
+        return JobStats(
+            segments=len(self.job.segments),
+            queue_ms=int(1000 * (waited_before_receipt + max(0.0, started - self.received_mono))),
+            compute_ms=int(1000 * max(0.0, finished - started)),
+        )
