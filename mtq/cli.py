@@ -25,7 +25,7 @@ def _registrars() -> list[Registrar]:
     from mtq import commands
 
     registrars: list[Registrar] = [commands.register]
-    for module_name in ("worker.cli", "webhooks.cli", "mtq.plan"):
+    for module_name in ("worker.cli", "webhooks.cli", "mtq.plan", "mtq.convert"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -33,6 +33,10 @@ class Settings:
     engine: str = "hf"
     device: str = "auto"
     dtype: str = "auto"
+    # CTranslate2 engine only (docs/engines.md): compute type, replicas, threads per replica.
+    compute_type: str = "auto"
+    inter_threads: int = 1
+    intra_threads: int = 0
     webhook_secret: tuple[str, ...] = ()
     webhook_allow_networks: tuple[str, ...] = ()
     webhook_allow_ports: tuple[int, ...] = (80, 443)
@@ -43,6 +47,7 @@ class Settings:
     max_batch_segments: int = 64
     batch_max_wait_ms: int = 20
     drain_timeout_s: float = 60.0
+    result_publish_timeout_s: float = 120.0
     # Contract limits.
     max_job_segments: int = 512
     max_segment_chars: int = 2000

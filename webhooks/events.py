@@ -129,6 +129,13 @@ def retry_headers(headers: Mapping[str, Any] | None, attempt: int, status: int |
     return out
 
 
+def deferred_headers(headers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Headers for an event put back on the ladder without spending an attempt."""
+    out = _carried(headers)
+    out[ATTEMPT_HEADER] = max(0, header_int(out, ATTEMPT_HEADER))
+    return out
+
+
 def parked_headers(headers: Mapping[str, Any] | None, reason: str, attempt: int,
                    status: int | None, error: str) -> dict[str, Any]:
     out = retry_headers(headers, attempt, status, error)

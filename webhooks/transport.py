@@ -17,7 +17,12 @@ from dataclasses import dataclass
 
 import certifi
 import urllib3
-from urllib3.exceptions import ConnectTimeoutError, HTTPError, ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 
 from webhooks.ssrf import Destination
 
@@ -74,6 +79,8 @@ def post(
             retry_after=response.headers.get("Retry-After"), body=content,
             error="" if 200 <= response.status < 300 else f"HTTP {response.status}",
         )
+    except NewConnectionError as exc:  # a subclass of ConnectTimeoutError, but e.g. refused
+        return HttpResult(status=None, elapsed_s=time.monotonic() - started, error=_describe(exc))
     except (ConnectTimeoutError, ReadTimeoutError, TimeoutError) as exc:
         return HttpResult(
             status=None, elapsed_s=time.monotonic() - started, timed_out=True,

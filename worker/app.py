@@ -20,6 +20,12 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from prometheus_client import CollectorRegistry
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from mtq.contract import (
     ErrorCode,
@@ -259,7 +265,8 @@ class Worker:
         except NotAJob as exc:
             log.warning("message %s on %s is not a job: %s", message.message_id, route, exc.reason)
             await self._publisher.dead_letter(
-                message.body, dict(message.headers or {}), route, exc.reason
+                message.body, dict(message.headers or {}), route, exc.reason,
+                message_id=message.message_id,
             )
             self.metrics.dead_lettered_total.inc()
             await delivery.ack(message.message_id or "?")
@@ -364,7 +371,7 @@ class Worker:
         assert self._publisher is not None
         job_id = entry.job.job_id
         try:
-            hook_id = await self._publisher.publish_event(event, entry.job.callback_url)
+            hook_id = await self._publish_with_retry(event, entry.job.callback_url, job_id)
         except Exception as exc:  # noqa: BLE001 - unconfirmed: hand the job back, never ack
             log.error("job %s: result not confirmed (%s); requeueing the job", job_id, exc)
             await entry.delivery.requeue(job_id)
@@ -373,6 +380,30 @@ class Worker:
         self.metrics.jobs_total.labels(outcome=outcome).inc()
         self.metrics.job_seconds.observe(time.monotonic() - entry.received_mono)
         log.info("job %s: %s (webhook %s)", job_id, event["type"], hook_id)
+
+    async def _publish_with_retry(
+        self, event: dict[str, Any], callback_url: str, job_id: str
+    ) -> str:
+        """Publish until confirmed, backing off; the job stays unacked meanwhile.
+
+        Retrying here rather than requeueing keeps a computed result through a broker blip
+        (the robust channel reopens underneath) without spending the job's delivery limit.
+        """
+        assert self._publisher is not None
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(self.settings.result_publish_timeout_s),
+            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            retry=retry_if_exception_type(Exception),
+            reraise=True,
+            before_sleep=lambda state: log.warning(
+                "job %s: result publish failed (%s); retrying", job_id,
+                state.outcome.exception() if state.outcome else "?",
+            ),
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._publisher.publish_event(event, callback_url)
+        raise AssertionError("unreachable")
 
     def _forget(self, entry: InFlightJob) -> None:
         self.jobs.pop(entry.key, None)

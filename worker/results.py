@@ -60,13 +60,15 @@ class ResultPublisher:
         return hook_id
 
     async def dead_letter(
-        self, body: bytes, headers: dict[str, Any], route: str, reason: str
+        self, body: bytes, headers: dict[str, Any], route: str, reason: str,
+        message_id: str | None = None,
     ) -> None:
         """Move a message that is not a job to its route's dead-letter queue, with the reason."""
         assert self._dead is not None, "open() first"
         message = aio_pika.Message(
             body=body,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
             headers={**headers, REASON_HEADER: reason, "x-mtq-route": route},
         )
         await self._dead.publish(message, routing_key=dead_letter_queue(route), mandatory=True)

@@ -1,0 +1,16 @@
+"""mtq's benchmark suite: ``python -m bench`` (see docs/performance.md).
+
+Module map:
+
+- ``workload``: generated sentences grouped into the two job mixes.
+- ``models``: the tiny model and the opus-mt-en-de-shaped random-weight model.
+- ``measure``: the recording engine, the peak-memory probe, one row's numbers.
+- ``strategies``: limit, in-process scheduler, naive and fixed batches (no broker).
+- ``e2e``: publish -> RabbitMQ -> worker -> dispatcher -> loopback webhook receiver.
+- ``publisher``: the client process of the end-to-end run.
+- ``report``: the table and the target ratios.
+- ``profiling``: optional py-spy profiles.
+- ``machine``: what the numbers were measured on.
+- ``run``: the command line (``python -m bench``); ``gpu``: the GPU script (``bench/gpu.sh``).
+- ``compat``: stand-ins that let ``gpu`` run where only torch and transformers are installed.
+"""

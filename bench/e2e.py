@@ -1,0 +1,475 @@
+"""mtq end to end: publish -> RabbitMQ -> worker -> mtq.results -> dispatcher -> webhook.
+
+Everything runs on this machine, in a private vhost created for the run and deleted after:
+
+- the client publishes from its own process with confirms (``mtq.submit.JobPublisher``);
+- the worker is the real :class:`worker.app.Worker`, in this process, on the engine the other
+  strategies use (so model and warm-up are shared and peak RSS is the worker's);
+- the dispatcher is ``python -m mtq dispatcher`` in a child process, POSTing signed webhooks
+  to a loopback receiver here; every webhook's signature is checked after the run with the
+  ``standardwebhooks`` library. Without the dispatcher (``webhooks.cli`` absent, or
+  ``--webhooks off``) the run ends at the results queue instead: a consumer here reads
+  ``mtq.results``, and the row says so.
+
+The clock starts at the first publish, once the worker is warm and consuming, and stops at
+the last job's webhook (or result event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import http.server
+import importlib.util
+import json
+import logging
+import multiprocessing
+import os
+import queue as queue_module
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import pika
+
+from bench.publisher import publish_jobs
+from mtq.settings import Settings
+from mtq.topology import RESULTS_QUEUE
+from mtq.topology_cli import declare_all
+from worker.engine import Engine
+
+log = logging.getLogger(__name__)
+
+ROUTE = "en-de"
+AMQP_HOST = "127.0.0.1"
+
+
+class BrokerUnavailable(RuntimeError):
+    """No local RabbitMQ (or no rabbitmqctl): the end-to-end strategy cannot run."""
+
+
+def rabbitmqctl(*args: str) -> str:
+    if shutil.which("rabbitmqctl") is None:
+        raise BrokerUnavailable("rabbitmqctl not found: the end-to-end run needs local RabbitMQ")
+    result = subprocess.run(
+        ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    if result.returncode != 0:
+        raise BrokerUnavailable(f"rabbitmqctl {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+@contextlib.contextmanager
+def private_vhost(prefix: str = "mtq-bench") -> Iterator[str]:
+    """A fresh vhost for one run; yields its AMQP URL and deletes it with everything in it."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", name)
+    try:
+        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@{AMQP_HOST}:5672/{quote(name, safe='')}"
+    finally:
+        rabbitmqctl("delete_vhost", name)
+
+
+def dispatcher_available() -> bool:
+    return importlib.util.find_spec("webhooks.cli") is not None
+
+
+# -- where results land ----------------------------------------------------------------------
+
+
+@dataclass
+class Arrivals:
+    """First arrival time (monotonic) of each job's event, plus what is needed to check it."""
+
+    times: dict[str, float] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    duplicates: int = 0
+    hooks: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, job_id: str, event_type: str, headers: dict[str, str], body: bytes) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if job_id in self.times:
+                self.duplicates += 1
+                return
+            self.times[job_id] = now
+            self.types[job_id] = event_type
+            self.hooks.append((headers, body))
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.times)
+
+
+class Sink(Protocol):
+    arrivals: Arrivals
+    label: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class WebhookReceiver:
+    """A loopback HTTP server that records every webhook POST."""
+
+    label = "webhook"
+
+    def __init__(self) -> None:
+        self.arrivals = Arrivals()
+        arrivals = self.arrivals
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                try:
+                    event = json.loads(body)
+                    arrivals.record(str(event["job_id"]), str(event["type"]), headers, body)
+                    self.send_response(204)
+                except (ValueError, KeyError):
+                    self.send_response(400)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}/hooks/mt"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ResultsConsumer:
+    """Reads ``mtq.results`` directly when there is no dispatcher to POST webhooks."""
+
+    label = "results queue"
+
+    def __init__(self, amqp_url: str) -> None:
+        self.arrivals = Arrivals()
+        self.url = "http://127.0.0.1:9/unused"
+        self._amqp_url = amqp_url
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._connection: pika.BlockingConnection | None = None
+        self._thread = threading.Thread(target=self._consume, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(30) or self._error is not None:
+            raise RuntimeError(f"results consumer did not start: {self._error!r}")
+
+    def _consume(self) -> None:
+        try:
+            self._connection = pika.BlockingConnection(pika.URLParameters(self._amqp_url))
+            channel = self._connection.channel()
+            channel.basic_qos(prefetch_count=256)
+
+            def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+                headers = {str(k): str(v) for k, v in (properties.headers or {}).items()}
+                self.arrivals.record(
+                    headers.get("x-mtq-job-id", "?"), headers.get("x-mtq-event-type", "?"),
+                    headers, body,
+                )
+                ch.basic_ack(method.delivery_tag)
+
+            channel.basic_consume(RESULTS_QUEUE, on_message)
+            self._ready.set()
+            channel.start_consuming()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+
+    def stop(self) -> None:
+        connection = self._connection
+        if connection is not None and connection.is_open:
+            def halt() -> None:
+                with contextlib.suppress(Exception):
+                    connection.channel().close()
+                connection.close()
+
+            with contextlib.suppress(Exception):
+                connection.add_callback_threadsafe(halt)
+        self._thread.join(timeout=10)
+
+
+# -- the dispatcher child process --------------------------------------------------------------
+
+
+class Dispatcher:
+    """``python -m mtq dispatcher`` against the run's vhost, allowed to call loopback."""
+
+    def __init__(self, amqp_url: str, secret: str, receiver_port: int, log_file: Path) -> None:
+        env = {
+            **os.environ,
+            "MTQ_AMQP_URL": amqp_url,
+            "MTQ_ROUTES": ROUTE,
+            "MTQ_WEBHOOK_SECRET": secret,
+            "MTQ_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
+            "MTQ_WEBHOOK_ALLOW_PORTS": f"80 443 {receiver_port}",
+            "MTQ_METRICS_PORT": str(_free_port()),
+        }
+        self._log = log_file.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mtq", "--log-level", "WARNING", "dispatcher"],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        self.log_file = log_file
+
+    def peak_rss_bytes(self) -> int | None:
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _consumer_count(amqp_url: str, queue: str) -> int:
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        frame = connection.channel().queue_declare(queue, passive=True)
+        return int(frame.method.consumer_count)
+    finally:
+        connection.close()
+
+
+def _wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return False
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class EndToEndTiming:
+    wall_s: float
+    job_latencies_s: list[float]
+    publish_s: float
+    sink: str
+    duplicates: int
+    dispatcher_peak_rss_bytes: int | None
+    notes: list[str]
+
+
+def run_end_to_end(
+    engine: Engine,
+    jobs: list[list[str]],
+    options: dict[str, int],
+    settings: Settings,
+    *,
+    webhooks: str = "auto",
+    on_start: Callable[[], None] = lambda: None,
+    timeout_s: float = 1800.0,
+    work_dir: Path,
+) -> EndToEndTiming:
+    """Run ``jobs`` (lists of texts) through a real broker, worker and, if any, dispatcher.
+
+    ``on_start`` is called right before the first publish (resets the memory probe and the
+    engine's batch records).
+    """
+    notes: list[str] = []
+    use_dispatcher = webhooks == "on" or (webhooks == "auto" and dispatcher_available())
+    if webhooks == "on" and not dispatcher_available():
+        raise RuntimeError("--webhooks on, but webhooks/cli.py (mtq dispatcher) does not exist")
+    if webhooks == "auto" and not use_dispatcher:
+        notes.append("no dispatcher yet (webhooks/cli.py absent): timed to mtq.results")
+    with private_vhost() as amqp_url:
+        secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        run_settings = settings.replace(
+            amqp_url=amqp_url, routes=(ROUTE,), webhook_secret=(secret,),
+            webhook_allow_networks=("127.0.0.1/32",),
+        )
+        asyncio.run(declare_all(run_settings))
+        dispatcher: Dispatcher | None = None
+        sink: WebhookReceiver | ResultsConsumer
+        if use_dispatcher:
+            sink = WebhookReceiver()
+            sink.start()
+            dispatcher = Dispatcher(amqp_url, secret, sink.port, work_dir / "dispatcher.log")
+            up = _wait_until(
+                lambda: dispatcher.process.poll() is not None
+                or _consumer_count(amqp_url, RESULTS_QUEUE) > 0,
+                timeout=90, interval=0.5,
+            )
+            if not up or dispatcher.process.poll() is not None:
+                tail = dispatcher.tail()
+                dispatcher.stop()
+                sink.stop()
+                if webhooks == "on":
+                    raise RuntimeError(f"the dispatcher did not start consuming:\n{tail}")
+                log.warning("dispatcher did not start; timing to mtq.results instead:\n%s", tail)
+                notes.append("dispatcher failed to start: timed to mtq.results")
+                dispatcher = None
+                sink = ResultsConsumer(amqp_url)
+                sink.start()
+        else:
+            sink = ResultsConsumer(amqp_url)
+            sink.start()
+        payload = [
+            {
+                "job_id": f"bench-{number:06d}",
+                "source_lang": "en",
+                "target_lang": "de",
+                "segments": list(texts),
+                "callback_url": sink.url,
+                "options": options,
+            }
+            for number, texts in enumerate(jobs)
+        ]
+        try:
+            timing = _drive(
+                engine, run_settings, payload, sink, amqp_url, on_start, timeout_s
+            )
+            if dispatcher is not None:
+                timing.dispatcher_peak_rss_bytes = dispatcher.peak_rss_bytes()
+                _verify_signatures(secret, sink.arrivals)
+        finally:
+            if dispatcher is not None:
+                dispatcher.stop()
+            sink.stop()
+        timing.notes = notes + timing.notes
+        timing.sink = sink.label
+        return timing
+
+
+def _drive(
+    engine: Engine, settings: Settings, payload: list[dict[str, Any]],
+    sink: WebhookReceiver | ResultsConsumer, amqp_url: str, on_start: Callable[[], None],
+    timeout_s: float,
+) -> EndToEndTiming:
+    from worker.app import Worker
+
+    context = multiprocessing.get_context("spawn")
+    ready, go = context.Event(), context.Event()
+    out: Any = context.Queue()
+    client = context.Process(
+        target=publish_jobs, args=(amqp_url, payload, ready, go, out), name="mtq-bench-client"
+    )
+    client.start()
+
+    async def main() -> EndToEndTiming:
+        loop = asyncio.get_running_loop()
+        worker = Worker(settings, engine)
+        task = asyncio.ensure_future(worker.run(burst=False, health=False))
+        deadline = loop.time() + 300
+        while not worker.is_ready():
+            if task.done():
+                task.result()
+                raise RuntimeError("the worker stopped before consuming")
+            if loop.time() > deadline:
+                raise RuntimeError("the worker did not start consuming in 300 s")
+            await asyncio.sleep(0.05)
+        if not await loop.run_in_executor(None, ready.wait, 120):
+            raise RuntimeError("the client process did not connect in 120 s")
+        deadline_run = loop.time() + timeout_s
+        on_start()
+        go.set()
+        status = None
+        try:
+            while True:
+                if sink.arrivals.count() >= len(payload):
+                    break
+                if task.done():
+                    task.result()
+                    raise RuntimeError("the worker stopped during the run")
+                if status is None:
+                    with contextlib.suppress(queue_module.Empty):
+                        status = out.get_nowait()
+                    if status is None and not client.is_alive():
+                        try:  # it may have exited right after putting its answer
+                            status = out.get(timeout=2)
+                        except queue_module.Empty:
+                            raise RuntimeError("the client process died") from None
+                    if status is not None and status[0] != "ok":
+                        raise RuntimeError(f"the client failed: {status[0]}")
+                if loop.time() > deadline_run:
+                    raise RuntimeError(
+                        f"only {sink.arrivals.count()} of {len(payload)} jobs reached the "
+                        f"{sink.label} in {timeout_s:.0f} s"
+                    )
+                await asyncio.sleep(0.1)
+            if status is None:
+                status = await loop.run_in_executor(None, out.get, True, 60)
+        finally:
+            worker.request_stop()
+            await task
+        _, first, last_confirm = status
+        arrivals = sink.arrivals
+        failed = [job for job, kind in arrivals.types.items() if kind != "job.completed"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} jobs did not complete, e.g. {failed[0]}")
+        latencies = [t - first for t in arrivals.times.values()]
+        return EndToEndTiming(
+            wall_s=max(latencies), job_latencies_s=latencies, publish_s=last_confirm - first,
+            sink=sink.label, duplicates=arrivals.duplicates, dispatcher_peak_rss_bytes=None,
+            notes=[],
+        )
+
+    try:
+        return asyncio.run(main())
+    finally:
+        client.join(timeout=30)
+        if client.is_alive():
+            client.terminate()
+        with contextlib.suppress(queue_module.Empty):
+            out.get_nowait()
+
+
+def _verify_signatures(secret: str, arrivals: Arrivals) -> None:
+    """Every webhook must pass a Standard Webhooks verifier (the client library's)."""
+    from standardwebhooks.webhooks import Webhook
+
+    verifier = Webhook(secret)
+    for headers, body in arrivals.hooks:
+        verifier.verify(body, headers)
+

@@ -1,0 +1,102 @@
+"""Result message headers and per-host gates (no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mtq.topology import REASON_HEADER
+from webhooks.events import (
+    ATTEMPT_HEADER,
+    LAST_ERROR_HEADER,
+    LAST_STATUS_HEADER,
+    REDRIVES_HEADER,
+    InvalidResult,
+    deferred_headers,
+    parked_headers,
+    parse_result,
+    redrive_headers,
+    result_headers,
+    retry_headers,
+)
+from webhooks.hostgates import HostBusy, HostGates
+from webhooks.signing import webhook_id
+
+
+def test_parse_result_reads_headers() -> None:
+    headers = result_headers("job-1", "job.failed", "https://Hooks.Example.com/x")
+    event = parse_result(b"{}", headers)
+    assert event.webhook_id == webhook_id("job-1", "job.failed")
+    assert event.host == "hooks.example.com"
+    assert event.attempt == 0
+    assert parse_result(b"{}", {**headers, ATTEMPT_HEADER: 3}).attempt == 3
+    assert parse_result(b"{}", {**headers, ATTEMPT_HEADER: b"2"}).attempt == 2
+
+
+@pytest.mark.parametrize("missing", ["x-mtq-job-id", "x-mtq-event-type", "x-mtq-callback-url"])
+def test_parse_result_rejects_incomplete_messages(missing: str) -> None:
+    headers = result_headers("job-1", "job.completed", "https://example.com/")
+    del headers[missing]
+    with pytest.raises(InvalidResult):
+        parse_result(b"{}", headers)
+
+
+def test_headers_across_the_ladder() -> None:
+    original = {**result_headers("j", "job.completed", "https://example.com/"),
+                "x-death": [{"count": 1}], "x-delivery-count": 2}
+    retried = retry_headers(original, 1, 503, "HTTP 503")
+    assert retried[ATTEMPT_HEADER] == 1 and retried[LAST_STATUS_HEADER] == 503
+    assert "x-death" not in retried and "x-delivery-count" not in retried
+    parked = parked_headers(retried, "retries_exhausted", 3, None, "x" * 1000)
+    assert parked[REASON_HEADER] == "retries_exhausted"
+    assert LAST_STATUS_HEADER not in parked and len(parked[LAST_ERROR_HEADER]) == 500
+    again = redrive_headers(parked)
+    assert again[ATTEMPT_HEADER] == 0 and again[REDRIVES_HEADER] == 1
+    assert REASON_HEADER not in again and LAST_ERROR_HEADER not in again
+    assert redrive_headers(again)[REDRIVES_HEADER] == 2
+    assert deferred_headers(retried)[ATTEMPT_HEADER] == 1
+
+
+async def test_host_gates_limit_and_backlog() -> None:
+    gates = HostGates(per_host=1, max_held=2, max_wait_s=5)
+    release = asyncio.Event()
+    entered: list[str] = []
+
+    async def hold(host: str) -> None:
+        async with gates.hold(host):
+            entered.append(host)
+            await release.wait()
+
+    first = asyncio.create_task(hold("a"))
+    second = asyncio.create_task(hold("a"))
+    other = asyncio.create_task(hold("b"))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert entered == ["a", "b"]  # "a" has one slot; "b" is not held up by it
+    assert gates.held("a") == 2
+    with pytest.raises(HostBusy):
+        async with gates.hold("a"):
+            pass
+    release.set()
+    await asyncio.gather(first, second, other)
+    assert entered == ["a", "b", "a"]
+    assert gates.held("a") == 0
+
+
+async def test_host_gates_defer_after_waiting_too_long() -> None:
+    gates = HostGates(per_host=1, max_held=5, max_wait_s=0.05)
+    release = asyncio.Event()
+
+    async def occupy() -> None:
+        async with gates.hold("slow"):
+            await release.wait()
+
+    task = asyncio.create_task(occupy())
+    await asyncio.sleep(0)
+    with pytest.raises(HostBusy, match="no free slot"):
+        async with gates.hold("slow"):
+            pass
+    release.set()
+    await task
+    assert gates.held("slow") == 0

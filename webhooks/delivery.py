@@ -1,0 +1,214 @@
+"""One delivery attempt of one event: check the destination, sign, POST, with quick retries.
+
+An *attempt* (the unit the ladder counts) is one or more HTTP *tries*: blips (refused
+connection, 5xx without Retry-After) get a few jittered in-process retries before the event
+goes to the durable ladder. Every try re-checks the destination and signs with a fresh
+timestamp; the ``webhook-id`` never changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_result,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from mtq.errors import ConfigError
+from mtq.settings import Settings
+from webhooks import metrics
+from webhooks.events import ResultEvent
+from webhooks.policy import (
+    RETRY_AFTER_STATUSES,
+    Decision,
+    Park,
+    Verdict,
+    classify,
+    decide,
+    parse_retry_after,
+)
+from webhooks.signing import SigningKey, parse_secrets, sign_headers
+from webhooks.ssrf import (
+    NetworkPolicy,
+    ResolutionFailed,
+    Resolver,
+    UnusableCallback,
+    resolve_destination,
+    system_resolver,
+)
+from webhooks.transport import HttpLimits, HttpResult, post
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "mtq-webhooks/1"
+DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
+MAX_TOTAL_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    keys: tuple[SigningKey, ...]
+    policy: NetworkPolicy
+    http: HttpLimits
+    schedule: tuple[int, ...]
+    quick_retries: int = 3
+    quick_wait_max_s: float = 2.0
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryConfig:
+        """Validate every webhook setting; raise ConfigError naming the one that is wrong."""
+        keys = parse_secrets(settings.webhook_secret)
+        if not settings.webhook_retry_schedule_s or min(settings.webhook_retry_schedule_s) < 1:
+            raise ConfigError("MTQ_WEBHOOK_RETRY_SCHEDULE_S needs one or more delays >= 1 s")
+        if not 0 < settings.webhook_connect_timeout_s <= settings.webhook_timeout_s:
+            raise ConfigError(
+                "MTQ_WEBHOOK_CONNECT_TIMEOUT_S must be > 0 and <= MTQ_WEBHOOK_TIMEOUT_S"
+            )
+        if settings.webhook_timeout_s > MAX_TOTAL_TIMEOUT_S:
+            raise ConfigError(f"MTQ_WEBHOOK_TIMEOUT_S must be at most {MAX_TOTAL_TIMEOUT_S:g}")
+        if settings.webhook_quick_retries < 0:
+            raise ConfigError("MTQ_WEBHOOK_QUICK_RETRIES must be 0 or more")
+        for name in ("webhook_concurrency", "webhook_per_host", "dispatcher_prefetch"):
+            if getattr(settings, name) < 1:
+                raise ConfigError(f"MTQ_{name.upper()} must be at least 1")
+        if not settings.webhook_allow_ports:
+            raise ConfigError("MTQ_WEBHOOK_ALLOW_PORTS is empty: no callback could be reached")
+        return cls(
+            keys=keys,
+            policy=NetworkPolicy.from_settings(settings),
+            http=HttpLimits(
+                connect_timeout_s=settings.webhook_connect_timeout_s,
+                total_timeout_s=settings.webhook_timeout_s,
+                max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+            ),
+            schedule=tuple(settings.webhook_retry_schedule_s),
+            quick_retries=settings.webhook_quick_retries,
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one attempt (its last try)."""
+
+    verdict: Verdict
+    status: int | None = None
+    error: str = ""
+    retry_after_s: float | None = None
+    park_reason: str | None = None  # set for permanent refusals (blocked, invalid, too large)
+
+    def decision(self, attempt: int, schedule: tuple[int, ...]) -> Decision:
+        if self.park_reason is not None:
+            return Park(reason=self.park_reason, attempt=attempt)
+        return decide(self.verdict, attempt, schedule, self.retry_after_s)
+
+
+class Deliverer:
+    """Delivers events; blocking HTTP runs on ``executor`` so the event loop stays free."""
+
+    def __init__(
+        self,
+        config: DeliveryConfig,
+        executor: Executor,
+        *,
+        resolver: Resolver = system_resolver,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._executor = executor
+        self._resolver = resolver
+        self._clock = clock
+
+    async def deliver(self, event: ResultEvent) -> Outcome:
+        if len(event.body) > self._config.max_request_bytes:
+            log.error("job %s: event is %d bytes, over the %d-byte request limit; parking",
+                      event.job_id, len(event.body), self._config.max_request_bytes)
+            return Outcome(Verdict.LADDER, error=f"event is {len(event.body)} bytes",
+                           park_reason="request_too_large")
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(1 + self._config.quick_retries),
+            wait=wait_random_exponential(multiplier=0.25, max=self._config.quick_wait_max_s),
+            retry=retry_if_result(lambda outcome: outcome.verdict is Verdict.QUICK_RETRY),
+            retry_error_callback=_last_outcome,
+            before_sleep=_log_quick_retry(event),
+        )
+        outcome: Outcome = await retrying(self._try_in_thread, event)
+        return outcome
+
+    async def _try_in_thread(self, event: ResultEvent) -> Outcome:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.try_once, event)
+
+    def try_once(self, event: ResultEvent) -> Outcome:
+        """One HTTP try (blocking): destination check, fresh signature, POST."""
+        try:
+            destination = resolve_destination(event.callback_url, self._config.policy,
+                                              self._resolver)
+        except UnusableCallback as exc:
+            log.warning("job %s: callback %s refused (%s): %s", event.job_id,
+                        event.callback_url, exc.park_reason, exc.detail)
+            metrics.ATTEMPTS.labels(outcome="blocked", status_class="none").inc()
+            return Outcome(Verdict.LADDER, error=exc.detail, park_reason=exc.park_reason)
+        except ResolutionFailed as exc:
+            log.warning("job %s: %s", event.job_id, exc)
+            metrics.ATTEMPTS.labels(outcome="failed", status_class="none").inc()
+            return Outcome(Verdict.QUICK_RETRY, error=str(exc))
+        timestamp = int(self._clock())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            **sign_headers(self._config.keys, event.webhook_id, timestamp, event.body),
+        }
+        result = post(destination, event.body, headers, self._config.http)
+        return self._judge(event, destination.address, result)
+
+    def _judge(self, event: ResultEvent, address: str, result: HttpResult) -> Outcome:
+        retry_after = None
+        if result.status in RETRY_AFTER_STATUSES:
+            retry_after = parse_retry_after(result.retry_after, now=self._clock(),
+                                            cap_s=float(max(self._config.schedule)))
+        verdict = classify(result.status, timed_out=result.timed_out, retry_after=retry_after)
+        label = _outcome_label(verdict, result)
+        metrics.ATTEMPTS.labels(outcome=label,
+                                status_class=metrics.status_class(result.status)).inc()
+        metrics.DELIVERY_SECONDS.labels(outcome=label).observe(result.elapsed_s)
+        error = result.error
+        if result.status is not None and verdict is not Verdict.DELIVERED and result.body:
+            error += ": " + result.body[:200].decode("utf-8", "replace")
+        level = logging.INFO if verdict is Verdict.DELIVERED else logging.WARNING
+        log.log(level, "job %s: %s %s to %s (%s) -> %s in %.2fs", event.job_id,
+                event.event_type, event.webhook_id, event.host, address,
+                result.status if result.status is not None else result.error, result.elapsed_s)
+        return Outcome(verdict, status=result.status, error=error, retry_after_s=retry_after)
+
+
+def _outcome_label(verdict: Verdict, result: HttpResult) -> str:
+    if verdict is Verdict.DELIVERED:
+        return "delivered"
+    if verdict is Verdict.GONE:
+        return "gone"
+    return "timeout" if result.timed_out else "failed"
+
+
+def _last_outcome(state: RetryCallState) -> Outcome:
+    assert state.outcome is not None  # tenacity always has one when it stops
+    outcome: Outcome = state.outcome.result()
+    return outcome
+
+
+def _log_quick_retry(event: ResultEvent) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.info("job %s: quick retry %d of webhook %s in %.2fs", event.job_id,
+                 state.attempt_number, event.webhook_id, wait)
+    return before_sleep

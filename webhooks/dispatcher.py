@@ -1,0 +1,194 @@
+"""The dispatcher: consume ``mtq.results``, deliver each event, settle it.
+
+The event loop only talks AMQP and schedules work; every blocking HTTP call runs in a thread
+pool, so heartbeats and acks are never held up by a slow receiver. Concurrency is bounded
+three ways: the consumer's prefetch (per consumer: quorum queues reject global QoS),
+``webhook_concurrency`` deliveries at once, and ``webhook_per_host`` per receiver host.
+
+SIGTERM (Kubernetes scale-in) stops consuming, lets in-flight deliveries finish within
+``drain_timeout_s`` (keep it below ``terminationGracePeriodSeconds``) and exits 0. Anything
+not settled by then is simply left unacked; the broker redelivers it to another dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+
+from mtq.settings import Settings
+from mtq.topology import RESULTS_QUEUE, declare_results_topology
+from webhooks import metrics
+from webhooks.delivery import Deliverer, DeliveryConfig
+from webhooks.events import InvalidResult, ResultEvent, parse_result
+from webhooks.hostgates import HostBusy, HostGates
+from webhooks.settle import Settler
+from webhooks.ssrf import Resolver, system_resolver
+
+log = logging.getLogger(__name__)
+
+BURST_POLL_S = 0.2
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, config: DeliveryConfig, deliverer: Deliverer,
+                 *, burst: bool = False) -> None:
+        self._settings = settings
+        self._config = config
+        self._deliverer = deliverer
+        self._burst = burst
+        self._slots = asyncio.Semaphore(settings.webhook_concurrency)
+        # One host may hold at most half the prefetch window, and its events wait at most one
+        # delivery timeout for a slot; past that they are deferred to the ladder.
+        self._gates = HostGates(
+            settings.webhook_per_host,
+            max(settings.webhook_per_host, settings.dispatcher_prefetch // 2),
+            settings.webhook_timeout_s,
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._active: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._settler: Settler | None = None
+
+    async def run(self, stop: asyncio.Event) -> int:
+        name = f"mtq-dispatcher@{socket.gethostname()}:{os.getpid()}"
+        connection = await aio_pika.connect_robust(
+            self._settings.amqp_url, client_properties={"connection_name": name}
+        )
+        try:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            await channel.set_qos(prefetch_count=self._settings.dispatcher_prefetch)
+            queue = await declare_results_topology(
+                channel, self._config.schedule, self._settings.delivery_limit
+            )
+            self._settler = Settler(channel)
+            tag = await queue.consume(self._on_message)
+            log.info("dispatcher %s consuming %s (prefetch %d, concurrency %d, per host %d)",
+                     name, RESULTS_QUEUE, self._settings.dispatcher_prefetch,
+                     self._settings.webhook_concurrency, self._settings.webhook_per_host)
+            if self._burst:
+                await self._wait_until_idle(queue, stop)
+            else:
+                await stop.wait()
+            self._stopping = True
+            with contextlib.suppress(*aio_pika.exceptions.CONNECTION_EXCEPTIONS):
+                await queue.cancel(tag)
+            await self._drain()
+        finally:
+            await connection.close()
+        log.info("dispatcher %s stopped", name)
+        return 0
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        # Return at once: aio-pika hands deliveries over one by one.
+        task = asyncio.create_task(self._handle(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        assert self._settler is not None
+        metrics.IN_FLIGHT.inc()
+        try:
+            try:
+                event = parse_result(message.body, message.headers)
+            except InvalidResult as exc:
+                log.error("job %s: unusable result message %s: %s", _job_of(message),
+                          message.message_id, exc)
+                await self._settler.park(message, _job_of(message), "invalid_message", 0,
+                                         None, str(exc))
+                return
+            try:
+                await self._deliver(message, event)
+            except HostBusy:
+                await self._settler.defer(message, event.job_id, min(self._config.schedule))
+            except Exception:
+                # The error boundary for one message: a bug must not kill the consumer. The
+                # requeue counts against x-delivery-limit, which parks a poison message.
+                log.exception("job %s: delivery of %s crashed; requeueing", event.job_id,
+                              event.webhook_id)
+                await self._settler.nack(message, event.job_id)
+        finally:
+            metrics.IN_FLIGHT.dec()
+
+    async def _deliver(self, message: AbstractIncomingMessage, event: ResultEvent) -> None:
+        assert self._settler is not None
+        async with self._gates.hold(event.host), self._slots:
+            if self._stopping:
+                return  # never started: left unacked, redelivered after we disconnect
+            task = asyncio.current_task()
+            assert task is not None
+            self._active.add(task)
+            try:
+                outcome = await self._deliverer.deliver(event)
+                decision = outcome.decision(event.attempt + 1, self._config.schedule)
+                await self._settler.settle(message, event, decision, outcome.status,
+                                           outcome.error)
+            finally:
+                self._active.discard(task)
+
+    async def _wait_until_idle(self, queue: AbstractQueue, stop: asyncio.Event) -> None:
+        """Burst mode: return once the queue is empty and nothing is held, twice in a row."""
+        quiet = 0
+        while quiet < 2:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), BURST_POLL_S)
+                return
+            declared = await queue.declare()
+            idle = declared.message_count == 0 and not self._tasks
+            quiet = quiet + 1 if idle else 0
+        log.info("dispatcher: %s is empty and nothing is in flight; burst done", RESULTS_QUEUE)
+
+    async def _drain(self) -> None:
+        waiting = self._tasks - self._active
+        for task in waiting:
+            task.cancel()  # nothing sent yet; the message is redelivered after we disconnect
+        if self._active:
+            log.info("dispatcher: draining %d in-flight deliveries (up to %.0fs)",
+                     len(self._active), self._settings.drain_timeout_s)
+            _, pending = await asyncio.wait(set(self._active),
+                                            timeout=self._settings.drain_timeout_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("dispatcher: %d deliveries still running at the drain deadline; "
+                            "their events will be redelivered", len(pending))
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def run_dispatcher(
+    settings: Settings,
+    *,
+    burst: bool = False,
+    stop: asyncio.Event | None = None,
+    resolver: Resolver = system_resolver,
+    handle_signals: bool = True,
+) -> int:
+    """Validate settings, then run until ``stop`` is set, SIGTERM/SIGINT, or (burst) idle."""
+    config = DeliveryConfig.from_settings(settings)  # ConfigError before any connection
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+    executor = ThreadPoolExecutor(settings.webhook_concurrency,
+                                  thread_name_prefix="mtq-webhook")
+    try:
+        deliverer = Deliverer(config, executor, resolver=resolver)
+        return await Dispatcher(settings, config, deliverer, burst=burst).run(stop)
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+        if handle_signals:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+
+def _job_of(message: AbstractIncomingMessage) -> str:
+    value = (message.headers or {}).get("x-mtq-job-id")
+    return value if isinstance(value, str) and value else "?"

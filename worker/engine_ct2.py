@@ -1,0 +1,258 @@
+"""The CTranslate2 engine: :class:`~worker.engine.Engine` on a folder made by ``mtq convert``.
+
+Token ids in and out, like :class:`~worker.engine.HFEngine`: the HF tokenizer saved beside the
+converted weights encodes and decodes, and ids cross into CTranslate2 as token strings
+(``convert_ids_to_tokens``) and back (``convert_tokens_to_ids``). The scheduler, the contract
+and the results do not know which engine runs.
+
+Decoding mirrors the reference engine: the job's beam size, the model's generation defaults
+(forced BOS/EOS, length and repetition penalties), and at most the job's ``max_new_tokens``.
+It also caps each batch at :func:`decoding_cap` of its longest source, so a segment that never
+produces end-of-sentence stops near its plausible length instead of at the job's limit.
+
+On CPU the engine holds ``inter_threads`` model replicas and splits every batch into one
+length-sorted chunk per replica, submitted together (``asynchronous=True``), so one inference
+thread keeps all replicas busy. See docs/engines.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mtq.contract import DecodeOptions, ModelInfo
+from mtq.convert import Conversion
+from mtq.errors import ConfigError
+from mtq.settings import Settings
+from worker.engine import model_display_name, model_revision
+
+log = logging.getLogger(__name__)
+
+# A batch decodes at most LENGTH_FACTOR * longest source + LENGTH_SLACK tokens (Marian's own
+# decoder uses a factor of 3), and never more than the job's max_new_tokens.
+LENGTH_FACTOR = 3
+LENGTH_SLACK = 16
+_DEFAULT_MAX_SOURCE_TOKENS = 1024
+_WARMUP_TEXTS = ("Warm up the model.", "A second, longer sentence to pad the batch.")
+
+
+def decoding_cap(longest_source: int, max_new_tokens: int) -> int:
+    """How many tokens a batch whose longest source has ``longest_source`` tokens may generate.
+
+    Counted as HF counts ``max_new_tokens``: a final forced ``</s>`` takes one of them.
+    """
+    return max(1, min(max_new_tokens, LENGTH_FACTOR * longest_source + LENGTH_SLACK))
+
+
+def split_for_replicas(lengths: Sequence[int], parts: int) -> list[list[int]]:
+    """Indexes of a batch in at most ``parts`` chunks, one per replica.
+
+    Indexes are sorted by length, so each chunk holds similar lengths (little padding, a
+    tight :func:`decoding_cap`), and cut where the running token count passes an equal share,
+    so the replicas finish at about the same time.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    parts = max(1, min(parts, len(order)))
+    total = sum(lengths)
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    running = 0
+    for position, index in enumerate(order):
+        current.append(index)
+        running += lengths[index]
+        chunks_left = parts - len(chunks) - 1
+        items_left = len(order) - position - 1
+        share_reached = running * parts >= total * (len(chunks) + 1)
+        if chunks_left > 0 and (share_reached or items_left == chunks_left):
+            chunks.append(current)
+            current = []
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+class CTranslate2Engine:
+    """``ctranslate2.Translator`` behind the engine interface."""
+
+    def __init__(self, settings: Settings) -> None:
+        try:
+            import ctranslate2
+            from transformers import AutoTokenizer
+        except ImportError as exc:
+            raise ConfigError(
+                f"MTQ_ENGINE=ctranslate2 needs the ctranslate2 package ({exc}); "
+                "install it with pip install 'mtq[ctranslate2]'"
+            ) from exc
+        folder = Path(settings.model)
+        if not ctranslate2.contains_model(str(folder)):
+            raise ConfigError(
+                f"MTQ_MODEL={settings.model!r} is not a CTranslate2 model folder (no model.bin); "
+                "convert a HF model with `mtq convert SRC DST` and point MTQ_MODEL at DST"
+            )
+        if settings.inter_threads < 1 or settings.intra_threads < 0:
+            raise ConfigError("MTQ_INTER_THREADS must be at least 1 and MTQ_INTRA_THREADS >= 0")
+        self.device = _pick_device(ctranslate2, settings.device)
+        compute_type = _check_compute_type(ctranslate2, self.device, settings.compute_type)
+        intra_threads = settings.intra_threads
+        if intra_threads == 0 and self.device == "cpu":
+            intra_threads = max(1, _cpu_count() // settings.inter_threads)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            self.translator = ctranslate2.Translator(
+                str(folder), device=self.device, compute_type=compute_type,
+                inter_threads=settings.inter_threads, intra_threads=intra_threads,
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ConfigError(f"cannot load CTranslate2 model {settings.model!r}: {exc}") from exc
+        self.replicas = settings.inter_threads
+        conversion = Conversion.read(folder)
+        self.max_source_tokens = (
+            conversion.max_source_tokens if conversion else _tokenizer_limit(self.tokenizer)
+        )
+        self._defaults = _GenerationDefaults.read(folder, self.tokenizer)
+        self.info = ModelInfo(
+            name=model_display_name(settings.model),
+            revision=model_revision(settings.model, None, settings.model_revision),
+            engine="ctranslate2",
+            compute_type=str(self.translator.compute_type),
+        )
+        log.info(
+            "loaded %s with CTranslate2 on %s as %s: %d replica(s) x %d thread(s)",
+            self.info.name, self.device, self.info.compute_type, self.replicas, intra_threads,
+        )
+
+    @classmethod
+    def from_folder(
+        cls, folder: str | Path, *, compute_type: str = "auto", inter_threads: int = 1,
+        intra_threads: int = 0, device: str = "auto",
+    ) -> CTranslate2Engine:
+        """Build an engine without a full Settings (benchmarks, notebooks)."""
+        return cls(Settings(
+            model=str(folder), engine="ctranslate2", device=device, compute_type=compute_type,
+            inter_threads=inter_threads, intra_threads=intra_threads,
+        ))
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        encoded = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def generate(self, sources: Sequence[Sequence[int]], options: DecodeOptions) -> list[list[int]]:
+        submitted = []
+        for chunk in split_for_replicas([len(s) for s in sources], self.replicas):
+            tokens = [self.tokenizer.convert_ids_to_tokens(list(sources[i])) for i in chunk]
+            cap = decoding_cap(max(len(sources[i]) for i in chunk), options.max_new_tokens)
+            if self._defaults.forced_eos:
+                cap = max(1, cap - 1)  # HF spends the last slot of the cap on a forced </s>
+            prefix = self._defaults.target_prefix
+            futures = self.translator.translate_batch(
+                tokens,
+                target_prefix=[prefix] * len(chunk) if prefix else None,
+                beam_size=options.beam_size,
+                max_decoding_length=cap,
+                min_decoding_length=0,  # as HF: an empty translation may win
+                max_input_length=0,  # the worker already refused sources over the limit
+                asynchronous=True,
+                **self._defaults.options,
+            )
+            submitted.append((chunk, futures))
+        outputs: list[list[int]] = [[] for _ in sources]
+        error: Exception | None = None
+        # Wait for every chunk, even after a failure, so no replica still works on this batch
+        # when the inference thread retries its halves.
+        for chunk, futures in submitted:
+            for index, future in zip(chunk, futures, strict=True):
+                try:
+                    hypothesis = future.result().hypotheses[0]
+                except Exception as exc:  # re-raised below, once every chunk is done
+                    error = error or exc
+                    continue
+                ids = self.tokenizer.convert_tokens_to_ids(hypothesis)
+                outputs[index] = [ids] if isinstance(ids, int) else list(ids)
+        if error is not None:
+            raise error
+        return outputs
+
+    def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]:
+        rows = [list(output) for output in outputs]
+        return list(self.tokenizer.batch_decode(rows, skip_special_tokens=True))
+
+    def warmup(self, options: DecodeOptions) -> None:
+        sources = self.encode(list(_WARMUP_TEXTS) * self.replicas)
+        self.generate(sources, DecodeOptions(options.beam_size, min(8, options.max_new_tokens)))
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        return "out of memory" in str(exc).lower()
+
+    def release_memory(self) -> None:
+        """Nothing to do: CTranslate2 reuses its cached device buffers for the next batch."""
+
+
+def _pick_device(ctranslate2: Any, wanted: str) -> str:
+    gpus = int(ctranslate2.get_cuda_device_count())
+    if wanted == "cuda" and gpus == 0:
+        raise ConfigError("MTQ_DEVICE=cuda but CTranslate2 sees no CUDA device")
+    if wanted == "auto":
+        return "cuda" if gpus > 0 else "cpu"
+    return wanted
+
+
+def _check_compute_type(ctranslate2: Any, device: str, wanted: str) -> str:
+    """``auto`` lets CTranslate2 pick the fastest type (int8 on CPU, int8_float16 on GPUs)."""
+    if wanted in ("auto", "default"):
+        return wanted
+    supported = sorted(ctranslate2.get_supported_compute_types(device))
+    if wanted not in supported:
+        raise ConfigError(
+            f"MTQ_COMPUTE_TYPE={wanted!r} is not supported on {device}; "
+            f"choose auto or one of {', '.join(supported)}"
+        )
+    return wanted
+
+
+def _cpu_count() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _tokenizer_limit(tokenizer: Any) -> int:
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < 1_000_000:
+        return limit
+    return _DEFAULT_MAX_SOURCE_TOKENS
+
+
+@dataclass(frozen=True)
+class _GenerationDefaults:
+    """The HF generation config saved by ``mtq convert``, as ``translate_batch`` settings."""
+
+    forced_eos: bool = False
+    target_prefix: list[str] | None = None  # e.g. NLLB's target language token
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, folder: Path, tokenizer: Any) -> _GenerationDefaults:
+        path = folder / "generation_config.json"
+        if not path.is_file():
+            return cls()
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: not JSON ({exc})") from exc
+        forced_bos = config.get("forced_bos_token_id")
+        return cls(
+            forced_eos=config.get("forced_eos_token_id") is not None,
+            target_prefix=(
+                None if forced_bos is None else [tokenizer.convert_ids_to_tokens(int(forced_bos))]
+            ),
+            options={
+                name: config[name]
+                for name in ("length_penalty", "repetition_penalty", "no_repeat_ngram_size")
+                if config.get(name) is not None
+            },
+        )
