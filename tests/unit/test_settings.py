@@ -1,0 +1,73 @@
+"""Settings: env parsing, validation with clear messages, and docs that match the code."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from mtq.errors import ConfigError
+from mtq.settings import DEFAULT_AMQP_URL, Settings, parse_route
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_defaults_without_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings.amqp_url == DEFAULT_AMQP_URL
+    assert settings.routes == ("en-de",)
+    assert settings.webhook_secret == ()
+
+
+def test_environment_is_parsed_by_type() -> None:
+    settings = Settings.from_env({
+        "MTQ_ROUTES": "en-de, en-fr",
+        "MTQ_PREFETCH": "8",
+        "MTQ_DRAIN_TIMEOUT_S": "12.5",
+        "MTQ_WEBHOOK_RETRY_SCHEDULE_S": "1,2 3",
+        "MTQ_WEBHOOK_SECRET": "whsec_a whsec_b",
+    })
+    assert settings.routes == ("en-de", "en-fr")
+    assert settings.prefetch == 8
+    assert settings.drain_timeout_s == 12.5
+    assert settings.webhook_retry_schedule_s == (1, 2, 3)
+    assert settings.webhook_secret == ("whsec_a", "whsec_b")
+
+
+def test_flags_override_environment_and_none_means_unset() -> None:
+    settings = Settings.from_env({"MTQ_PREFETCH": "8"}, prefetch=4, model=None)
+    assert settings.prefetch == 4
+    assert settings.model == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MTQ_PREFETCH": "many"}, "MTQ_PREFETCH='many'"),
+        ({"MTQ_PREFETCH": "0"}, "MTQ_PREFETCH must be at least 1"),
+        ({"MTQ_ROUTES": "english"}, "route 'english' must look like 'en-de'"),
+        ({"MTQ_WEBHOOK_ALLOW_NETWORKS": "10.0.0.0/99"}, "is not a CIDR"),
+        ({"MTQ_ENGINE": "onnx"}, "MTQ_ENGINE must be"),
+        ({"MTQ_DEVICE": "tpu"}, "MTQ_DEVICE must be"),
+    ],
+)
+def test_bad_settings_say_what_to_fix(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        Settings.from_env(env)
+
+
+def test_parse_route() -> None:
+    assert parse_route("pt-BR") == ("pt", "BR")
+    with pytest.raises(ConfigError):
+        parse_route("en-de-fr")
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = README.read_text(encoding="utf-8")
+    missing = [
+        f"MTQ_{field.name.upper()}"
+        for field in dataclasses.fields(Settings)
+        if f"MTQ_{field.name.upper()}" not in readme
+    ]
+    assert not missing, f"README lacks {missing}"
