@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,6 @@ def run(settings: Settings, model_dir: Path, timeout_s: float = 300.0) -> int:
     )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     port = server.server_address[1]
-    import threading
-
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {
         **os.environ,
@@ -96,8 +95,8 @@ def run(settings: Settings, model_dir: Path, timeout_s: float = 300.0) -> int:
     mtq = [sys.executable, "-m", "mtq", "--log-level", "WARNING"]
     subprocess.run([*mtq, "topology", "--routes", "en-de"], env=env, check=True)
     children = [
-        subprocess.Popen([*mtq, "worker", "--metrics-port", str(_free_port())], env=env),
-        subprocess.Popen([*mtq, "dispatcher", "--metrics-port", str(_free_port())], env=env),
+        subprocess.Popen([*mtq, command], env={**env, "MTQ_METRICS_PORT": str(_free_port())})
+        for command in ("worker", "dispatcher")
     ]
     job_id = f"demo-{int(time.time())}"
     job = {
