@@ -150,7 +150,8 @@ def parse_job(body: bytes, limits: JobLimits, *, routes: tuple[str, ...] | None 
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise NotAJob(f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise NotAJob(f"body is not JSON: {exc.msg} at {where}") from exc
     if not isinstance(raw, dict):
         raise NotAJob(f"body is JSON {type(raw).__name__}, not an object")
     problem = callback_problem(raw.get("callback_url"))

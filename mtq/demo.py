@@ -54,13 +54,13 @@ def _check_broker(amqp_url: str) -> None:
 class _Receiver(http.server.BaseHTTPRequestHandler):
     inbox: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.inbox.put(({k.lower(): v for k, v in self.headers.items()}, body))
         self.send_response(204)
         self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

@@ -101,7 +101,9 @@ async def declare_results_topology(
     results = await channel.declare_queue(
         RESULTS_QUEUE,
         durable=True,
-        arguments=_quorum_args(**{"x-delivery-limit": delivery_limit}, **_dead_lettering(PARKED_QUEUE)),
+        arguments=_quorum_args(
+            **{"x-delivery-limit": delivery_limit}, **_dead_lettering(PARKED_QUEUE)
+        ),
     )
     await results.bind(exchange, routing_key=RESULTS_ROUTING_KEY)
     for delay in sorted(set(retry_schedule_s)):

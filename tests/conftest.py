@@ -84,7 +84,7 @@ class WebhookReceiver:
 
 def _make_handler(receiver_ref: list[WebhookReceiver]) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             receiver = receiver_ref[0]
             length = int(self.headers.get("Content-Length", "0"))
             hook = ReceivedHook(
@@ -105,7 +105,7 @@ def _make_handler(receiver_ref: list[WebhookReceiver]) -> type[http.server.BaseH
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Handler

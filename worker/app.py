@@ -28,9 +28,9 @@ from tenacity import (
 )
 
 from mtq.contract import (
+    DecodeOptions,
     ErrorCode,
     InvalidJob,
-    DecodeOptions,
     JobLimits,
     NotAJob,
     completed_event,
@@ -251,7 +251,7 @@ class Worker:
                 await delivery.requeue(label)
                 return
             await self._admit(delivery, route)
-        except Exception:  # noqa: BLE001 - one message must never take the worker down
+        except Exception:
             log.exception("job %s: unexpected error; requeueing", label)
             await delivery.requeue(label)
         finally:
@@ -372,7 +372,7 @@ class Worker:
         job_id = entry.job.job_id
         try:
             hook_id = await self._publish_with_retry(event, entry.job.callback_url, job_id)
-        except Exception as exc:  # noqa: BLE001 - unconfirmed: hand the job back, never ack
+        except Exception as exc:
             log.error("job %s: result not confirmed (%s); requeueing the job", job_id, exc)
             await entry.delivery.requeue(job_id)
             return

@@ -130,7 +130,8 @@ class HFEngine:
         return rows
 
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]:
-        return list(self.tokenizer.batch_decode(outputs, skip_special_tokens=True))
+        rows = [list(output) for output in outputs]
+        return list(self.tokenizer.batch_decode(rows, skip_special_tokens=True))
 
     def warmup(self, options: DecodeOptions) -> None:
         sources = self.encode(["Warm up the model.", "A second, longer sentence to pad."])

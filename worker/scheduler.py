@@ -223,7 +223,10 @@ class Scheduler:
             right_padding = (
                 (segments[stop].length - longest) * (stop - start) if right_ok else None
             )
-            if right_padding is None or (left_padding is not None and left_padding <= right_padding):
+            prefer_left = left_padding is not None and (
+                right_padding is None or left_padding <= right_padding
+            )
+            if prefer_left:
                 start -= 1
             else:
                 stop += 1

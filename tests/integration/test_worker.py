@@ -66,7 +66,7 @@ def test_mixed_jobs_all_complete_aligned_with_metadata(
         count = rng.randint(1, 3)
         jobs.append(make_job(f"small-{number}", rng.sample(sentences, count), CALLBACK))
     jobs.append(make_job("large-1", sentences[:150], CALLBACK))
-    jobs.append(make_job("large-2", sentences[150:250] + ["", "   "], CALLBACK))
+    jobs.append(make_job("large-2", [*sentences[150:250], "", "   "], CALLBACK))
     publish_jobs(amqp_url, jobs)
 
     run_burst(settings, engine)

@@ -42,7 +42,7 @@ def test_jsonl_lines_take_defaults_and_report_bad_lines() -> None:
 
 
 def test_validation_names_the_job_and_the_problem() -> None:
-    with pytest.raises(ConfigError, match="job 'j1'.*segments\\[0\\] has 11 characters"):
+    with pytest.raises(ConfigError, match=r"job 'j1'.*segments\[0\] has 11 characters"):
         validate(
             {"job_id": "j1", "segments": ["x" * 11], **DEFAULTS.__dict__, "options": {},
              "metadata": {}},
