@@ -40,7 +40,7 @@ _WORDS = (
     "below to from up down of off over under again further then once here there when where "
     "why how all any both each few more most such no nor not only same so than too very "
     "and but or because as until while if although since unless hello world thanks please"
-).split()  # noqa: SIM905 - a word list reads best as prose
+).split()
 
 
 @dataclass(frozen=True)
