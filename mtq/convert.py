@@ -107,8 +107,8 @@ def convert_model(
         raise ConfigError(
             f"quantization {quantization!r} is not one of {', '.join(QUANTIZATIONS)}"
         )
-    _check_destination(source, destination, force=force)
     architecture, hf_config = _check_source(source)
+    _check_destination(source, destination, force=force)
     try:
         import ctranslate2
         from ctranslate2.converters import TransformersConverter
@@ -150,7 +150,6 @@ def convert_model(
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    log.info("converted %s to %s in %.1f s", source, destination, conversion.seconds)
     return conversion
 
 

@@ -8,7 +8,7 @@ reported (``-s`` prints it; docs/engines.md records the measured numbers), not a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +91,7 @@ def measure(
 
 
 def test_float32_agrees_with_hf_and_int8_is_reported(
-    tiny_model_path: Path, ct2_model_path: Path, record_property: pytest.RecordProperty,
+    tiny_model_path: Path, ct2_model_path: Path, record_property: Callable[[str, object], None],
 ) -> None:
     results = measure(tiny_model_path, ct2_model_path, 64, MAX_NEW_TOKENS, ("float32", "int8"))
     for compute_type, result in results.items():
