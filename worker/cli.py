@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
+from mtq.contract import DecodeOptions
 from mtq.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--routes", help="language pairs to serve, e.g. en-de,en-fr (MTQ_ROUTES)")
     parser.add_argument("--prefetch", type=int, help="unacked jobs per consumer (MTQ_PREFETCH)")
     parser.add_argument("--metrics-port", type=int, help="port for /metrics, /healthz, /readyz")
+    parser.add_argument(
+        "--no-auto-budget", dest="auto_budget", action="store_false",
+        help="keep MTQ_BATCH_TOKENS as set instead of sizing it from GPU memory at start",
+    )
     parser.add_argument(
         "--burst", action="store_true",
         help="exit once the queues are empty and nothing is in flight (tests, batch runs)",
@@ -44,4 +49,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     settings.validate()
     engine = load_engine(settings)
     log.info("model %s revision %s", engine.info.name, engine.info.revision)
+    if args.auto_budget:
+        options = DecodeOptions(settings.default_beam_size, settings.default_max_new_tokens)
+        settings = settings.replace(
+            batch_tokens=engine.suggest_token_budget(settings.batch_tokens, options)
+        )
     return asyncio.run(Worker(settings, engine).run(burst=args.burst))

@@ -35,6 +35,8 @@ class Engine(Protocol):
 
     def warmup(self, options: DecodeOptions) -> None: ...
 
+    def suggest_token_budget(self, configured: int, options: DecodeOptions) -> int: ...
+
     def is_out_of_memory(self, exc: BaseException) -> bool: ...
 
     def release_memory(self) -> None: ...
@@ -110,7 +112,9 @@ class HFEngine:
         encoded = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)
         return [list(ids) for ids in encoded["input_ids"]]
 
-    def generate(self, sources: Sequence[Sequence[int]], options: DecodeOptions) -> list[list[int]]:
+    def generate(
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions, min_new_tokens: int = 0
+    ) -> list[list[int]]:
         torch = self._torch
         longest = max(len(s) for s in sources)
         input_ids = torch.full((len(sources), longest), self.pad_id, dtype=torch.long)
@@ -125,6 +129,7 @@ class HFEngine:
                 num_beams=options.beam_size,
                 max_new_tokens=options.max_new_tokens,
                 do_sample=False,
+                **({"min_new_tokens": min_new_tokens} if min_new_tokens else {}),
             )
         rows: list[list[int]] = output.cpu().tolist()
         return rows
@@ -136,6 +141,33 @@ class HFEngine:
     def warmup(self, options: DecodeOptions) -> None:
         sources = self.encode(["Warm up the model.", "A second, longer sentence to pad."])
         self.generate(sources, DecodeOptions(options.beam_size, min(8, options.max_new_tokens)))
+
+    def suggest_token_budget(self, configured: int, options: DecodeOptions) -> int:
+        """On CUDA, size the budget from a probe batch and the free memory; else keep it."""
+        if not self.device.startswith("cuda"):
+            return configured
+        torch = self._torch
+        from worker.budget import Probe, budget_from_probe
+
+        segments, length = 16, 32
+        probe_ids = [[5] * (length - 1) + [int(self.model.config.eos_token_id)]] * segments
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        self.generate(probe_ids, options, min_new_tokens=options.max_new_tokens)
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - before
+        free, _total = torch.cuda.mem_get_info()
+        budget = budget_from_probe(
+            Probe(cost=segments * length * options.beam_size, peak_bytes=peak), free
+        )
+        log.info(
+            "token budget %d from a probe (%.1f MiB for cost %d, %.1f GiB free); configured %d",
+            budget, peak / 2**20, segments * length * options.beam_size, free / 2**30,
+            configured,
+        )
+        return budget
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         oom = getattr(self._torch, "OutOfMemoryError", None)

@@ -141,6 +141,10 @@ class CTranslate2Engine:
         encoded = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)
         return [list(ids) for ids in encoded["input_ids"]]
 
+    def suggest_token_budget(self, configured: int, options: DecodeOptions) -> int:
+        """CTranslate2 caches and reuses device memory itself: keep the configured budget."""
+        return configured
+
     def generate(self, sources: Sequence[Sequence[int]], options: DecodeOptions) -> list[list[int]]:
         submitted = []
         for chunk in split_for_replicas([len(s) for s in sources], self.replicas):
