@@ -3,16 +3,15 @@
 #
 #   docker build -t mtq:cuda .                                     # model mounted at run time
 #   docker build -t mtq:cuda --build-arg MODEL=Helsinki-NLP/opus-mt-en-de .   # model baked in
-#   docker build -t mtq:cpu --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .
+#   docker build -t mtq:cpu --build-arg TORCH_INDEX_URL=<PyTorch's CPU wheel index> .
 #   docker build -t mtq:tiny --build-arg MODEL_SOURCE=tiny .   # mtq's tiny test model baked in
 #
 # The base is NVIDIA's CUDA image (driver capabilities for the container toolkit, a CUDA
 # version check against the node's driver). Its `base` flavour suffices: the CUDA build of
 # torch (PyPI's Linux wheel; torch 2.13 is built for CUDA 13.0, driver >= 580) brings its
 # own CUDA libraries (cuBLAS, cuDNN, ...) as wheels, which the `runtime` flavour would ship
-# a second time. Older drivers: build torch for CUDA 12, e.g.
-#   --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu126
-#   --build-arg CUDA_IMAGE=nvidia/cuda:12.6.3-base-ubuntu22.04
+# a second time. Older drivers: build torch for CUDA 12 from PyTorch's cu126 wheel index,
+#   --build-arg TORCH_INDEX_URL=<that index> --build-arg CUDA_IMAGE=nvidia/cuda:12.6.3-base-ubuntu22.04
 # For the ctranslate2 engine (EXTRAS=ctranslate2), which links the system's cuBLAS and
 # cuDNN, use a `cudnn-runtime` CUDA image instead.
 ARG CUDA_IMAGE=nvidia/cuda:13.0.0-base-ubuntu22.04
@@ -35,11 +34,13 @@ RUN apt-get update \
 FROM python AS deps
 # The torch the tests run with; transformers 5 needs >= 2.6.
 ARG TORCH_VERSION=2.13.0
-ARG TORCH_INDEX_URL=https://pypi.org/simple
+# Empty: pip's default index.
+ARG TORCH_INDEX_URL=""
 ARG EXTRAS=""
 RUN python3.11 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
+RUN if [ -n "${TORCH_INDEX_URL}" ]; then export PIP_INDEX_URL="${TORCH_INDEX_URL}"; fi \
+    && pip install --no-cache-dir "torch==${TORCH_VERSION}"
 WORKDIR /src
 COPY pyproject.toml ./
 RUN python -c 'import os, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
