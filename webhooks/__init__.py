@@ -9,6 +9,7 @@ Module map (one concern each):
 - ``policy``: pure retry policy (what a response means, attempt -> delay or give up).
 - ``events``: the result message format (headers in, headers out).
 - ``delivery``: one delivery attempt with quick in-process retries.
+- ``hostgates``: per-host concurrency and backlog bounds, so one slow host cannot stall others.
 - ``settle``: the one place that acks, schedules a retry or parks a result.
 - ``dispatcher``: the aio-pika consumer, concurrency limits and the SIGTERM drain.
 - ``parking``: list, inspect and redrive parked events (``mtq webhooks``).

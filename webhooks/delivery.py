@@ -155,8 +155,9 @@ class Deliverer:
             destination = resolve_destination(event.callback_url, self._config.policy,
                                               self._resolver)
         except UnusableCallback as exc:
-            log.warning("job %s: callback %s refused (%s): %s", event.job_id,
-                        event.callback_url, exc.park_reason, exc.detail)
+            # The host only: callback URLs often carry tokens in their path or query.
+            log.warning("job %s: callback on host %s refused (%s): %s", event.job_id,
+                        event.host, exc.park_reason, exc.detail)
             metrics.ATTEMPTS.labels(outcome="blocked", status_class="none").inc()
             return Outcome(Verdict.LADDER, error=exc.detail, park_reason=exc.park_reason)
         except ResolutionFailed as exc:

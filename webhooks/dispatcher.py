@@ -18,11 +18,15 @@ import logging
 import os
 import signal
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from prometheus_client import REGISTRY
 
+from mtq.errors import ConfigError, TransientError
+from mtq.health import HealthServer
 from mtq.settings import Settings
 from mtq.topology import RESULTS_QUEUE, declare_results_topology
 from webhooks import metrics
@@ -35,6 +39,9 @@ from webhooks.ssrf import Resolver, system_resolver
 log = logging.getLogger(__name__)
 
 BURST_POLL_S = 0.2
+HEARTBEAT_S = 1.0
+# Liveness fails when the event loop has not ticked for this long (a blocked loop).
+STALL_S = 30.0
 
 
 class Dispatcher:
@@ -56,20 +63,49 @@ class Dispatcher:
         self._active: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._settler: Settler | None = None
+        self._connection: AbstractRobustConnection | None = None
+        self._consuming = False
+        self._heartbeat = time.monotonic()
+
+    def is_ready(self) -> bool:
+        """Connected and consuming (readiness probe; called from the probe thread)."""
+        connection = self._connection
+        return (self._consuming and not self._stopping and connection is not None
+                and not connection.is_closed)
+
+    def is_alive(self) -> bool:
+        """The event loop still turns (liveness probe; called from the probe thread)."""
+        return time.monotonic() - self._heartbeat < STALL_S
+
+    async def _beat(self) -> None:
+        while True:
+            self._heartbeat = time.monotonic()
+            await asyncio.sleep(HEARTBEAT_S)
 
     async def run(self, stop: asyncio.Event) -> int:
         name = f"mtq-dispatcher@{socket.gethostname()}:{os.getpid()}"
-        connection = await aio_pika.connect_robust(
-            self._settings.amqp_url, client_properties={"connection_name": name}
-        )
+        try:
+            connection = self._connection = await aio_pika.connect_robust(
+                self._settings.amqp_url, client_properties={"connection_name": name}
+            )
+        except aio_pika.exceptions.CONNECTION_EXCEPTIONS as exc:
+            raise TransientError(f"cannot connect to RabbitMQ: {exc!r}") from exc
+        beat = asyncio.create_task(self._beat())
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             await channel.set_qos(prefetch_count=self._settings.dispatcher_prefetch)
-            queue = await declare_results_topology(
-                channel, self._config.schedule, self._settings.delivery_limit
-            )
+            try:
+                queue = await declare_results_topology(
+                    channel, self._config.schedule, self._settings.delivery_limit
+                )
+            except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+                raise ConfigError(
+                    f"{RESULTS_QUEUE} exists with other arguments than these settings declare "
+                    f"(MTQ_DELIVERY_LIMIT?); change a live queue with a policy: {exc}"
+                ) from exc
             self._settler = Settler(channel)
             tag = await queue.consume(self._on_message)
+            self._consuming = True
             log.info("dispatcher %s consuming %s (prefetch %d, concurrency %d, per host %d)",
                      name, RESULTS_QUEUE, self._settings.dispatcher_prefetch,
                      self._settings.webhook_concurrency, self._settings.webhook_per_host)
@@ -82,6 +118,8 @@ class Dispatcher:
                 await queue.cancel(tag)
             await self._drain()
         finally:
+            self._consuming = False
+            beat.cancel()
             await connection.close()
         log.info("dispatcher %s stopped", name)
         return 0
@@ -106,8 +144,9 @@ class Dispatcher:
                 return
             try:
                 await self._deliver(message, event)
-            except HostBusy:
-                await self._settler.defer(message, event.job_id, min(self._config.schedule))
+            except HostBusy as busy:
+                await self._settler.defer(message, event.job_id, min(self._config.schedule),
+                                          str(busy))
             except Exception:
                 # The error boundary for one message: a bug must not kill the consumer. The
                 # requeue counts against x-delivery-limit, which parks a poison message.
@@ -140,7 +179,12 @@ class Dispatcher:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), BURST_POLL_S)
                 return
-            declared = await queue.declare()
+            try:
+                declared = await queue.declare()
+            except aio_pika.exceptions.CONNECTION_EXCEPTIONS as exc:
+                log.warning("dispatcher: cannot count %s (%r); still waiting", RESULTS_QUEUE, exc)
+                quiet = 0
+                continue
             idle = declared.message_count == 0 and not self._tasks
             quiet = quiet + 1 if idle else 0
         log.info("dispatcher: %s is empty and nothing is in flight; burst done", RESULTS_QUEUE)
@@ -170,23 +214,44 @@ async def run_dispatcher(
     resolver: Resolver = system_resolver,
     handle_signals: bool = True,
 ) -> int:
-    """Validate settings, then run until ``stop`` is set, SIGTERM/SIGINT, or (burst) idle."""
+    """Validate settings, then run until ``stop`` is set, SIGTERM/SIGINT, or (burst) idle.
+
+    With ``MTQ_METRICS_PORT`` set (0 turns it off), ``/metrics``, ``/healthz`` and ``/readyz``
+    are served from the default registry on that port.
+    """
     config = DeliveryConfig.from_settings(settings)  # ConfigError before any connection
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    if handle_signals:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
     executor = ThreadPoolExecutor(settings.webhook_concurrency,
                                   thread_name_prefix="mtq-webhook")
+    dispatcher = Dispatcher(settings, config, Deliverer(config, executor, resolver=resolver),
+                            burst=burst)
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+    server = None
     try:
-        deliverer = Deliverer(config, executor, resolver=resolver)
-        return await Dispatcher(settings, config, deliverer, burst=burst).run(stop)
+        server = _health_server(settings, dispatcher)
+        for signum in signals:
+            loop.add_signal_handler(signum, stop.set)
+        return await dispatcher.run(stop)
     finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+        if server is not None:
+            server.stop()
         executor.shutdown(wait=False, cancel_futures=True)
-        if handle_signals:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signum)
+
+
+def _health_server(settings: Settings, dispatcher: Dispatcher) -> HealthServer | None:
+    if not settings.metrics_port:
+        return None
+    try:
+        server = HealthServer(settings.metrics_port, REGISTRY,
+                              liveness={"event_loop": dispatcher.is_alive},
+                              readiness={"consuming": dispatcher.is_ready})
+    except OSError as exc:
+        raise ConfigError(f"MTQ_METRICS_PORT={settings.metrics_port}: {exc}") from exc
+    server.start()
+    return server
 
 
 def _job_of(message: AbstractIncomingMessage) -> str:

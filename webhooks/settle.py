@@ -58,13 +58,14 @@ class Settler:
             log.warning("job %s: webhook parked after %d attempt(s): %s (last status %s: %s)",
                         job_id, attempt, reason, status, error[:200])
 
-    async def defer(self, message: AbstractIncomingMessage, job_id: str, delay_s: int) -> None:
-        """Put an event back on the ladder without spending an attempt (host backlog full)."""
+    async def defer(self, message: AbstractIncomingMessage, job_id: str, delay_s: int,
+                    why: str) -> None:
+        """Put an event back on the ladder without spending an attempt (its host is busy)."""
         headers = deferred_headers(message.headers)
         if await self._move(message, retry_queue(delay_s), headers, job_id):
             metrics.DEFERRED.inc()
-            log.info("job %s: host backlog full; deferred %ds without spending an attempt",
-                     job_id, delay_s)
+            log.info("job %s: %s; deferred %ds without spending an attempt", job_id, why,
+                     delay_s)
 
     async def _move(self, message: AbstractIncomingMessage, queue: str,
                     headers: Mapping[str, Any], job_id: str) -> bool:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
-from whtest import (
+
+from mtq.errors import ConfigError
+from tests.webhooks.whtest import (
     SECRET,
     SECRET_NEXT,
     Behaviour,
@@ -18,8 +21,6 @@ from whtest import (
     event_body,
     settings_for,
 )
-
-from mtq.errors import ConfigError
 from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import ResultEvent
 from webhooks.policy import Ack, Park, Retry, Verdict
@@ -33,7 +34,7 @@ def executor() -> Iterator[ThreadPoolExecutor]:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def deliverer(port: int, executor: ThreadPoolExecutor, **changes: object) -> Deliverer:
+def deliverer(port: int, executor: ThreadPoolExecutor, **changes: Any) -> Deliverer:
     config = DeliveryConfig.from_settings(
         settings_for("amqp://unused/", port, webhook_quick_retries=3)
     )

@@ -7,7 +7,10 @@ import time
 
 import pytest
 from standardwebhooks import Webhook
-from whtest import (
+
+from mtq.errors import ConfigError
+from mtq.topology import PARKED_QUEUE, RESULTS_QUEUE
+from tests.webhooks.whtest import (
     SECRET,
     Broker,
     Reply,
@@ -20,10 +23,8 @@ from whtest import (
     run_cli,
     settings_for,
 )
-
-from mtq.topology import PARKED_QUEUE, RESULTS_QUEUE
 from webhooks.dispatcher import run_dispatcher
-from webhooks.parking import list_parked
+from webhooks.parking import Selector, list_parked
 from webhooks.signing import webhook_id
 
 pytestmark = pytest.mark.integration
@@ -84,15 +85,15 @@ async def test_dead_endpoint_is_parked_then_redriven(amqp_url: str) -> None:
         parked_before = metric("mtq_webhook_parked_total", reason="retries_exhausted")
         async with broker(amqp_url) as b, dispatching(settings):
             await b.publish("dead-1", server.url)
-            await b.publish("other-1", "http://127.0.0.1:9/never")  # stays parked
+            await b.publish("other-1", "http://127.0.0.1:9/never")  # port 9: parked, stays
             await wait_count(b, PARKED_QUEUE, 2)
             [parked] = await asyncio.to_thread(list_parked, amqp_url,
-                                               selector=_job("dead-1"))
+                                               selector=Selector(job_id="dead-1"))
             assert parked.reason == "retries_exhausted"
             assert parked.attempt == 3 and parked.last_status is None
             assert "refused" in parked.last_error.lower()
             assert metric("mtq_webhook_parked_total", reason="retries_exhausted") \
-                - parked_before == 2
+                - parked_before == 1
 
             server.start()  # back on the same port
             code = await asyncio.to_thread(
@@ -104,12 +105,6 @@ async def test_dead_endpoint_is_parked_then_redriven(amqp_url: str) -> None:
         [request] = server.delivered()
         assert request.job_id == "dead-1"
         Webhook(SECRET).verify(request.body, request.headers)
-
-
-def _job(job_id: str) -> object:
-    from webhooks.parking import Selector
-
-    return Selector(job_id=job_id)
 
 
 async def test_gone_parks_at_once(amqp_url: str) -> None:
@@ -177,7 +172,8 @@ async def test_invalid_message_is_parked(amqp_url: str) -> None:
 
 
 async def test_slow_host_does_not_hold_up_others(amqp_url: str) -> None:
-    with endpoint(behaviour=lambda _s, _n: Reply(delay_s=30)) as slow, endpoint() as fast:
+    # Two hosts (the per-host limit keys on the host name, not the port).
+    with endpoint("127.0.0.2", lambda _s, _n: Reply(delay_s=30)) as slow, endpoint() as fast:
         settings = settings_for(amqp_url, slow.port, fast.port, webhook_per_host=1,
                                 dispatcher_prefetch=16, webhook_timeout_s=3.0,
                                 webhook_connect_timeout_s=1.0, drain_timeout_s=5.0)
@@ -206,3 +202,11 @@ async def test_stop_drains_in_flight_delivery(amqp_url: str) -> None:
             # Leaving the block stopped the dispatcher: the delivery finished and was acked.
             assert len(server.delivered()) == 1
             assert await b.count(RESULTS_QUEUE) == 0
+
+
+async def test_mismatched_topology_is_a_config_error(amqp_url: str) -> None:
+    async with broker(amqp_url, delivery_limit=10):
+        pass
+    with pytest.raises(ConfigError, match="MTQ_DELIVERY_LIMIT"):
+        await run_dispatcher(settings_for(amqp_url, delivery_limit=5), burst=True,
+                             handle_signals=False)

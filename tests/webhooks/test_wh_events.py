@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from mtq.topology import REASON_HEADER
+from tests.webhooks.whtest import eventually
 from webhooks.events import (
     ATTEMPT_HEADER,
     LAST_ERROR_HEADER,
@@ -21,6 +22,7 @@ from webhooks.events import (
     retry_headers,
 )
 from webhooks.hostgates import HostBusy, HostGates
+from webhooks.parking import ParkedEvent
 from webhooks.signing import webhook_id
 
 
@@ -68,20 +70,18 @@ async def test_host_gates_limit_and_backlog() -> None:
             entered.append(host)
             await release.wait()
 
-    first = asyncio.create_task(hold("a"))
-    second = asyncio.create_task(hold("a"))
-    other = asyncio.create_task(hold("b"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert entered == ["a", "b"]  # "a" has one slot; "b" is not held up by it
-    assert gates.held("a") == 2
-    with pytest.raises(HostBusy):
-        async with gates.hold("a"):
-            pass
-    release.set()
-    await asyncio.gather(first, second, other)
+    tasks = [asyncio.create_task(hold(host)) for host in ("a", "a", "b")]
+    try:
+        await eventually(lambda: entered == ["a", "b"] and gates.held("a") == 2, 5)
+        # "a" has one slot and one waiter; "b" is not held up by it; a third "a" is refused.
+        with pytest.raises(HostBusy, match="holds 2"):
+            async with gates.hold("a"):
+                pass
+    finally:
+        release.set()
+        await asyncio.gather(*tasks)
     assert entered == ["a", "b", "a"]
-    assert gates.held("a") == 0
+    assert gates.held("a") == 0 and gates.held("b") == 0
 
 
 async def test_host_gates_defer_after_waiting_too_long() -> None:
@@ -93,10 +93,18 @@ async def test_host_gates_defer_after_waiting_too_long() -> None:
             await release.wait()
 
     task = asyncio.create_task(occupy())
-    await asyncio.sleep(0)
-    with pytest.raises(HostBusy, match="no free slot"):
-        async with gates.hold("slow"):
-            pass
-    release.set()
-    await task
+    try:
+        await eventually(lambda: gates.held("slow") == 1, 5)
+        with pytest.raises(HostBusy, match="no free slot"):
+            async with gates.hold("slow"):
+                pass
+    finally:
+        release.set()
+        await task
     assert gates.held("slow") == 0
+
+
+def test_broker_parked_events_show_the_death_reason() -> None:
+    headers = {**result_headers("j", "job.completed", "https://h.example/"),
+               "x-death": [{"reason": b"delivery_limit", "count": 1}]}
+    assert ParkedEvent.from_headers(headers).reason == "broker:delivery_limit"

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
-from whtest import SECRET, SECRET_NEXT, event_body
 
 from mtq.errors import ConfigError
+from tests.webhooks.whtest import SECRET, SECRET_NEXT, event_body
 from webhooks.signing import parse_secret, parse_secrets, sign_headers, signature, webhook_id
 from webhooks.verify import WebhookVerificationFailed, verify_webhook
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from whtest import SECRET, Endpoint, endpoint
 
+from tests.webhooks.whtest import SECRET, Endpoint, endpoint
 from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import ResultEvent
 from webhooks.signing import parse_secrets

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from whtest import Behaviour, Endpoint, Reply, endpoint
 
+from tests.webhooks.whtest import Behaviour, Endpoint, Reply, endpoint
 from webhooks.ssrf import Destination, NetworkPolicy, resolve_destination
 from webhooks.transport import HttpLimits, post
 
@@ -179,3 +179,41 @@ def test_tls_untrusted_certificate_is_refused(
                   HttpLimits())
     assert result.status is None and "certificate" in result.error.lower()
     assert server.seen() == []
+
+
+def test_ipv6_pinning_keeps_the_name() -> None:
+    import http.server
+    import socket
+    import threading
+
+    class Server(http.server.ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    hosts: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            hosts.append(self.headers["Host"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    try:
+        server = Server(("::1", 0), Handler)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        port = server.server_address[1]
+        policy = NetworkPolicy(allow_networks=(ipaddress.ip_network("::1/128"),),
+                               allow_ports=frozenset({port}))
+        destination = resolve_destination(f"http://v6.example:{port}/", policy,
+                                          lambda _host, _port: ["::1"])
+        assert post(destination, b"{}", {}, FAST).status == 204
+        assert hosts == [f"v6.example:{port}"]
+    finally:
+        server.shutdown()
+        server.server_close()

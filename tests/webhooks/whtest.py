@@ -1,8 +1,4 @@
-"""Helpers for the webhooks tests: programmable loopback endpoints, a broker client, waits.
-
-Imported as ``whtest`` (pytest puts this folder on sys.path); the name avoids clashing with the
-``webhooks`` package under test.
-"""
+"""Helpers for the webhooks tests: programmable loopback endpoints, a broker client, waits."""
 
 from __future__ import annotations
 
@@ -185,6 +181,7 @@ def settings_for(amqp_url: str, *ports: int, **changes: Any) -> Settings:
         webhook_connect_timeout_s=1.0,
         dispatcher_prefetch=16,
         drain_timeout_s=10.0,
+        metrics_port=0,  # no probe server unless a test asks for one
     )
     return base.replace(**changes)
 
@@ -244,9 +241,12 @@ class Broker:
         return msg_id
 
     async def count(self, queue: str) -> int:
-        declared = await self.channel.declare_queue(queue, passive=True)
-        assert declared.declaration_result.message_count is not None
-        return declared.declaration_result.message_count
+        """Ready messages in ``queue``. (A robust channel caches passive declares, so the raw
+        channel is asked.)"""
+        channel = await self.channel.get_underlay_channel()
+        declared = await channel.queue_declare(queue, passive=True)
+        assert declared.message_count is not None
+        return declared.message_count
 
 
 @asynccontextmanager
@@ -293,3 +293,27 @@ def metric(name: str, **labels: str) -> float:
     from prometheus_client import REGISTRY
 
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@contextmanager
+def pika_channel(amqp_url: str) -> Iterator[Any]:
+    """A blocking channel for sync tests (publishing, counting, peeking)."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        yield connection.channel()
+    finally:
+        connection.close()
+
+
+def counts(amqp_url: str, *queues: str) -> dict[str, int]:
+    with pika_channel(amqp_url) as channel:
+        return {q: channel.queue_declare(q, passive=True).method.message_count for q in queues}
+
+
+def declare_topology(amqp_url: str, schedule: tuple[int, ...] = SCHEDULE) -> None:
+    async def declare() -> None:
+        async with broker(amqp_url, schedule):
+            pass
+    asyncio.run(declare())

@@ -1,0 +1,52 @@
+"""The ``mtq`` entry point for the webhook commands (no broker needed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def mtq(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("MTQ_")}
+    return subprocess.run([sys.executable, "-m", "mtq", *args], cwd=REPO, env={**clean, **env},
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "MTQ_WEBHOOK_SECRET is empty"),
+        ({"MTQ_WEBHOOK_SECRET": "hunter2"}, "whsec_"),
+        ({"MTQ_WEBHOOK_SECRET": "whsec_" + "QUJD" * 8, "MTQ_WEBHOOK_RETRY_SCHEDULE_S": "0"},
+         "SCHEDULE"),
+    ],
+)
+def test_dispatcher_refuses_to_start_without_a_good_config(env: dict[str, str],
+                                                            message: str) -> None:
+    # Checked before connecting: the broker URL points nowhere.
+    result = mtq("--amqp-url", "amqp://guest:guest@127.0.0.1:1/", "dispatcher", **env)
+    assert result.returncode == 2
+    assert "configuration error" in result.stderr and message in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_check_command() -> None:
+    refused = mtq("webhooks", "check", "http://169.254.169.254/latest/meta-data/")
+    assert refused.returncode == 1 and "link-local" in refused.stderr
+    allowed = mtq("webhooks", "check", "https://8.8.8.8/hook")
+    assert allowed.returncode == 0 and "-> 8.8.8.8:443" in allowed.stdout
+    exempt = mtq("webhooks", "check", "http://127.0.0.1/", MTQ_WEBHOOK_ALLOW_NETWORKS="127.0.0.0/8")
+    assert exempt.returncode == 0
+
+
+def test_broker_down_is_a_clear_error() -> None:
+    result = mtq("--amqp-url", "amqp://guest:guest@127.0.0.1:1/", "dispatcher",
+                 MTQ_WEBHOOK_SECRET="whsec_" + "QUJD" * 8, MTQ_METRICS_PORT="0")
+    assert result.returncode == 1
+    assert "cannot connect to RabbitMQ" in result.stderr
