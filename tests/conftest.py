@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,27 +25,61 @@ AMQP_HOST = os.environ.get("MTQ_TEST_AMQP_HOST", "127.0.0.1")
 TEST_SECRET = "whsec_" + base64.b64encode(b"mtq-test-secret-0123456789abcdef").decode()
 
 
-def rabbitmqctl(*args: str) -> str:
-    result = subprocess.run(
-        ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60, check=False
+def rabbitmqctl(*args: str, attempts: int = 3) -> str:
+    """Run rabbitmqctl, retrying: under load its CLI node sometimes fails to start in time."""
+    error = ""
+    for attempt in range(attempts):
+        result = subprocess.run(
+            ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=90, check=False
+        )
+        if result.returncode == 0:
+            return result.stdout
+        error = result.stderr.strip()
+        time.sleep(1 + attempt)
+    raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {error}")
+
+
+def _management(method: str, path: str, body: dict[str, Any] | None = None) -> bool:
+    """Call the management API; False when it is not there (then rabbitmqctl is used)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"http://{AMQP_HOST}:15672/api/{path}", data=data, method=method,
+        headers={"content-type": "application/json",
+                 "authorization": "Basic " + base64.b64encode(b"guest:guest").decode()},
     )
-    if result.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout
+    try:
+        with urllib.request.urlopen(request, timeout=30):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def create_vhost(name: str) -> None:
+    quoted = quote(name, safe="")
+    if _management("PUT", f"vhosts/{quoted}", {}) and _management(
+        "PUT", f"permissions/{quoted}/guest", {"configure": ".*", "write": ".*", "read": ".*"}
+    ):
+        return
+    if shutil.which("rabbitmqctl") is None:
+        pytest.fail("neither the management API nor rabbitmqctl is available")
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+
+
+def delete_vhost(name: str) -> None:
+    if not _management("DELETE", f"vhosts/{quote(name, safe='')}"):
+        rabbitmqctl("delete_vhost", name)
 
 
 @pytest.fixture
 def amqp_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh vhost named after the test, deleted afterwards with everything in it."""
-    if shutil.which("rabbitmqctl") is None:
-        pytest.fail("rabbitmqctl not found: integration tests need the local RabbitMQ")
     name = f"mtq-test-{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"
-    rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    create_vhost(name)
     try:
         yield f"amqp://guest:guest@{AMQP_HOST}:5672/{quote(name, safe='')}"
     finally:
-        rabbitmqctl("delete_vhost", name)
+        delete_vhost(name)
 
 
 @dataclass
