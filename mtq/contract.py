@@ -161,6 +161,8 @@ def parse_job(body: bytes, limits: JobLimits, *, routes: tuple[str, ...] | None 
     if not isinstance(job_id, str) or not job_id or len(job_id) > 1024:
         raise NotAJob("job_id is missing, not a string, or longer than 1024 characters")
     metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    if _json_size(metadata) > limits.max_metadata_bytes:
+        metadata = {}  # never echo back the very thing that was refused
 
     def fail(code: ErrorCode, message: str) -> InvalidJob:
         return InvalidJob(code, message, job_id=job_id, callback_url=raw["callback_url"],
@@ -223,12 +225,16 @@ def _check_limits(model: _JobModel, limits: JobLimits, fail: Any) -> None:
             ErrorCode.INVALID_JOB,
             f"options.max_new_tokens must be between 1 and {limits.max_new_tokens_limit}",
         )
-    size = len(json.dumps(model.metadata, separators=(",", ":")).encode("utf-8"))
+    size = _json_size(model.metadata)
     if size > limits.max_metadata_bytes:
         raise fail(
             ErrorCode.INVALID_JOB,
             f"metadata is {size} bytes as JSON; the limit is {limits.max_metadata_bytes}",
         )
+
+
+def _json_size(value: object) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
 def _is_forbidden_control(ch: str) -> bool:

@@ -48,8 +48,16 @@ class Settings:
     batch_max_wait_ms: int = 20
     drain_timeout_s: float = 60.0
     result_publish_timeout_s: float = 120.0
+    # Fault tolerance (docs/reliability.md): a job delivered this many times before runs alone
+    # (0: never); the longest wait between reconnect attempts.
+    solo_after_deliveries: int = 1
+    reconnect_max_delay_s: float = 10.0
+    # RabbitMQ's consumer_timeout (keep equal to the broker's): jobs not started by half of it
+    # are handed back before the broker closes the channel.
+    consumer_timeout_s: float = 1800.0
     # Contract limits.
     max_job_segments: int = 512
+    max_job_tokens: int = 32768  # source tokens per job, after tokenization
     max_segment_chars: int = 2000
     max_metadata_bytes: int = 16384
     default_beam_size: int = 4
@@ -92,7 +100,7 @@ class Settings:
             except ValueError as exc:
                 raise ConfigError(f"MTQ_WEBHOOK_ALLOW_NETWORKS: {cidr!r} is not a CIDR") from exc
         positive = (
-            "prefetch", "batch_tokens", "max_batch_segments", "max_job_segments",
+            "prefetch", "batch_tokens", "max_batch_segments", "max_job_segments", "max_job_tokens",
             "max_segment_chars", "delivery_limit", "max_beam_size", "max_new_tokens_limit",
         )
         for name in positive:

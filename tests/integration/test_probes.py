@@ -32,6 +32,8 @@ def _get(port: int, path: str) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+    except urllib.error.URLError:  # not listening yet
+        return 0, b""
 
 
 def test_probes_and_metrics_of_a_consuming_worker(amqp_url: str, tiny_model_path: Path) -> None:

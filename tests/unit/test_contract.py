@@ -123,6 +123,12 @@ def test_invalid_job_echoes_its_metadata_and_id() -> None:
     assert caught.value.metadata == {"order": 7}
 
 
+def test_oversized_metadata_is_not_echoed_back() -> None:
+    with pytest.raises(InvalidJob) as caught:
+        parse(job(metadata={"blob": "x" * 200}))
+    assert caught.value.metadata == {}
+
+
 def test_every_problem_is_listed_once() -> None:
     with pytest.raises(InvalidJob) as caught:
         parse(job(source_lang=..., target_lang=..., segments=[]))
