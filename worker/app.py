@@ -4,6 +4,11 @@ Threads: the event loop owns the AMQP connection (consuming, publishing, settlin
 inference thread runs the engine; a small pool tokenizes and detokenizes so neither of the
 other two waits on it. Results cross from the inference thread to the loop through
 ``call_soon_threadsafe`` only.
+
+Fault tolerance (docs/reliability.md): a job is acked only after its result is confirmed; the
+broker link reconnects by itself (``worker/consumer.py``) and jobs whose delivery died with a
+connection keep computing and adopt their redelivery; redelivered jobs run alone
+(:class:`~worker.jobs.Quarantine`); SIGTERM drains within ``MTQ_DRAIN_TIMEOUT_S``.
 """
 
 from __future__ import annotations
@@ -13,12 +18,12 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Coroutine
+from collections import OrderedDict
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import CollectorRegistry
 from tenacity import (
     AsyncRetrying,
@@ -39,17 +44,22 @@ from mtq.contract import (
 )
 from mtq.health import HealthServer
 from mtq.settings import Settings
-from mtq.topology import declare_job_topology, declare_results_topology, job_queue
+from mtq.topology import job_queue
+from webhooks.ssrf import NetworkPolicy, check_literal_host
+from worker.consumer import BrokerLink
 from worker.engine import Engine
 from worker.faults import FaultHook
 from worker.inference import InferenceThread, SegmentResult
-from worker.jobs import InFlightJob
+from worker.jobs import InFlightJob, Quarantine
 from worker.metrics import WorkerMetrics
-from worker.results import ResultPublisher
 from worker.scheduler import BatchQueue, Scheduler
 from worker.settle import Delivery
 
 log = logging.getLogger(__name__)
+
+# Results confirmed whose ack failed because the channel died: a redelivery is acked at once.
+PUBLISHED_MEMORY = 4096
+DEAD_LETTER_WAIT_S = 10.0
 
 
 def job_limits(settings: Settings) -> JobLimits:
@@ -64,6 +74,9 @@ def job_limits(settings: Settings) -> JobLimits:
     )
 
 
+Work = list[tuple[int, Sequence[int], str]]
+
+
 class Worker:
     def __init__(
         self, settings: Settings, engine: Engine, registry: CollectorRegistry | None = None
@@ -73,6 +86,7 @@ class Worker:
         self.registry = registry or CollectorRegistry()
         self.metrics = WorkerMetrics(self.registry)
         self.limits = job_limits(settings)
+        self.policy = NetworkPolicy.from_settings(settings)
         self.queue = BatchQueue(
             Scheduler(
                 token_budget=settings.batch_tokens,
@@ -81,17 +95,21 @@ class Worker:
             )
         )
         self.jobs: dict[str, InFlightJob] = {}
+        self.quarantine = Quarantine(settings.delivery_limit)
+        self._solo: str | None = None  # key of the redelivered job running alone
+        self._intake = "on"  # on | pausing | paused | resuming (intake paused for the solo run)
+        self._orphans: dict[str, InFlightJob] = {}  # fingerprint -> job whose delivery died
+        self._published: OrderedDict[str, str] = OrderedDict()  # fingerprint -> webhook id
         self._receiving = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._control: set[asyncio.Task[Any]] = set()
         self._cpu_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mtq-tokenize")
         self._inference = InferenceThread(
             engine, self.queue, self._from_inference_thread, self.metrics,
             FaultHook(settings.fault_crash_marker),
         )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._connection: AbstractRobustConnection | None = None
-        self._publisher: ResultPublisher | None = None
-        self._consumers: list[tuple[AbstractQueue, str]] = []
+        self.link = BrokerLink(settings, self._on_message, self._on_link_lost)
         self._stop = asyncio.Event()
         self._abandon = asyncio.Event()
         self._draining = False
@@ -100,14 +118,8 @@ class Worker:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def is_ready(self) -> bool:
-        connection = self._connection
-        return (
-            connection is not None
-            and connection.connected.is_set()
-            and bool(self._consumers)
-            and not self._draining
-            and self._inference.is_alive()
-        )
+        """Connected, not draining, the model thread alive (intake may pause for a solo job)."""
+        return self.link.connected and not self._draining and self._inference.is_alive()
 
     def is_alive(self) -> bool:
         return self._loop is None or self._inference.is_alive()
@@ -124,19 +136,24 @@ class Worker:
             )
             server.start()
         self._install_signal_handlers()
-        log.info("warming up %s", self.engine.info.name)
-        await self._loop.run_in_executor(self._cpu_pool, self._warmup)
-        self._inference.start()
         try:
-            await self._connect()
+            log.info("warming up %s", self.engine.info.name)
+            await self._loop.run_in_executor(self._cpu_pool, self._warmup)
+            self._inference.start()
+            if self._stop.is_set():
+                return 0
+            await self.link.open()
+            self._spawn_control(self.link.run())
+            self._spawn_control(self._hand_back_stale())
             if burst:
-                self._spawn(self._stop_when_idle())
+                self._spawn_control(self._stop_when_idle())
             await self._stop.wait()
             return await self._drain()
         finally:
             self.queue.close()
-            if self._connection is not None:
-                await self._connection.close()
+            await self.link.close()
+            for task in list(self._control):
+                task.cancel()
             self._cpu_pool.shutdown(wait=False, cancel_futures=True)
             if server is not None:
                 server.stop()
@@ -145,7 +162,7 @@ class Worker:
         """First call drains gracefully; a second one stops waiting for in-flight work."""
         self._signals += 1
         if self._signals == 1:
-            log.info("stop requested: draining")
+            log.info("stop requested: draining (up to %.0fs)", self.settings.drain_timeout_s)
             self._stop.set()
         else:
             log.warning("second stop request: exiting without waiting for in-flight jobs")
@@ -162,69 +179,70 @@ class Worker:
             DecodeOptions(self.settings.default_beam_size, self.settings.default_max_new_tokens)
         )
 
-    async def _connect(self) -> None:
-        settings = self.settings
-        self._connection = await aio_pika.connect_robust(
-            settings.amqp_url, client_properties={"connection_name": "mtq-worker"}
-        )
-        publish_channel = await self._connection.channel(
-            publisher_confirms=True, on_return_raises=True
-        )
-        await declare_results_topology(
-            publish_channel, settings.webhook_retry_schedule_s, settings.delivery_limit
-        )
-        topology = await declare_job_topology(
-            publish_channel, settings.routes, settings.delivery_limit
-        )
-        self._publisher = ResultPublisher(publish_channel)
-        await self._publisher.open()
-        consume_channel = await self._connection.channel()
-        # Per-consumer prefetch: quorum queues refuse global QoS.
-        await consume_channel.set_qos(prefetch_count=settings.prefetch)
-        for route in topology.queues:
-            queue = await consume_channel.get_queue(job_queue(route))
-            tag = await queue.consume(self._on_message_for(route))
-            self._consumers.append((queue, tag))
-        log.info(
-            "consuming %s with prefetch %d", ", ".join(job_queue(r) for r in settings.routes),
-            settings.prefetch,
-        )
-
     async def _stop_when_idle(self) -> None:
         """Burst mode: stop once every route queue is empty and nothing is in flight."""
         idle_checks = 0
         while not self._stop.is_set():
             await asyncio.sleep(0.25)
-            busy = bool(self.jobs) or self._receiving > 0
+            busy = bool(self.jobs) or self._receiving > 0 or not self.link.connected
             if not busy:
-                counts = [
-                    (await queue.declare(timeout=10)).message_count or 0
-                    for queue, _ in self._consumers
-                ]
-                busy = any(counts)
+                try:
+                    busy = any(await self.link.queue_depths())
+                except Exception:  # a lost link is "not idle yet"
+                    busy = True
             idle_checks = 0 if busy else idle_checks + 1
             if idle_checks >= 3:
                 log.info("burst: queues empty, nothing in flight; stopping")
                 self._stop.set()
 
-    async def _drain(self) -> int:
-        """Stop consuming, requeue jobs not started, finish the rest within the drain timeout."""
-        self._draining = True
-        for queue, tag in self._consumers:
-            with contextlib.suppress(Exception):
-                await queue.cancel(tag)
-        for key, entry in list(self.jobs.items()):
-            if not entry.started and entry.remaining > 0:
-                withdrawn = self.queue.withdraw_unstarted(key, entry.remaining)
-                if withdrawn:
-                    self.jobs.pop(key, None)
+    async def _hand_back_stale(self) -> None:
+        """Requeue jobs still waiting at half the consumer timeout, before the broker would
+        close the channel under every job this worker holds (docs/reliability.md)."""
+        limit = self.settings.consumer_timeout_s / 2
+        while not self._stop.is_set():
+            await asyncio.sleep(min(10.0, limit / 10))
+            now = time.monotonic()
+            for key, entry in list(self.jobs.items()):
+                if self._draining or entry.started or entry.orphaned or entry.remaining == 0:
+                    continue
+                if now - entry.received_mono < limit or self._solo == key:
+                    continue
+                waiting = key in self.quarantine or self.queue.withdraw_unstarted(
+                    key, entry.remaining
+                )
+                if waiting:
+                    log.warning("job %s: not started after %.0fs; handing it back before the "
+                                "consumer timeout", entry.job.job_id, now - entry.received_mono)
+                    self._forget(entry)
                     await entry.delivery.requeue(entry.job.job_id)
-        self.queue.drain()
+
+    async def _drain(self) -> int:
+        """Stop consuming, requeue jobs not started, finish the rest within the drain timeout.
+
+        Whatever is still unacked at the deadline (or after a second SIGTERM) is left to the
+        broker, which redelivers it once the connection closes: nothing is lost either way.
+        """
+        self._draining = True
         deadline = time.monotonic() + self.settings.drain_timeout_s
-        while (self.jobs or self._tasks or self._receiving) and time.monotonic() < deadline:
-            if self._abandon.is_set():
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.link.set_consuming(False), timeout=5)
+        requeued = 0
+        for entry in self.quarantine.take_all():
+            self._forget(entry)
+            requeued += await entry.delivery.requeue(entry.job.job_id)
+        for key, entry in list(self.jobs.items()):
+            unstarted = not entry.started and entry.remaining > 0
+            if unstarted and self.queue.withdraw_unstarted(key, entry.remaining):
+                self._forget(entry)
+                if not entry.orphaned:
+                    requeued += await entry.delivery.requeue(entry.job.job_id)
+        self.queue.drain()
+        log.info("draining: %d jobs requeued, %d in flight", requeued, len(self.jobs))
+        while self.jobs or self._tasks or self._receiving:
+            if self._abandon.is_set() or time.monotonic() >= deadline:
                 break
-            await asyncio.sleep(0.05)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._abandon.wait(), 0.05)
         self.metrics.inflight_jobs.set(len(self.jobs))
         if self.jobs:
             log.warning(
@@ -236,11 +254,8 @@ class Worker:
 
     # -- receiving ---------------------------------------------------------------------------
 
-    def _on_message_for(self, route: str) -> Any:
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            await self._receive(Delivery(message, job_queue(route)), route)
-
-        return on_message
+    async def _on_message(self, message: AbstractIncomingMessage, route: str) -> None:
+        await self._receive(Delivery(message, job_queue(route)), route)
 
     async def _receive(self, delivery: Delivery, route: str) -> None:
         """The error boundary of one message: whatever happens, it gets settled."""
@@ -251,44 +266,47 @@ class Worker:
                 await delivery.requeue(label)
                 return
             await self._admit(delivery, route)
-        except Exception:
+        except Exception:  # one message must never take the worker down
             log.exception("job %s: unexpected error; requeueing", label)
             await delivery.requeue(label)
         finally:
             self._receiving -= 1
+            self._pump()
 
     async def _admit(self, delivery: Delivery, route: str) -> None:
-        assert self._publisher is not None and self._loop is not None
+        assert self._loop is not None
         message = delivery.message
+        if delivery.redelivered and await self._known_redelivery(delivery):
+            return
         try:
             job = parse_job(message.body, self.limits, routes=(route,))
         except NotAJob as exc:
             log.warning("message %s on %s is not a job: %s", message.message_id, route, exc.reason)
-            await self._publisher.dead_letter(
-                message.body, dict(message.headers or {}), route, exc.reason,
-                message_id=message.message_id,
-            )
-            self.metrics.dead_lettered_total.inc()
-            await delivery.ack(message.message_id or "?")
+            await self._dead_letter(delivery, route, exc.reason)
             return
         except InvalidJob as exc:
-            await self._reject(delivery, exc)
+            blocked = self._blocked(exc.callback_url)
+            if blocked is not None:
+                await self._dead_letter(delivery, route, blocked)
+            else:
+                await self._reject(delivery, exc)
+            return
+        blocked = self._blocked(job.callback_url)
+        if blocked is not None:
+            log.warning("job %s: callback refused up front: %s", job.job_id, blocked)
+            await self._dead_letter(delivery, route, blocked)
             return
         texts = list(job.segments)
         tokens = await self._loop.run_in_executor(self._cpu_pool, self.engine.encode, texts)
-        too_long = next(
-            (i for i, ids in enumerate(tokens) if len(ids) > self.engine.max_source_tokens), None
-        )
-        if too_long is not None:
+        too_large = self._size_problem(tokens)
+        if too_large is not None:
             await self._reject(delivery, InvalidJob(
-                ErrorCode.JOB_TOO_LARGE,
-                f"segments[{too_long}] is {len(tokens[too_long])} tokens; the model takes at "
-                f"most {self.engine.max_source_tokens}",
+                ErrorCode.JOB_TOO_LARGE, too_large,
                 job_id=job.job_id, callback_url=job.callback_url, metadata=job.metadata,
             ))
             return
         entry = InFlightJob(job=job, delivery=delivery, published_at=_timestamp(message))
-        work = []
+        work: Work = []
         for index, (text, ids) in enumerate(zip(texts, tokens, strict=True)):
             if text.strip():
                 work.append((index, ids, text))
@@ -298,19 +316,131 @@ class Worker:
         entry.remaining = len(work)
         self.jobs[entry.key] = entry
         self.metrics.inflight_jobs.set(len(self.jobs))
+        threshold = self.settings.solo_after_deliveries
+        if threshold and delivery.delivery_count >= threshold:
+            entry.held = work
+            self.quarantine.add(entry)
+            log.info("job %s: delivery %d; it will run alone", job.job_id,
+                     delivery.delivery_count + 1)
+            return
+        self._start(entry, work)
+
+    def _start(self, entry: InFlightJob, work: Work) -> None:
         if work:
-            self.queue.add(entry.key, job.options, work)
+            self.queue.add(entry.key, entry.job.options, work)
         else:
             self._spawn(self._complete(entry))
 
+    def _size_problem(self, tokens: list[list[int]]) -> str | None:
+        """Why the job is too large for the model or for the consumer timeout, if it is."""
+        limit = self.engine.max_source_tokens
+        too_long = next((i for i, ids in enumerate(tokens) if len(ids) > limit), None)
+        if too_long is not None:
+            return (f"segments[{too_long}] is {len(tokens[too_long])} tokens; the model takes "
+                    f"at most {limit}")
+        total = sum(len(ids) for ids in tokens)
+        if total > self.settings.max_job_tokens:
+            return (f"the job is {total} source tokens; the limit is "
+                    f"{self.settings.max_job_tokens} per job (split it into parts)")
+        return None
+
+    async def _known_redelivery(self, delivery: Delivery) -> bool:
+        """A redelivery of a job this worker is still computing or already published."""
+        fingerprint = delivery.fingerprint
+        orphan = self._orphans.pop(fingerprint, None)
+        if orphan is not None and self.jobs.get(orphan.key) is orphan:
+            orphan.delivery = delivery
+            orphan.orphaned = False
+            log.info("job %s: redelivered after a connection loss; the computation in "
+                     "progress adopts it", orphan.job.job_id)
+            return True
+        hook_id = self._published.pop(fingerprint, None)
+        if hook_id is not None:
+            log.info("job %s: result %s was confirmed before the connection loss; acking "
+                     "the redelivery", delivery.message.message_id or "?", hook_id)
+            await delivery.ack(delivery.message.message_id or hook_id)
+            return True
+        return False
+
+    def _blocked(self, callback_url: str) -> str | None:
+        """``blocked_destination: ...`` when the SSRF policy refuses the callback without DNS."""
+        problem = check_literal_host(callback_url, self.policy)
+        return None if problem is None else f"blocked_destination: {problem}"
+
+    async def _dead_letter(self, delivery: Delivery, route: str, reason: str) -> None:
+        """Move a message aside with its reason (publish confirmed, then ack)."""
+        message = delivery.message
+        publisher = await self.link.publisher(DEAD_LETTER_WAIT_S)
+        await publisher.dead_letter(
+            message.body, dict(message.headers or {}), route, reason,
+            message_id=message.message_id,
+        )
+        self.metrics.dead_lettered_total.inc()
+        await delivery.ack(message.message_id or "?")
+
     async def _reject(self, delivery: Delivery, exc: InvalidJob) -> None:
         """Answer an invalid job with ``job.failed`` and ack it."""
-        assert self._publisher is not None
         log.info("job %s rejected: %s", exc.job_id, exc)
         event = failed_event(exc.job_id, exc.code, exc.message, exc.metadata)
-        await self._publisher.publish_event(event, exc.callback_url)
+        await self._publish_with_retry(event, exc.callback_url, exc.job_id)
         self.metrics.jobs_total.labels(outcome=exc.code.value).inc()
         await delivery.ack(exc.job_id)
+
+    # -- the quarantine: redelivered jobs run alone ---------------------------------------------
+
+    def _pump(self) -> None:
+        """Run quarantined jobs one at a time with nothing else unacked; then resume intake."""
+        if self._loop is None or self._draining or self._solo is not None:
+            return
+        if not self.quarantine:
+            if self._intake == "paused":
+                self._intake = "resuming"
+                self._spawn_control(self._set_intake(True))
+            return
+        if self._intake == "on":
+            self._intake = "pausing"
+            self._spawn_control(self._set_intake(False))
+            return
+        if self._intake != "paused" or self._receiving:
+            return
+        if any(key not in self.quarantine for key in self.jobs):
+            return  # jobs delivered before the pause finish first
+        entry = self.quarantine.next()
+        assert entry is not None
+        self._solo = entry.key
+        log.info("job %s: running alone (delivery %d, %d more waiting)", entry.job.job_id,
+                 entry.delivery.delivery_count + 1, len(self.quarantine))
+        work, entry.held = entry.held, []
+        self._start(entry, work)
+
+    async def _set_intake(self, on: bool) -> None:
+        try:
+            await self.link.set_consuming(on and not self._draining)
+        finally:
+            self._intake = "on" if on else "paused"
+        self._pump()
+
+    # -- connection loss -----------------------------------------------------------------------
+
+    def _on_link_lost(self) -> None:
+        """Every unsettled delivery died with the channel; the broker redelivers them all.
+
+        Jobs not started are dropped (their redelivery brings them back); started ones keep
+        computing as orphans, and a redelivery of the same body adopts them, so results
+        computed before the drop are not thrown away.
+        """
+        for entry in self.quarantine.take_all():
+            self._forget(entry, pump=False)
+        for key, entry in list(self.jobs.items()):
+            if entry.delivery.settled:
+                continue
+            unstarted = not entry.started and entry.remaining > 0
+            if unstarted and self.queue.withdraw_unstarted(key, entry.remaining):
+                self._forget(entry, pump=False)
+                continue
+            entry.orphaned = True
+            self._orphans[entry.fingerprint] = entry
+        self._pump()
 
     # -- results -----------------------------------------------------------------------------
 
@@ -340,7 +470,7 @@ class Worker:
                 self._spawn(self._complete(entry))
 
     async def _complete(self, entry: InFlightJob) -> None:
-        assert self._publisher is not None and self._loop is not None
+        assert self._loop is not None
         job = entry.job
         try:
             translations = await self._loop.run_in_executor(
@@ -368,30 +498,39 @@ class Worker:
     async def _publish_then_ack(
         self, entry: InFlightJob, event: dict[str, Any], outcome: str
     ) -> None:
-        assert self._publisher is not None
         job_id = entry.job.job_id
         try:
             hook_id = await self._publish_with_retry(event, entry.job.callback_url, job_id)
-        except Exception as exc:
+        except Exception as exc:  # unconfirmed: hand the job back, never ack
             log.error("job %s: result not confirmed (%s); requeueing the job", job_id, exc)
             await entry.delivery.requeue(job_id)
             return
-        await entry.delivery.ack(job_id)
+        delivery = entry.delivery
+        acked = await delivery.ack(job_id)
+        if entry.delivery is not delivery:  # a redelivery was adopted while that ack failed
+            delivery = entry.delivery
+            acked = await delivery.ack(job_id)
+        if not acked:
+            self._remember_published(delivery.fingerprint, hook_id)
         self.metrics.jobs_total.labels(outcome=outcome).inc()
         self.metrics.job_seconds.observe(time.monotonic() - entry.received_mono)
-        log.info("job %s: %s (webhook %s)", job_id, event["type"], hook_id)
+        # bench/soak.py reads "x-delivery-count N" from this line (max redeliveries).
+        log.info("job %s: %s (webhook %s, x-delivery-count %d)", job_id, event["type"],
+                 hook_id, delivery.delivery_count)
 
     async def _publish_with_retry(
         self, event: dict[str, Any], callback_url: str, job_id: str
     ) -> str:
         """Publish until confirmed, backing off; the job stays unacked meanwhile.
 
-        Retrying here rather than requeueing keeps a computed result through a broker blip
-        (the robust channel reopens underneath) without spending the job's delivery limit.
+        Retrying here rather than requeueing keeps a computed result through a broker blip or
+        restart (each attempt waits for the link to come back) without spending the job's
+        delivery limit.
         """
-        assert self._publisher is not None
+        timeout = self.settings.result_publish_timeout_s
+        started = time.monotonic()
         retrying = AsyncRetrying(
-            stop=stop_after_delay(self.settings.result_publish_timeout_s),
+            stop=stop_after_delay(timeout),
             wait=wait_exponential_jitter(initial=0.2, max=5.0),
             retry=retry_if_exception_type(Exception),
             reraise=True,
@@ -402,22 +541,49 @@ class Worker:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._publisher.publish_event(event, callback_url)
+                left = timeout - (time.monotonic() - started)
+                publisher = await self.link.publisher(left)
+                return await publisher.publish_event(event, callback_url)
         raise AssertionError("unreachable")
 
-    def _forget(self, entry: InFlightJob) -> None:
-        self.jobs.pop(entry.key, None)
+    def _remember_published(self, fingerprint: str, hook_id: str) -> None:
+        self._published[fingerprint] = hook_id
+        while len(self._published) > PUBLISHED_MEMORY:
+            self._published.popitem(last=False)
+
+    def _forget(self, entry: InFlightJob, *, pump: bool = True) -> None:
+        if self.jobs.get(entry.key) is entry:
+            del self.jobs[entry.key]
+        self.quarantine.discard(entry.key)
+        if self._orphans.get(entry.fingerprint) is entry:
+            del self._orphans[entry.fingerprint]
+        if self._solo == entry.key:
+            self._solo = None
         self.metrics.inflight_jobs.set(len(self.jobs))
+        if pump:
+            self._pump()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """A task that settles a job: the drain waits for these."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+
+    def _spawn_control(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """A task of the worker's own machinery (link, intake, burst): cancelled at exit."""
+        task = asyncio.ensure_future(coro)
+        self._control.add(task)
+        task.add_done_callback(self._control_done)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
+
+    def _control_done(self, task: asyncio.Task[Any]) -> None:
+        self._control.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker task failed", exc_info=task.exception())
 
 
 def _timestamp(message: AbstractIncomingMessage) -> float | None:

@@ -3,7 +3,10 @@
 It pulls batches from the :class:`BatchQueue`, decodes them, and hands each segment's result
 back to the event loop through a callback. A failing batch is bisected so that only the
 segment that really fails is reported as failed; an out-of-memory error also lowers the
-scheduler's token budget so the next batches fit.
+scheduler's token budget so the next batches fit, and a single segment that runs out of memory
+gets one more try after the device cache is released. Nothing a batch does can end this
+thread: whatever escapes the per-batch boundary fails that batch's segments, and the thread
+takes the next batch.
 """
 
 from __future__ import annotations
@@ -56,16 +59,28 @@ class InferenceThread(threading.Thread):
                 return
             self.busy = True
             try:
-                self._sink(self._run(batch))
+                results = self._run(batch)
+            except Exception as exc:  # a bug in isolation must not end the thread
+                log.exception("batch of %d segments could not be isolated", len(batch.segments))
+                now = time.monotonic()
+                results = [
+                    SegmentResult(s, None, f"internal error: {type(exc).__name__}", now, now)
+                    for s in batch.segments
+                ]
             finally:
                 self.busy = False
+            try:
+                self._sink(results)
+            except RuntimeError:  # the event loop is gone: the worker is shutting down
+                log.warning("results of %d segments dropped at shutdown", len(results))
+                return
 
-    def _run(self, batch: Batch) -> list[SegmentResult]:
+    def _run(self, batch: Batch, *, retried: bool = False) -> list[SegmentResult]:
         started = time.monotonic()
         try:
             outputs = self._generate(batch)
-        except Exception as exc:  # noqa: BLE001 - the per-batch error boundary
-            return self._isolate(batch, exc)
+        except Exception as exc:  # the per-batch error boundary
+            return self._isolate(batch, exc, retried=retried)
         finished = time.monotonic()
         return [
             SegmentResult(segment, output, None, started, finished)
@@ -84,22 +99,29 @@ class InferenceThread(threading.Thread):
         self._metrics.observe_batch(batch, elapsed, outputs)
         return outputs
 
-    def _isolate(self, batch: Batch, exc: Exception) -> list[SegmentResult]:
+    def _isolate(self, batch: Batch, exc: Exception, *, retried: bool) -> list[SegmentResult]:
         """Bisect a failed batch until the failing segments are alone."""
-        if self._engine.is_out_of_memory(exc):
+        out_of_memory = self._engine.is_out_of_memory(exc)
+        if out_of_memory:
             self._engine.release_memory()
-            budget = self._queue.shrink_budget()
             self._metrics.oom_total.inc()
-            log.warning(
-                "out of memory on a batch of %d segments (cost %d); token budget now %d",
-                len(batch.segments), batch.cost, budget,
-            )
+            if len(batch.segments) > 1:
+                budget = self._queue.shrink_budget()
+                self._metrics.token_budget.set(budget)
+                log.warning(
+                    "out of memory on a batch of %d segments (cost %d); token budget now %d",
+                    len(batch.segments), batch.cost, budget,
+                )
+            elif not retried:
+                log.warning("out of memory on a single segment (cost %d); retrying it once",
+                            batch.cost)
+                return self._run(batch, retried=True)
         if len(batch.segments) == 1:
             segment = batch.segments[0]
             now = time.monotonic()
             log.error(
                 "job %s: segment %d failed: %s", segment.job_key, segment.index, exc,
-                exc_info=not self._engine.is_out_of_memory(exc),
+                exc_info=not out_of_memory,
             )
             self._metrics.segment_failures_total.inc()
             return [SegmentResult(segment, None, f"{type(exc).__name__}: {exc}", now, now)]

@@ -1,0 +1,252 @@
+"""The worker's link to RabbitMQ: connect, declare, consume, and reconnect after any loss.
+
+aio-pika's robust connection is deliberately not used. After a broker restart it can fail to
+restore consumers, and it reopens channels underneath messages that were delivered on the old
+ones, so a late ack could land on a new channel where its delivery tag means another message.
+Here every connection is a fresh *session*: its own channels, consumers and publisher. When
+the connection or either channel closes (connection drop, broker restart, consumer timeout) or
+the broker cancels a consumer, the session is over: the link tells the worker (``on_lost``)
+and opens a new session with jittered exponential backoff until it succeeds. Deliveries of a
+dead session stay bound to its dead channel, so settling them fails cleanly
+(``worker/settle.py``) and the broker redelivers them.
+
+Consuming can be paused and resumed (``set_consuming``): the worker pauses intake while it runs
+a redelivered job alone, and stops it for good when draining. The wish survives reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
+
+from mtq.settings import Settings
+from mtq.topology import declare_job_topology, declare_results_topology, job_queue
+from worker.results import ResultPublisher
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[AbstractIncomingMessage, str], Awaitable[None]]
+CONNECT_TIMEOUT_S = 15.0
+CLOSE_TIMEOUT_S = 5.0
+FIRST_RETRY_S = 0.5
+
+
+class NotConnected(ConnectionError):
+    """The broker link is down and did not come back within the wait."""
+
+
+@dataclass
+class _Session:
+    connection: AbstractConnection
+    consume_channel: AbstractChannel
+    publisher: ResultPublisher
+    queues: dict[str, AbstractQueue]
+    lost: asyncio.Event
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def alive(self) -> bool:
+        return not self.lost.is_set()
+
+
+class BrokerLink:
+    """One connection at a time, re-established until :meth:`close`."""
+
+    def __init__(
+        self, settings: Settings, on_message: MessageHandler, on_lost: Callable[[], None]
+    ) -> None:
+        self._settings = settings
+        self._on_message = on_message
+        self._on_lost = on_lost
+        self._session: _Session | None = None
+        self._up = asyncio.Event()
+        self._closed = False
+        self._want_consuming = True
+        self._consume_lock = asyncio.Lock()
+        self.sessions = 0  # how many sessions were opened (1 + reconnects)
+        self.name = f"mtq-worker@{socket.gethostname()}:{os.getpid()}"
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        session = self._session
+        return session is not None and session.alive and self._up.is_set()
+
+    @property
+    def consuming(self) -> bool:
+        session = self._session
+        return session is not None and session.alive and bool(session.tags)
+
+    async def publisher(self, timeout: float) -> ResultPublisher:
+        """The live session's publisher, waiting up to ``timeout`` for a reconnect."""
+        try:
+            await asyncio.wait_for(self._up.wait(), timeout=max(timeout, 0.001))
+        except asyncio.TimeoutError as exc:
+            raise NotConnected(f"no broker connection within {timeout:.0f}s") from exc
+        session = self._session
+        if session is None or not session.alive:
+            raise NotConnected("the broker connection was just lost")
+        return session.publisher
+
+    async def queue_depths(self) -> list[int]:
+        """Ready messages per route queue (raises while disconnected)."""
+        session = self._session
+        if session is None or not session.alive:
+            raise NotConnected("not connected")
+        depths = []
+        for queue in session.queues.values():
+            declared = await queue.declare(timeout=10)
+            depths.append(declared.message_count or 0)
+        return depths
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """The first session; raises when the broker cannot be reached at all."""
+        self._session = await self._connect()
+
+    async def run(self) -> None:
+        """Keep a session open until :meth:`close`: wait for a loss, report it, reconnect."""
+        delay = FIRST_RETRY_S
+        while not self._closed:
+            session = self._session
+            if session is None:
+                try:
+                    self._session = await self._connect()
+                except Exception as exc:  # any failure means "try again later"
+                    wait = random.uniform(delay / 2, delay)
+                    log.warning("broker unreachable (%s); retrying in %.1fs",
+                                _describe(exc), wait)
+                    await asyncio.sleep(wait)
+                    delay = min(delay * 2, self._settings.reconnect_max_delay_s)
+                    continue
+                delay = FIRST_RETRY_S
+                log.info("reconnected to the broker (session %d)", self.sessions)
+                continue
+            await session.lost.wait()
+            if self._closed:
+                return
+            self._session = None
+            self._up.clear()
+            log.warning("broker connection lost; unsettled deliveries will be redelivered")
+            self._on_lost()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session.connection.close(), CLOSE_TIMEOUT_S)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._up.clear()
+        session, self._session = self._session, None
+        if session is not None:
+            session.lost.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session.connection.close(), CLOSE_TIMEOUT_S)
+
+    async def set_consuming(self, wanted: bool) -> None:
+        """Start or stop the consumers; remembered across reconnects. Idempotent."""
+        async with self._consume_lock:
+            self._want_consuming = wanted
+            session = self._session
+            if session is None or not session.alive:
+                return
+            if wanted:
+                await self._consume(session)
+            else:
+                await self._cancel(session)
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    async def _connect(self) -> _Session:
+        settings = self._settings
+        connection = await aio_pika.connect(
+            settings.amqp_url, timeout=CONNECT_TIMEOUT_S,
+            client_properties={"connection_name": self.name},
+        )
+        lost = asyncio.Event()
+
+        def mark_lost(*_: object) -> None:
+            lost.set()
+            self._up.clear()
+
+        connection.close_callbacks.add(mark_lost)
+        try:
+            publish_channel = await connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
+            publish_channel.close_callbacks.add(mark_lost)
+            await declare_results_topology(
+                publish_channel, settings.webhook_retry_schedule_s, settings.delivery_limit
+            )
+            await declare_job_topology(publish_channel, settings.routes, settings.delivery_limit)
+            publisher = ResultPublisher(publish_channel)
+            await publisher.open()
+            consume_channel = await connection.channel()
+            consume_channel.close_callbacks.add(mark_lost)
+            underlay = await consume_channel.get_underlay_channel()
+
+            async def cancelled_by_broker(frame: object) -> None:
+                # The queue was deleted or moved: a new session re-declares and re-consumes.
+                log.warning("the broker cancelled a consumer (%s); reconnecting", frame)
+                mark_lost()
+
+            underlay.on_consumer_cancel_callbacks.add(cancelled_by_broker)
+            # Per-consumer prefetch: quorum queues refuse global QoS.
+            await consume_channel.set_qos(prefetch_count=settings.prefetch)
+            queues = {
+                route: await consume_channel.get_queue(job_queue(route))
+                for route in settings.routes
+            }
+            session = _Session(connection, consume_channel, publisher, queues, lost)
+            async with self._consume_lock:
+                if self._want_consuming:
+                    await self._consume(session)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT_S)
+            raise
+        self.sessions += 1
+        self._up.set()
+        return session
+
+    async def _consume(self, session: _Session) -> None:
+        for route, queue in session.queues.items():
+            if route not in session.tags:
+                session.tags[route] = await queue.consume(self._handler(route))
+        log.info("consuming %s with prefetch %d",
+                 ", ".join(q.name for q in session.queues.values()), self._settings.prefetch)
+
+    async def _cancel(self, session: _Session) -> None:
+        for route, tag in list(session.tags.items()):
+            with contextlib.suppress(Exception):
+                await session.queues[route].cancel(tag)
+            session.tags.pop(route, None)
+        # Deliveries that reached the client before the cancel-ok are already scheduled as
+        # tasks; two loop turns let them register with the worker before anyone counts them.
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    def _handler(self, route: str) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._on_message(message, route)
+
+        return on_message
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
