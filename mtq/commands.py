@@ -100,7 +100,7 @@ def run_submit(args: argparse.Namespace, settings: Settings) -> int:
         publish_all,
         read_input,
     )
-    from worker.app import job_limits
+    from worker.admission import job_limits
 
     source = target = None
     if args.route:

@@ -69,7 +69,7 @@ def run(settings: Settings, model_dir: Path, timeout_s: float = 300.0) -> int:
 
     from mtq.submit import publish_all
     from mtq.tiny_model import MEANINGLESS_NOTICE, build_tiny_model
-    from worker.app import job_limits
+    from worker.admission import job_limits
 
     _check_broker(settings.amqp_url)
     if not (model_dir / "config.json").exists():

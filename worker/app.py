@@ -18,25 +18,17 @@ import contextlib
 import logging
 import signal
 import time
-from collections import OrderedDict
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import CollectorRegistry
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
 
 from mtq.contract import (
     DecodeOptions,
     ErrorCode,
     InvalidJob,
-    JobLimits,
     NotAJob,
     completed_event,
     failed_event,
@@ -45,33 +37,21 @@ from mtq.contract import (
 from mtq.health import HealthServer
 from mtq.settings import Settings
 from mtq.topology import job_queue
-from webhooks.ssrf import NetworkPolicy, check_literal_host
+from webhooks.ssrf import NetworkPolicy
+from worker.admission import blocked_reason, job_limits, size_problem
 from worker.consumer import BrokerLink
 from worker.engine import Engine
 from worker.faults import FaultHook
 from worker.inference import InferenceThread, SegmentResult
 from worker.jobs import InFlightJob, Quarantine
 from worker.metrics import WorkerMetrics
+from worker.outbox import Outbox
 from worker.scheduler import BatchQueue, Scheduler
 from worker.settle import Delivery
 
 log = logging.getLogger(__name__)
 
-# Results confirmed whose ack failed because the channel died: a redelivery is acked at once.
-PUBLISHED_MEMORY = 4096
 DEAD_LETTER_WAIT_S = 10.0
-
-
-def job_limits(settings: Settings) -> JobLimits:
-    return JobLimits(
-        max_job_segments=settings.max_job_segments,
-        max_segment_chars=settings.max_segment_chars,
-        max_metadata_bytes=settings.max_metadata_bytes,
-        default_beam_size=settings.default_beam_size,
-        max_beam_size=settings.max_beam_size,
-        default_max_new_tokens=settings.default_max_new_tokens,
-        max_new_tokens_limit=settings.max_new_tokens_limit,
-    )
 
 
 Work = list[tuple[int, Sequence[int], str]]
@@ -99,7 +79,6 @@ class Worker:
         self._solo: str | None = None  # key of the redelivered job running alone
         self._intake = "on"  # on | pausing | paused | resuming (intake paused for the solo run)
         self._orphans: dict[str, InFlightJob] = {}  # fingerprint -> job whose delivery died
-        self._published: OrderedDict[str, str] = OrderedDict()  # fingerprint -> webhook id
         self._receiving = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._control: set[asyncio.Task[Any]] = set()
@@ -110,6 +89,7 @@ class Worker:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self.link = BrokerLink(settings, self._on_message, self._on_link_lost)
+        self.outbox = Outbox(self.link, settings.result_publish_timeout_s)
         self._stop = asyncio.Event()
         self._abandon = asyncio.Event()
         self._draining = False
@@ -285,20 +265,22 @@ class Worker:
             await self._dead_letter(delivery, route, exc.reason)
             return
         except InvalidJob as exc:
-            blocked = self._blocked(exc.callback_url)
+            blocked = blocked_reason(exc.callback_url, self.policy)
             if blocked is not None:
                 await self._dead_letter(delivery, route, blocked)
             else:
                 await self._reject(delivery, exc)
             return
-        blocked = self._blocked(job.callback_url)
+        blocked = blocked_reason(job.callback_url, self.policy)
         if blocked is not None:
             log.warning("job %s: callback refused up front: %s", job.job_id, blocked)
             await self._dead_letter(delivery, route, blocked)
             return
         texts = list(job.segments)
         tokens = await self._loop.run_in_executor(self._cpu_pool, self.engine.encode, texts)
-        too_large = self._size_problem(tokens)
+        too_large = size_problem(
+            tokens, self.engine.max_source_tokens, self.settings.max_job_tokens
+        )
         if too_large is not None:
             await self._reject(delivery, InvalidJob(
                 ErrorCode.JOB_TOO_LARGE, too_large,
@@ -331,19 +313,6 @@ class Worker:
         else:
             self._spawn(self._complete(entry))
 
-    def _size_problem(self, tokens: list[list[int]]) -> str | None:
-        """Why the job is too large for the model or for the consumer timeout, if it is."""
-        limit = self.engine.max_source_tokens
-        too_long = next((i for i, ids in enumerate(tokens) if len(ids) > limit), None)
-        if too_long is not None:
-            return (f"segments[{too_long}] is {len(tokens[too_long])} tokens; the model takes "
-                    f"at most {limit}")
-        total = sum(len(ids) for ids in tokens)
-        if total > self.settings.max_job_tokens:
-            return (f"the job is {total} source tokens; the limit is "
-                    f"{self.settings.max_job_tokens} per job (split it into parts)")
-        return None
-
     async def _known_redelivery(self, delivery: Delivery) -> bool:
         """A redelivery of a job this worker is still computing or already published."""
         fingerprint = delivery.fingerprint
@@ -354,18 +323,13 @@ class Worker:
             log.info("job %s: redelivered after a connection loss; the computation in "
                      "progress adopts it", orphan.job.job_id)
             return True
-        hook_id = self._published.pop(fingerprint, None)
+        hook_id = self.outbox.take(fingerprint)
         if hook_id is not None:
             log.info("job %s: result %s was confirmed before the connection loss; acking "
                      "the redelivery", delivery.message.message_id or "?", hook_id)
             await delivery.ack(delivery.message.message_id or hook_id)
             return True
         return False
-
-    def _blocked(self, callback_url: str) -> str | None:
-        """``blocked_destination: ...`` when the SSRF policy refuses the callback without DNS."""
-        problem = check_literal_host(callback_url, self.policy)
-        return None if problem is None else f"blocked_destination: {problem}"
 
     async def _dead_letter(self, delivery: Delivery, route: str, reason: str) -> None:
         """Move a message aside with its reason (publish confirmed, then ack)."""
@@ -382,7 +346,7 @@ class Worker:
         """Answer an invalid job with ``job.failed`` and ack it."""
         log.info("job %s rejected: %s", exc.job_id, exc)
         event = failed_event(exc.job_id, exc.code, exc.message, exc.metadata)
-        await self._publish_with_retry(event, exc.callback_url, exc.job_id)
+        await self.outbox.publish(event, exc.callback_url, exc.job_id)
         self.metrics.jobs_total.labels(outcome=exc.code.value).inc()
         await delivery.ack(exc.job_id)
 
@@ -500,7 +464,7 @@ class Worker:
     ) -> None:
         job_id = entry.job.job_id
         try:
-            hook_id = await self._publish_with_retry(event, entry.job.callback_url, job_id)
+            hook_id = await self.outbox.publish(event, entry.job.callback_url, job_id)
         except Exception as exc:  # unconfirmed: hand the job back, never ack
             log.error("job %s: result not confirmed (%s); requeueing the job", job_id, exc)
             await entry.delivery.requeue(job_id)
@@ -511,45 +475,12 @@ class Worker:
             delivery = entry.delivery
             acked = await delivery.ack(job_id)
         if not acked:
-            self._remember_published(delivery.fingerprint, hook_id)
+            self.outbox.remember(delivery.fingerprint, hook_id)
         self.metrics.jobs_total.labels(outcome=outcome).inc()
         self.metrics.job_seconds.observe(time.monotonic() - entry.received_mono)
         # bench/soak.py reads "x-delivery-count N" from this line (max redeliveries).
         log.info("job %s: %s (webhook %s, x-delivery-count %d)", job_id, event["type"],
                  hook_id, delivery.delivery_count)
-
-    async def _publish_with_retry(
-        self, event: dict[str, Any], callback_url: str, job_id: str
-    ) -> str:
-        """Publish until confirmed, backing off; the job stays unacked meanwhile.
-
-        Retrying here rather than requeueing keeps a computed result through a broker blip or
-        restart (each attempt waits for the link to come back) without spending the job's
-        delivery limit.
-        """
-        timeout = self.settings.result_publish_timeout_s
-        started = time.monotonic()
-        retrying = AsyncRetrying(
-            stop=stop_after_delay(timeout),
-            wait=wait_exponential_jitter(initial=0.2, max=5.0),
-            retry=retry_if_exception_type(Exception),
-            reraise=True,
-            before_sleep=lambda state: log.warning(
-                "job %s: result publish failed (%s); retrying", job_id,
-                state.outcome.exception() if state.outcome else "?",
-            ),
-        )
-        async for attempt in retrying:
-            with attempt:
-                left = timeout - (time.monotonic() - started)
-                publisher = await self.link.publisher(left)
-                return await publisher.publish_event(event, callback_url)
-        raise AssertionError("unreachable")
-
-    def _remember_published(self, fingerprint: str, hook_id: str) -> None:
-        self._published[fingerprint] = hook_id
-        while len(self._published) > PUBLISHED_MEMORY:
-            self._published.popitem(last=False)
 
     def _forget(self, entry: InFlightJob, *, pump: bool = True) -> None:
         if self.jobs.get(entry.key) is entry:

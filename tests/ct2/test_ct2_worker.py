@@ -20,7 +20,8 @@ from mtq.submit import publish_all
 from mtq.tiny_model import generated_sentences
 from mtq.topology import RESULTS_QUEUE
 from mtq.topology_cli import declare_all
-from worker.app import Worker, job_limits
+from worker.admission import job_limits
+from worker.app import Worker
 from worker.engine import load_engine
 from worker.engine_ct2 import CTranslate2Engine
 
