@@ -1,4 +1,4 @@
-"""mtq's benchmark suite: ``python -m bench`` (see docs/performance.md).
+"""mtq's benchmark suite: ``python -m bench`` (results and method: docs/performance.md).
 
 Module map:
 
@@ -7,10 +7,13 @@ Module map:
 - ``measure``: the recording engine, the peak-memory probe, one row's numbers.
 - ``strategies``: limit, in-process scheduler, naive and fixed batches (no broker).
 - ``e2e``: publish -> RabbitMQ -> worker -> dispatcher -> loopback webhook receiver.
-- ``publisher``: the client process of the end-to-end run.
-- ``report``: the table and the target ratios.
+- ``publisher``, ``sink``: the client and the receiver of the end-to-end run (own processes).
+- ``cpu``: CPU seconds per thread and per process during a run.
 - ``profiling``: optional py-spy profiles.
-- ``machine``: what the numbers were measured on.
+- ``report``: the tables and the target ratios; ``machine``: what the numbers were measured on.
 - ``run``: the command line (``python -m bench``); ``gpu``: the GPU script (``bench/gpu.sh``).
 - ``compat``: stand-ins that let ``gpu`` run where only torch and transformers are installed.
+
+``soak`` (fault soak test, ``python -m bench.soak``) belongs to the reliability work, not to
+the benchmark.
 """

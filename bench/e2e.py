@@ -6,10 +6,11 @@ Everything runs on this machine, in a private vhost created for the run and dele
 - the worker is the real :class:`worker.app.Worker`, in this process, on the engine the other
   strategies use (so model and warm-up are shared and peak RSS is the worker's);
 - the dispatcher is ``python -m mtq dispatcher`` in a child process, POSTing signed webhooks
-  to a loopback receiver here; every webhook's signature is checked after the run with the
-  ``standardwebhooks`` library. Without the dispatcher (``webhooks.cli`` absent, or
-  ``--webhooks off``) the run ends at the results queue instead: a consumer here reads
-  ``mtq.results``, and the row says so.
+  to a loopback receiver in another child (:mod:`bench.sink`); every webhook's signature is
+  checked after the run with the ``standardwebhooks`` library. Without the dispatcher
+  (``webhooks.cli`` absent, or ``--webhooks off``) the run ends at the results queue instead:
+  that child consumes ``mtq.results``, and the row says so;
+- a CPU account (:mod:`bench.cpu`) says which thread or process used the CPU meanwhile.
 
 The clock starts at the first publish, once the worker is warm and consuming, and stops at
 the last job's webhook (or result event).
@@ -20,9 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import http.server
 import importlib.util
-import json
 import logging
 import multiprocessing
 import os
@@ -32,20 +31,21 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import pika
 
+from bench.cpu import CpuAccount, find_pids
 from bench.publisher import publish_jobs
+from bench.sink import RESULTS, WEBHOOK, Arrivals, SinkProcess
 from mtq.settings import Settings
-from mtq.topology import RESULTS_QUEUE
+from mtq.topology import RESULTS_QUEUE, job_queue
 from mtq.topology_cli import declare_all
 from worker.engine import Engine
 
@@ -86,142 +86,22 @@ def dispatcher_available() -> bool:
     return importlib.util.find_spec("webhooks.cli") is not None
 
 
-# -- where results land ----------------------------------------------------------------------
-
-
-@dataclass
-class Arrivals:
-    """First arrival time (monotonic) of each job's event, plus what is needed to check it."""
-
-    times: dict[str, float] = field(default_factory=dict)
-    types: dict[str, str] = field(default_factory=dict)
-    duplicates: int = 0
-    hooks: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def record(self, job_id: str, event_type: str, headers: dict[str, str], body: bytes) -> None:
-        now = time.monotonic()
-        with self.lock:
-            if job_id in self.times:
-                self.duplicates += 1
-                return
-            self.times[job_id] = now
-            self.types[job_id] = event_type
-            self.hooks.append((headers, body))
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.times)
-
-
-class Sink(Protocol):
-    arrivals: Arrivals
-    label: str
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-class WebhookReceiver:
-    """A loopback HTTP server that records every webhook POST."""
-
-    label = "webhook"
-
-    def __init__(self) -> None:
-        self.arrivals = Arrivals()
-        arrivals = self.arrivals
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                try:
-                    event = json.loads(body)
-                    arrivals.record(str(event["job_id"]), str(event["type"]), headers, body)
-                    self.send_response(204)
-                except (ValueError, KeyError):
-                    self.send_response(400)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}/hooks/mt"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class ResultsConsumer:
-    """Reads ``mtq.results`` directly when there is no dispatcher to POST webhooks."""
-
-    label = "results queue"
-
-    def __init__(self, amqp_url: str) -> None:
-        self.arrivals = Arrivals()
-        self.url = "http://127.0.0.1:9/unused"
-        self._amqp_url = amqp_url
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._connection: pika.BlockingConnection | None = None
-        self._thread = threading.Thread(target=self._consume, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        if not self._ready.wait(30) or self._error is not None:
-            raise RuntimeError(f"results consumer did not start: {self._error!r}")
-
-    def _consume(self) -> None:
-        try:
-            self._connection = pika.BlockingConnection(pika.URLParameters(self._amqp_url))
-            channel = self._connection.channel()
-            channel.basic_qos(prefetch_count=256)
-
-            def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
-                headers = {str(k): str(v) for k, v in (properties.headers or {}).items()}
-                self.arrivals.record(
-                    headers.get("x-mtq-job-id", "?"), headers.get("x-mtq-event-type", "?"),
-                    headers, body,
-                )
-                ch.basic_ack(method.delivery_tag)
-
-            channel.basic_consume(RESULTS_QUEUE, on_message)
-            self._ready.set()
-            channel.start_consuming()
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-
-    def stop(self) -> None:
-        connection = self._connection
-        if connection is not None and connection.is_open:
-            def halt() -> None:
-                with contextlib.suppress(Exception):
-                    connection.channel().close()
-                connection.close()
-
-            with contextlib.suppress(Exception):
-                connection.add_callback_threadsafe(halt)
-        self._thread.join(timeout=10)
-
-
 # -- the dispatcher child process --------------------------------------------------------------
 
 
 class Dispatcher:
-    """``python -m mtq dispatcher`` against the run's vhost, allowed to call loopback."""
+    """``python -m mtq dispatcher`` against the run's vhost, allowed to call loopback.
 
-    def __init__(self, amqp_url: str, secret: str, receiver_port: int, log_file: Path) -> None:
+    Its concurrency settings come from the run's :class:`Settings`, like the worker's."""
+
+    def __init__(
+        self, amqp_url: str, secret: str, receiver_port: int, log_file: Path, settings: Settings
+    ) -> None:
         env = {
             **os.environ,
+            "MTQ_DISPATCHER_PREFETCH": str(settings.dispatcher_prefetch),
+            "MTQ_WEBHOOK_CONCURRENCY": str(settings.webhook_concurrency),
+            "MTQ_WEBHOOK_PER_HOST": str(settings.webhook_per_host),
             "MTQ_AMQP_URL": amqp_url,
             "MTQ_ROUTES": ROUTE,
             "MTQ_WEBHOOK_SECRET": secret,
@@ -231,7 +111,7 @@ class Dispatcher:
         }
         self._log = log_file.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mtq", "--log-level", "WARNING", "dispatcher"],
+            [sys.executable, "-m", "mtq", "--log-level", "INFO", "dispatcher"],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self.log_file = log_file
@@ -247,6 +127,7 @@ class Dispatcher:
         return None
 
     def stop(self) -> None:
+        """Idempotent: SIGTERM (the dispatcher drains), SIGKILL after 30 s."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -254,7 +135,16 @@ class Dispatcher:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
+
+    def count_in_log(self, word: str) -> int:
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return 0
+        return sum(word in line for line in text.splitlines())
+
 
     def tail(self, lines: int = 20) -> str:
         try:
@@ -278,6 +168,23 @@ def _consumer_count(amqp_url: str, queue: str) -> int:
         connection.close()
 
 
+def _run_settings(settings: Settings, amqp_url: str, secret: str, port: int) -> Settings:
+    """The worker's settings for this run: its vhost, and loopback callbacks allowed."""
+    return settings.replace(
+        amqp_url=amqp_url, routes=(ROUTE,), webhook_secret=(secret,),
+        webhook_allow_networks=("127.0.0.1/32",), webhook_allow_ports=(80, 443, port),
+    )
+
+
+def _dispatcher_up(dispatcher: Dispatcher, amqp_url: str) -> bool:
+    up = _wait_until(
+        lambda: dispatcher.process.poll() is not None
+        or _consumer_count(amqp_url, RESULTS_QUEUE) > 0,
+        timeout=90, interval=0.5,
+    )
+    return up and dispatcher.process.poll() is None
+
+
 def _wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -299,6 +206,9 @@ class EndToEndTiming:
     duplicates: int
     dispatcher_peak_rss_bytes: int | None
     notes: list[str]
+    first_publish: float = 0.0  # time.monotonic() of the first publish
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    deferred_webhooks: int | None = None
 
 
 def run_end_to_end(
@@ -323,38 +233,33 @@ def run_end_to_end(
         raise RuntimeError("--webhooks on, but webhooks/cli.py (mtq dispatcher) does not exist")
     if webhooks == "auto" and not use_dispatcher:
         notes.append("no dispatcher yet (webhooks/cli.py absent): timed to mtq.results")
-    with private_vhost() as amqp_url:
+    with contextlib.ExitStack() as cleanup:
+        amqp_url = cleanup.enter_context(private_vhost())
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-        run_settings = settings.replace(
-            amqp_url=amqp_url, routes=(ROUTE,), webhook_secret=(secret,),
-            webhook_allow_networks=("127.0.0.1/32",),
-        )
-        asyncio.run(declare_all(run_settings))
         dispatcher: Dispatcher | None = None
-        sink: WebhookReceiver | ResultsConsumer
+        sink: SinkProcess | None = None
         if use_dispatcher:
-            sink = WebhookReceiver()
-            sink.start()
-            dispatcher = Dispatcher(amqp_url, secret, sink.port, work_dir / "dispatcher.log")
-            up = _wait_until(
-                lambda: dispatcher.process.poll() is not None
-                or _consumer_count(amqp_url, RESULTS_QUEUE) > 0,
-                timeout=90, interval=0.5,
+            receiver = SinkProcess(WEBHOOK)
+            cleanup.callback(receiver.close)
+            asyncio.run(declare_all(_run_settings(settings, amqp_url, secret, receiver.port)))
+            dispatcher = Dispatcher(
+                amqp_url, secret, receiver.port, work_dir / "dispatcher.log", settings
             )
-            if not up or dispatcher.process.poll() is not None:
+            cleanup.callback(dispatcher.stop)
+            if _dispatcher_up(dispatcher, amqp_url):
+                sink = receiver
+            else:
                 tail = dispatcher.tail()
                 dispatcher.stop()
-                sink.stop()
+                dispatcher = None
                 if webhooks == "on":
                     raise RuntimeError(f"the dispatcher did not start consuming:\n{tail}")
                 log.warning("dispatcher did not start; timing to mtq.results instead:\n%s", tail)
                 notes.append("dispatcher failed to start: timed to mtq.results")
-                dispatcher = None
-                sink = ResultsConsumer(amqp_url)
-                sink.start()
-        else:
-            sink = ResultsConsumer(amqp_url)
-            sink.start()
+        if sink is None:
+            asyncio.run(declare_all(_run_settings(settings, amqp_url, secret, 80)))
+            sink = SinkProcess(RESULTS, amqp_url)
+            cleanup.callback(sink.close)
         payload = [
             {
                 "job_id": f"bench-{number:06d}",
@@ -366,17 +271,15 @@ def run_end_to_end(
             }
             for number, texts in enumerate(jobs)
         ]
-        try:
-            timing = _drive(
-                engine, run_settings, payload, sink, amqp_url, on_start, timeout_s
-            )
-            if dispatcher is not None:
-                timing.dispatcher_peak_rss_bytes = dispatcher.peak_rss_bytes()
-                _verify_signatures(secret, sink.arrivals)
-        finally:
-            if dispatcher is not None:
-                dispatcher.stop()
-            sink.stop()
+        run_settings = _run_settings(settings, amqp_url, secret, sink.port)
+        timing = _drive(
+            engine, run_settings, payload, sink, amqp_url, on_start, timeout_s,
+            dispatcher.process.pid if dispatcher is not None else None,
+        )
+        if dispatcher is not None:
+            timing.dispatcher_peak_rss_bytes = dispatcher.peak_rss_bytes()
+            timing.deferred_webhooks = dispatcher.count_in_log("deferred")
+            _verify_signatures(secret, sink.stop())
         timing.notes = notes + timing.notes
         timing.sink = sink.label
         return timing
@@ -384,8 +287,8 @@ def run_end_to_end(
 
 def _drive(
     engine: Engine, settings: Settings, payload: list[dict[str, Any]],
-    sink: WebhookReceiver | ResultsConsumer, amqp_url: str, on_start: Callable[[], None],
-    timeout_s: float,
+    sink: SinkProcess, amqp_url: str, on_start: Callable[[], None],
+    timeout_s: float, dispatcher_pid: int | None,
 ) -> EndToEndTiming:
     from worker.app import Worker
 
@@ -402,7 +305,13 @@ def _drive(
         worker = Worker(settings, engine)
         task = asyncio.ensure_future(worker.run(burst=False, health=False))
         deadline = loop.time() + 300
-        while not worker.is_ready():
+        while True:
+            if worker.is_ready():
+                consumers = await loop.run_in_executor(
+                    None, _consumer_count, amqp_url, job_queue(ROUTE)
+                )
+                if consumers:
+                    break
             if task.done():
                 task.result()
                 raise RuntimeError("the worker stopped before consuming")
@@ -412,12 +321,17 @@ def _drive(
         if not await loop.run_in_executor(None, ready.wait, 120):
             raise RuntimeError("the client process did not connect in 120 s")
         deadline_run = loop.time() + timeout_s
+        processes = {"rabbitmq": find_pids("beam.smp"), "client (publisher)": [client.pid or 0]}
+        if dispatcher_pid is not None:
+            processes["dispatcher"] = [dispatcher_pid]
+        account = CpuAccount(processes)
         on_start()
+        account.start()
         go.set()
-        status = None
+        status: tuple[str, float, float] | None = None
         try:
             while True:
-                if sink.arrivals.count() >= len(payload):
+                if sink.count() >= len(payload):
                     break
                 if task.done():
                     task.result()
@@ -434,17 +348,19 @@ def _drive(
                         raise RuntimeError(f"the client failed: {status[0]}")
                 if loop.time() > deadline_run:
                     raise RuntimeError(
-                        f"only {sink.arrivals.count()} of {len(payload)} jobs reached the "
+                        f"only {sink.count()} of {len(payload)} jobs reached the "
                         f"{sink.label} in {timeout_s:.0f} s"
                     )
                 await asyncio.sleep(0.1)
+            cpu = account.stop()
             if status is None:
                 status = await loop.run_in_executor(None, out.get, True, 60)
         finally:
             worker.request_stop()
             await task
+        assert status is not None
         _, first, last_confirm = status
-        arrivals = sink.arrivals
+        arrivals = await loop.run_in_executor(None, sink.stop)
         failed = [job for job, kind in arrivals.types.items() if kind != "job.completed"]
         if failed:
             raise RuntimeError(f"{len(failed)} jobs did not complete, e.g. {failed[0]}")
@@ -452,7 +368,7 @@ def _drive(
         return EndToEndTiming(
             wall_s=max(latencies), job_latencies_s=latencies, publish_s=last_confirm - first,
             sink=sink.label, duplicates=arrivals.duplicates, dispatcher_peak_rss_bytes=None,
-            notes=[],
+            notes=[], first_publish=first, cpu_s=cpu,
         )
 
     try:

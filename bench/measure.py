@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import OTHER_USERS
 from mtq.contract import DecodeOptions
 from worker.engine import Engine
 
@@ -29,16 +30,27 @@ class BatchRecord:
     real_tokens: int
     generated_tokens: int
     seconds: float
+    finished_at: float  # time.monotonic() when generate returned
 
 
 class RecordingEngine:
-    """An :class:`~worker.engine.Engine` that records each ``generate`` call."""
+    """An :class:`~worker.engine.Engine` that records each ``generate`` call.
 
-    def __init__(self, engine: Engine, pad_id: int | None = None) -> None:
+    ``decode_vocab``: the opus-shaped model emits ids from its 58k vocabulary, which the small
+    tokenizer it borrows cannot detokenize; ids at or past ``decode_vocab`` are read as
+    ``<unk>`` (the detokenizing cost stays about the same).
+    """
+
+    def __init__(
+        self, engine: Engine, pad_id: int | None = None, decode_vocab: int | None = None
+    ) -> None:
         self.inner = engine
         self.info = engine.info
         self.max_source_tokens = engine.max_source_tokens
         self._pad_id = pad_id if pad_id is not None else getattr(engine, "pad_id", None)
+        self._decode_vocab = decode_vocab
+        tokenizer = getattr(engine, "tokenizer", None)
+        self._unk_id = int(getattr(tokenizer, "unk_token_id", None) or 0)
         self._lock = threading.Lock()
         self.records: list[BatchRecord] = []
 
@@ -65,12 +77,16 @@ class RecordingEngine:
             real_tokens=sum(len(s) for s in sources),
             generated_tokens=sum(self._generated(row) for row in outputs),
             seconds=seconds,
+            finished_at=time.monotonic(),
         )
         with self._lock:
             self.records.append(record)
         return outputs
 
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]:
+        limit = self._decode_vocab
+        if limit is not None:
+            outputs = [[t if t < limit else self._unk_id for t in row] for row in outputs]
         return self.inner.decode(outputs)
 
     def warmup(self, options: DecodeOptions) -> None:
@@ -81,6 +97,10 @@ class RecordingEngine:
 
     def release_memory(self) -> None:
         self.inner.release_memory()
+
+    def __getattr__(self, name: str) -> Any:
+        """Anything else the worker asks of an engine (the protocol grows) goes to the real one."""
+        return getattr(self.inner, name)
 
     def _generated(self, row: Sequence[int]) -> int:
         """Tokens after the decoder start token, padding of finished beams left out."""
@@ -189,6 +209,13 @@ class RunResult:
         return min(1.0, busy / self.wall_s) if self.wall_s > 0 else 0.0
 
     @property
+    def others_cores(self) -> float | None:
+        """CPU the rest of the machine used during the run, in cores (other people's jobs)."""
+        cpu = self.extra.get("cpu_s") or {}
+        other = cpu.get(OTHER_USERS)
+        return other / self.wall_s if other is not None and self.wall_s > 0 else None
+
+    @property
     def p50_s(self) -> float:
         return percentile(self.job_latencies_s, 50)
 
@@ -207,6 +234,9 @@ class RunResult:
             "p50_s": round(self.p50_s, 4), "p95_s": round(self.p95_s, 4),
             "batches": len(self.batches), "mean_batch": round(self.mean_batch, 2),
             "engine_busy": round(self.engine_busy, 4),
+            "others_cores": (
+                None if self.others_cores is None else round(self.others_cores, 2)
+            ),
             "peak_rss_mib": round(self.peak_rss_bytes / 2**20, 1),
             "peak_gpu_mib": (
                 None if self.peak_gpu_bytes is None else round(self.peak_gpu_bytes / 2**20, 1)

@@ -96,9 +96,9 @@ def build_opus_shaped(
     )
     torch.manual_seed(seed)
     model = MarianMTModel(config).eval()
-    # What opus-mt-en-de's generation_config.json holds besides the ids.
+    # What opus-mt-en-de's generation_config.json holds besides the ids (its max_length of
+    # 512 left out: the engine always passes max_new_tokens, and both make transformers warn).
     model.generation_config.num_beams = 4
-    model.generation_config.max_length = shape.max_positions
     model.generation_config.bad_words_ids = [[pad]]
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from types import TracebackType
 
@@ -23,18 +24,21 @@ _STDLIB = str(Path(os.__file__).parent) + "/"
 class PySpy:
     """``py-spy record`` on this process for the duration of a ``with`` block."""
 
-    def __init__(self, output: Path, rate: int = 50) -> None:
+    def __init__(self, output: Path, rate: int = 50, gil: bool = False) -> None:
         self.output = output
         self.rate = rate
+        self.gil = gil  # sample only the thread holding the GIL
         self.process: subprocess.Popen[bytes] | None = None
         self.error: str | None = None
 
     @staticmethod
-    def available() -> bool:
-        return shutil.which("py-spy") is not None
+    def executable() -> str | None:
+        """py-spy on PATH, or next to this interpreter (a virtualenv's bin/)."""
+        beside = Path(sys.executable).parent / "py-spy"
+        return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
 
     def __enter__(self) -> PySpy:
-        executable = shutil.which("py-spy")
+        executable = self.executable()
         if executable is None:
             self.error = "py-spy not installed (pip install py-spy)"
             return self
@@ -43,6 +47,7 @@ class PySpy:
             [
                 executable, "record", "--pid", str(os.getpid()), "--rate", str(self.rate),
                 "--format", "raw", "--threads", "--output", str(self.output), "--nonblocking",
+                *(["--gil"] if self.gil else []),
             ],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
@@ -86,30 +91,37 @@ def summarize(raw: Path, top: int = 12) -> str:
             inclusive[name] += count
     if total == 0:
         return "(no samples)"
-    lines = [f"{total} samples (active threads only)", "by thread:"]
+    lines = [f"{total} samples", "by thread:"]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in threads.most_common(6)]
     lines.append("self time (leaf function):")
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in leaves.most_common(top)]
     lines.append("inclusive, selected:")
-    for needle in ("generate (worker/engine.py", "encode (worker/engine.py",
-                   "decode (worker/engine.py", "_run_once (asyncio/base_events.py",
-                   "_isolate (worker/inference.py"):
-        matches = [(name, n) for name, n in inclusive.items() if name.startswith(needle)]
-        for name, n in matches:
+    for needle in ("Engine.generate (worker/", "Engine.encode (worker/",
+                   "Engine.decode (worker/", "Worker._admit (", "Worker._complete (",
+                   "ResultPublisher.publish_event (", "aiormq/connection.py"):
+        matches = [(name, n) for name, n in inclusive.items() if needle in name]
+        for name, n in sorted(matches, key=lambda item: -item[1])[:2]:
             lines.append(f"  {100 * n / total:5.1f}%  {name}")
     return "\n".join(lines)
 
 
+_THREADS = (
+    ("mtq-inference", "worker: inference thread"),
+    ("mtq-tokenize", "worker: tokenize/detokenize pool"),
+    ("MainThread", "main thread (the worker's event loop in e2e runs)"),
+    ("process_request_thread", "bench: webhook receiver"),
+    ("serve_forever", "bench: webhook receiver"),
+    ("asyncio_", "worker: default executor"),
+)
+
+
 def _thread_name(thread: str, calls: list[str]) -> str:
-    """Name a thread by what runs at the bottom of its stack."""
-    bottom = " > ".join(_short(frame).split(" (")[0] for frame in calls[:3])
-    if any("InferenceThread" in frame or "worker/inference.py" in frame for frame in calls):
-        return "inference thread"
-    if any("base_events.py" in frame for frame in calls[:6]):
-        return "event loop (main thread)"
-    if any("tokeniz" in frame or "encode" in frame for frame in calls):
-        return "tokenizer pool"
-    return bottom or thread
+    """py-spy's ``thread (tid): name`` frame, grouped by what the thread is."""
+    name = thread.split("): ", 1)[1] if "): " in thread else thread
+    for needle, label in _THREADS:
+        if needle in name:
+            return label
+    return name
 
 
 def _short(frame: str) -> str:

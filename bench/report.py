@@ -7,18 +7,19 @@ from dataclasses import dataclass
 
 from bench.measure import RunResult
 
-STRATEGY_ORDER = ("limit", "scheduler", "e2e", "naive", "fixed")
+STRATEGY_ORDER = ("limit", "scheduler", "e2e", "e2e-tuned", "naive", "fixed")
 STRATEGY_LABELS = {
     "limit": "limit (raw engine, packed)",
     "scheduler": "mtq in-process (scheduler+engine)",
     "e2e": "mtq end to end",
+    "e2e-tuned": "mtq end to end, tuned prefetch",
     "naive": "naive (one job at a time)",
     "fixed": "fixed batches (arrival order)",
 }
 
 COLUMNS = (
     "model", "mix", "strategy", "jobs", "segs", "wall s", "seg/s", "gen tok/s", "pad waste",
-    "batches (mean)", "engine busy", "p50 s", "p95 s", "peak MiB",
+    "batches (mean)", "engine busy", "p50 s", "p95 s", "peak MiB", "others",
 )
 
 
@@ -42,6 +43,7 @@ def _row(result: RunResult) -> list[str]:
         f"{result.p50_s:.2f}",
         f"{result.p95_s:.2f}",
         peak,
+        "?" if result.others_cores is None else f"{result.others_cores:.2f}",
     ]
 
 
@@ -100,15 +102,25 @@ def ratios(results: Sequence[RunResult], gpu: bool = False) -> list[Ratio]:
             return row.segments_per_s if row is not None else None
 
         limit, e2e, inproc = rate("limit"), rate("e2e"), rate("scheduler")
+        tuned = rate("e2e-tuned")
         naive, fixed = rate("naive"), rate("fixed")
         if e2e and limit:
             found.append(
                 Ratio(model, mix, "e2e / limit", e2e / limit, ">= 0.95", e2e / limit >= 0.95)
             )
+        if tuned and limit:
+            found.append(Ratio(
+                model, mix, "e2e-tuned / limit", tuned / limit, ">= 0.95", tuned / limit >= 0.95
+            ))
         if inproc and limit:
             found.append(Ratio(model, mix, "in-process / limit", inproc / limit, "(info)", None))
         best = e2e or inproc
         label = "e2e" if e2e else "in-process"
+        if tuned and naive:
+            found.append(Ratio(
+                model, mix, "e2e-tuned / naive", tuned / naive, f">= {naive_target:g}",
+                tuned / naive >= naive_target,
+            ))
         if best and naive:
             found.append(Ratio(
                 model, mix, f"{label} / naive", best / naive, f">= {naive_target:g}",
@@ -116,12 +128,14 @@ def ratios(results: Sequence[RunResult], gpu: bool = False) -> list[Ratio]:
             ))
         if best and fixed:
             found.append(Ratio(model, mix, f"{label} / fixed", best / fixed, "(info)", None))
-        mtq_row = rows.get("e2e") or rows.get("scheduler")
-        if mtq_row is not None:
-            waste = mtq_row.padding_waste
-            found.append(Ratio(
-                model, mix, f"{label} padding waste", waste, "<= 10%", waste <= 0.10,
-            ))
+        for name in ("e2e", "e2e-tuned", "scheduler", "limit"):
+            row = rows.get(name)
+            if row is not None:
+                tag = "in-process" if name == "scheduler" else name
+                waste = row.padding_waste
+                found.append(Ratio(
+                    model, mix, f"{tag} padding waste", waste, "<= 10%", waste <= 0.10,
+                ))
     return found
 
 
@@ -142,4 +156,44 @@ def text_ratios(found: Sequence[Ratio]) -> str:
 def markdown_ratios(found: Sequence[Ratio]) -> str:
     lines = ["| model | mix | ratio | value | target | |", "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(_ratio_cells(r)) + " |" for r in found]
+    return "\n".join(lines)
+
+
+def cpu_rows(results: Sequence[RunResult]) -> list[list[str]]:
+    """CPU seconds by thread and process for the end-to-end rows (see :mod:`bench.cpu`)."""
+    rows = []
+    for result in _ordered(results):
+        cpu = result.extra.get("cpu_s") or {}
+        if not result.strategy.startswith("e2e") or not cpu:
+            continue
+        wall = result.wall_s
+        tail = result.extra.get("compute_done_s")
+        head = f"{result.model}/{result.mix}/{result.strategy}: wall {wall:.2f} s"
+        if tail is not None:
+            head += f", last batch done at {tail:.2f} s"
+        rows.append([head, "", ""])
+        for label, seconds in sorted(cpu.items(), key=lambda item: -item[1]):
+            rows.append([f"  {label}", f"{seconds:.2f}", f"{100 * seconds / wall:.0f}%"])
+    return rows
+
+
+def text_cpu(results: Sequence[RunResult]) -> str:
+    rows = cpu_rows(results)
+    if not rows:
+        return ""
+    rows = [["where the CPU went (e2e)", "cpu s", "of one core"], *rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        f"{row[0].ljust(widths[0])}  {row[1].rjust(widths[1])}  {row[2].rjust(widths[2])}"
+        for row in rows
+    )
+
+
+def markdown_cpu(results: Sequence[RunResult]) -> str:
+    rows = cpu_rows(results)
+    if not rows:
+        return ""
+    lines = ["| where the CPU went (e2e) | cpu s | of one core |", "|---|---|---|"]
+    lines += [f"| {a.strip() if not b else a.replace('  ', '- ', 1)} | {b} | {c} |"
+              for a, b, c in rows]
     return "\n".join(lines)

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mtq.contract import DecodeOptions
 from worker.scheduler import BatchQueue, Scheduler, batch_cost
@@ -176,3 +177,17 @@ def run_scheduler(
     if failures:
         raise RuntimeError(f"{len(failures)} segments failed, first: {failures[0]}")
     return completion.timing()
+
+
+def warm_engine(engine: Any, options: DecodeOptions, packing: Packing, seed: int = 0) -> None:
+    """The engine's own warm-up, then one full-size batch, so that no strategy pays for
+    allocator growth, lazy initialisation or kernel autotuning; clears the batch records."""
+    from bench.workload import make_workload
+
+    engine.warmup(options)
+    workload = make_workload("small", packing.max_batch_segments, seed=seed + 99)
+    sources = sorted((ids for job in workload.jobs for ids in engine.encode(list(job))), key=len)
+    triples = [(0, i, len(ids)) for i, ids in enumerate(sources)]
+    first = pack_sorted(triples, options.beam_size, packing)[0]
+    engine.generate([sources[i] for _, i in first], options)
+    engine.reset()
