@@ -46,6 +46,8 @@ class Settings:
     batch_tokens: int = 8192
     max_batch_segments: int = 64
     batch_max_wait_ms: int = 20
+    batch_max_padding: float = 0.10
+    torch_threads: int = 0
     drain_timeout_s: float = 60.0
     result_publish_timeout_s: float = 120.0
     # Fault tolerance (docs/reliability.md): a job delivered this many times before runs alone

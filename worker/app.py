@@ -72,6 +72,7 @@ class Worker:
                 token_budget=settings.batch_tokens,
                 max_batch_segments=settings.max_batch_segments,
                 max_wait_s=settings.batch_max_wait_ms / 1000,
+                max_padding=settings.batch_max_padding,
             )
         )
         self.jobs: dict[str, InFlightJob] = {}
@@ -437,10 +438,20 @@ class Worker:
         assert self._loop is not None
         job = entry.job
         try:
-            translations = await self._loop.run_in_executor(
-                self._cpu_pool, self._detokenize, entry
-            )
-            event = completed_event(job, translations, self.engine.info, entry.stats())
+            try:
+                translations = await self._loop.run_in_executor(
+                    self._cpu_pool, self._detokenize, entry
+                )
+                event = completed_event(job, translations, self.engine.info, entry.stats())
+            except Exception as exc:  # the job must still be answered, never left hanging
+                log.exception("job %s: could not assemble the result", job.job_id)
+                event = failed_event(
+                    job.job_id, ErrorCode.INTERNAL_ERROR,
+                    f"the translations could not be assembled: {type(exc).__name__}",
+                    job.metadata,
+                )
+                await self._publish_then_ack(entry, event, ErrorCode.INTERNAL_ERROR.value)
+                return
             await self._publish_then_ack(entry, event, "completed")
         finally:
             self._forget(entry)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,6 +90,10 @@ class HFEngine:
 
         self._torch = torch
         self.device = _pick_device(torch, settings.device)
+        if self.device == "cpu":
+            # More intra-op threads than free cores makes every step several times slower
+            # when the event loop and tokenizers compete for them (docs/performance.md).
+            torch.set_num_threads(cpu_threads(settings.torch_threads))
         self.dtype = _pick_dtype(torch, self.device, settings.dtype)
         log.info("loading %s on %s as %s", settings.model, self.device, self.dtype)
         try:
@@ -176,6 +181,28 @@ class HFEngine:
     def release_memory(self) -> None:
         if self.device.startswith("cuda"):
             self._torch.cuda.empty_cache()
+
+
+def cpu_threads(configured: int) -> int:
+    """``configured`` if set, else the CPUs this process may use minus one (at least 1)."""
+    if configured > 0:
+        return configured
+    return max(1, available_cpus() - 1)
+
+
+def available_cpus() -> int:
+    """CPUs usable by this process: affinity, bounded by a cgroup v2 ``cpu.max`` quota."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return count
 
 
 def _pick_device(torch: Any, wanted: str) -> str:

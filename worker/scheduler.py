@@ -102,12 +102,14 @@ class Scheduler:
 
     def __init__(
         self, token_budget: int, max_batch_segments: int, max_wait_s: float,
-        min_token_budget: int = 256,
+        min_token_budget: int = 256, max_padding: float = 1.0, padding_free_segments: int = 8,
     ) -> None:
         self.token_budget = token_budget
         self.max_batch_segments = max_batch_segments
         self.max_wait_s = max_wait_s
         self.min_token_budget = min(min_token_budget, token_budget)
+        self.max_padding = max_padding
+        self.padding_free_segments = padding_free_segments
         self._pools: dict[DecodeOptions, _Pool] = {}
         self._arrivals = 0
 
@@ -205,11 +207,14 @@ class Scheduler:
 
         Starts at the oldest segment and grows one neighbour at a time, picking the side that
         adds less padding, while the batch stays within budget. A single segment always fits
-        (one over the budget on its own still has to be translated).
+        (one over the budget on its own still has to be translated). Past
+        ``padding_free_segments`` segments a neighbour that would push the batch's padding
+        ratio over ``max_padding`` is not taken: a smaller, denser batch beats a wasteful one.
         """
         segments = pool.segments
         start = pool.oldest_index()
         stop = start + 1
+        real = segments[start].length
         while stop - start < self.max_batch_segments:
             longest = segments[stop - 1].length
             count = stop - start + 1
@@ -217,6 +222,11 @@ class Scheduler:
             right_ok = stop < len(segments) and (
                 batch_cost(count, segments[stop].length, beam_size) <= self.token_budget
             )
+            if count > self.padding_free_segments:
+                left_ok = left_ok and self._dense(real + segments[start - 1].length, count, longest)
+                right_ok = right_ok and self._dense(
+                    real + segments[stop].length, count, segments[stop].length
+                )
             if not (left_ok or right_ok):
                 break
             left_padding = longest - segments[start - 1].length if left_ok else None
@@ -228,9 +238,14 @@ class Scheduler:
             )
             if prefer_left:
                 start -= 1
+                real += segments[start].length
             else:
+                real += segments[stop].length
                 stop += 1
         return start, stop
+
+    def _dense(self, real_tokens: int, count: int, longest: int) -> bool:
+        return 1 - real_tokens / (count * longest) <= self.max_padding
 
 
 class BatchQueue:

@@ -208,3 +208,31 @@ def _fill_until_refused(amqp_url: str, body: bytes) -> int:
         raise AssertionError("mtq.results never refused a publish")
     finally:
         connection.close()
+
+
+class _UndecodableEngine:
+    """The real engine, except that detokenizing fails (like ids a tokenizer cannot map)."""
+
+    def __init__(self, inner: Engine) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def decode(self, outputs: object) -> list[str]:
+        raise IndexError("piece id is out of range")
+
+
+def test_a_result_that_cannot_be_assembled_is_answered_not_dropped(
+    amqp_url: str, tiny_model_path: Path, engine: Engine
+) -> None:
+    settings = worker_settings(amqp_url, tiny_model_path)
+    asyncio.run(declare_all(settings))
+    publish_jobs(amqp_url, [make_job("undecodable", ["Hello world."], CALLBACK)])
+
+    run_burst(settings, _UndecodableEngine(engine))  # type: ignore[arg-type]
+
+    event = events_by_job(amqp_url)["undecodable"]
+    assert event["type"] == "job.failed"
+    assert event["error"]["code"] == "internal_error"
+    assert queue_depth(amqp_url, "mtq.jobs.en-de") == 0

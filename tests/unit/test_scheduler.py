@@ -158,3 +158,23 @@ def test_batch_queue_hands_batches_to_another_thread() -> None:
     thread.join(timeout=5)
     assert not thread.is_alive()
     assert sum(len(b.segments) for b in got) == 4
+
+
+def test_padding_cap_keeps_batches_dense_past_the_free_size() -> None:
+    lengths = [10] * 12 + [40] * 12
+    capped = Scheduler(token_budget=100_000, max_batch_segments=64, max_wait_s=0,
+                       max_padding=0.10, padding_free_segments=8)
+    capped.add("a", BEAM4, segs(lengths), now=0)
+    batches = drain(capped)
+    assert all(b.padding_ratio <= 0.10 for b in batches)
+    assert sum(len(b.segments) for b in batches) == len(lengths)
+    uncapped = Scheduler(token_budget=100_000, max_batch_segments=64, max_wait_s=0)
+    uncapped.add("a", BEAM4, segs(lengths), now=0)
+    assert len(drain(uncapped)) == 1  # without the cap everything shares one padded batch
+
+
+def test_padding_cap_never_applies_to_small_batches() -> None:
+    scheduler = Scheduler(token_budget=100_000, max_batch_segments=64, max_wait_s=0,
+                          max_padding=0.0, padding_free_segments=4)
+    scheduler.add("a", BEAM4, segs([1, 5, 9, 13]), now=0)
+    assert [len(b.segments) for b in drain(scheduler)] == [4]
