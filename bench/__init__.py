@@ -12,6 +12,7 @@ Module map:
 - ``profiling``: optional py-spy profiles.
 - ``report``: the tables and the target ratios; ``machine``: what the numbers were measured on.
 - ``run``: the command line (``python -m bench``); ``gpu``: the GPU script (``bench/gpu.sh``).
+- ``ct2``: CTranslate2 vs HF, engine level and end to end (``python -m bench.ct2``, ``--gpu``).
 - ``compat``: stand-ins that let ``gpu`` run where only torch and transformers are installed.
 
 ``soak`` (fault soak test, ``python -m bench.soak``) belongs to the reliability work, not to

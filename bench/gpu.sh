@@ -4,6 +4,8 @@
 # transformers (no RabbitMQ, no pip install); finishes in under 5 minutes on one GPU.
 #   bash bench/gpu.sh          # full run, prints the table
 #   bash bench/gpu.sh --tiny   # a quick check of the script, also on a machine without CUDA
+#   bash bench/gpu.sh --ct2    # also CTranslate2 float16 / int8_float16 rows (bench/ct2.py);
+#                              # needs ctranslate2 installed there, adds up to ~3.5 minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # $PYTHON if set; else the machine's python3 when it has torch and transformers (a GPU box);
@@ -21,4 +23,15 @@ if [ -z "$python" ]; then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 TOKENIZERS_PARALLELISM=false
-exec timeout -k 15 "${MTQ_BENCH_GPU_TIMEOUT:-290}" "$python" -m bench.gpu "$@"
+args=()
+ct2=0
+for arg in "$@"; do
+    if [ "$arg" = "--ct2" ]; then ct2=1; else args+=("$arg"); fi
+done
+if [ "$ct2" = 1 ]; then
+    tiny=()
+    for arg in "${args[@]}"; do [ "$arg" = "--tiny" ] && tiny=(--tiny); done
+    timeout -k 15 "${MTQ_BENCH_CT2_GPU_TIMEOUT:-200}" "$python" -m bench.ct2 --gpu "${tiny[@]}" \
+        || echo "bench.ct2 --gpu failed (exit $?)" >&2
+fi
+exec timeout -k 15 "${MTQ_BENCH_GPU_TIMEOUT:-290}" "$python" -m bench.gpu "${args[@]}"
