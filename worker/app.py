@@ -75,6 +75,7 @@ class Worker:
                 max_padding=settings.batch_max_padding,
             )
         )
+        self.metrics.token_budget.set(settings.batch_tokens)
         self.jobs: dict[str, InFlightJob] = {}
         self.quarantine = Quarantine(settings.delivery_limit)
         self._solo: str | None = None  # key of the redelivered job running alone
