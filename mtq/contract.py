@@ -6,17 +6,21 @@ Validation happens here, at the edge, once. Everything past this module works wi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mtq.errors import PermanentError
+from mtq.settings import Settings
+
+_DEFAULTS = Settings()
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 EVENT_COMPLETED = "job.completed"
@@ -37,13 +41,19 @@ class ErrorCode(str, Enum):
 
 @dataclass(frozen=True)
 class JobLimits:
-    max_job_segments: int = 512
-    max_segment_chars: int = 2000
-    max_metadata_bytes: int = 16384
-    default_beam_size: int = 4
-    max_beam_size: int = 8
-    default_max_new_tokens: int = 256
-    max_new_tokens_limit: int = 512
+    """The contract's limits; defaults are those of :class:`~mtq.settings.Settings`."""
+
+    max_job_segments: int = _DEFAULTS.max_job_segments
+    max_segment_chars: int = _DEFAULTS.max_segment_chars
+    max_metadata_bytes: int = _DEFAULTS.max_metadata_bytes
+    default_beam_size: int = _DEFAULTS.default_beam_size
+    max_beam_size: int = _DEFAULTS.max_beam_size
+    default_max_new_tokens: int = _DEFAULTS.default_max_new_tokens
+    max_new_tokens_limit: int = _DEFAULTS.max_new_tokens_limit
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobLimits:
+        return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -310,9 +320,6 @@ def failed_event(
         "error": {"code": code.value, "message": message},
         "metadata": metadata or {},
     }
-
-
-EventType = Literal["job.completed", "job.failed"]
 
 
 def encode_event(event: dict[str, Any]) -> bytes:

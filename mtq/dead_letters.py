@@ -15,7 +15,7 @@ import pika
 import pika.exceptions
 
 from mtq.errors import PublishError
-from mtq.topology import JOBS_EXCHANGE, REASON_HEADER, dead_letter_queue
+from mtq.topology import JOBS_EXCHANGE, REASON_HEADER, broker_death_reason, dead_letter_queue
 
 
 @dataclass
@@ -31,11 +31,7 @@ def reason_of(headers: dict[str, Any] | None) -> str:
     headers = headers or {}
     if REASON_HEADER in headers:
         return str(headers[REASON_HEADER])
-    deaths = headers.get("x-death")
-    if isinstance(deaths, list) and deaths:
-        reason = deaths[0].get("reason")
-        return reason.decode() if isinstance(reason, bytes) else str(reason)
-    return "unknown"
+    return broker_death_reason(headers) or "unknown"
 
 
 def summarize(amqp_url: str, route: str, show: int = 0) -> DeadLetterSummary:

@@ -24,6 +24,17 @@ PARKED_QUEUE = "mtq.results.parked"
 REASON_HEADER = "x-mtq-reason"
 
 
+def broker_death_reason(headers: dict[str, Any]) -> str | None:
+    """The reason the broker gave when it dead-lettered a message (``x-death``), if it did."""
+    deaths = headers.get("x-death")
+    if not (isinstance(deaths, list) and deaths and isinstance(deaths[0], dict)):
+        return None
+    reason = deaths[0].get("reason")
+    if isinstance(reason, bytes):
+        reason = reason.decode()
+    return str(reason) if reason else None
+
+
 def job_queue(route: str) -> str:
     return f"{JOBS_EXCHANGE}.{route}"
 

@@ -10,15 +10,7 @@ from webhooks.ssrf import NetworkPolicy, check_literal_host
 
 
 def job_limits(settings: Settings) -> JobLimits:
-    return JobLimits(
-        max_job_segments=settings.max_job_segments,
-        max_segment_chars=settings.max_segment_chars,
-        max_metadata_bytes=settings.max_metadata_bytes,
-        default_beam_size=settings.default_beam_size,
-        max_beam_size=settings.max_beam_size,
-        default_max_new_tokens=settings.default_max_new_tokens,
-        max_new_tokens_limit=settings.max_new_tokens_limit,
-    )
+    return JobLimits.from_settings(settings)
 
 
 def size_problem(

@@ -22,7 +22,7 @@ from mtq.topology import (
     RESULTS_ROUTING_KEY,
     dead_letter_queue,
 )
-from webhooks.signing import webhook_id
+from webhooks.events import WEBHOOK_ID_HEADER, result_headers
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +40,16 @@ class ResultPublisher:
     async def publish_event(self, event: dict[str, Any], callback_url: str) -> str:
         """Publish one ``job.*`` event for the dispatcher; returns its webhook id."""
         assert self._results is not None, "open() first"
-        job_id = str(event["job_id"])
-        event_type = str(event["type"])
-        hook_id = webhook_id(job_id, event_type)
+        # The header names are the dispatcher's contract, so they come from its module.
+        headers = result_headers(str(event["job_id"]), str(event["type"]), callback_url)
+        hook_id = str(headers[WEBHOOK_ID_HEADER])
         message = aio_pika.Message(
             body=encode_event(event),
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=hook_id,
             timestamp=time.time(),
-            headers={
-                "x-mtq-callback-url": callback_url,
-                "x-mtq-job-id": job_id,
-                "x-mtq-event-type": event_type,
-                "x-mtq-webhook-id": hook_id,
-            },
+            headers=headers,
         )
         await self._results.publish(message, routing_key=RESULTS_ROUTING_KEY, mandatory=True)
         return hook_id

@@ -174,13 +174,12 @@ class Scheduler:
 
         ``force`` skips the wait (used when draining).
         """
-        ready = [
-            (pool.segments[pool.oldest_index()].arrival, options)
-            for options, pool in self._pools.items()
-            if force
-            or self._pool_is_full(options, pool)
-            or pool.segments[pool.oldest_index()].enqueued_at + self.max_wait_s <= now
-        ]
+        ready = []
+        for options, pool in self._pools.items():
+            oldest = pool.segments[pool.oldest_index()]
+            due = oldest.enqueued_at + self.max_wait_s <= now
+            if force or due or self._pool_is_full(options, pool):
+                ready.append((oldest.arrival, options))
         if not ready:
             return None
         _, options = min(ready, key=lambda item: item[0])
@@ -278,9 +277,6 @@ class BatchQueue:
         with self._cond:
             return self._scheduler.withdraw_unstarted(job_key, expected)
 
-    def waiting_jobs(self) -> set[Hashable]:
-        with self._cond:
-            return self._scheduler.waiting_jobs()
 
     def shrink_budget(self) -> int:
         with self._cond:
