@@ -99,6 +99,7 @@ class Ct2Config:
     def engines(self) -> list[tuple[EngineConfig, tuple[str, ...]]]:
         """The engine set-ups in run order, each with the strategies it runs."""
         from worker.engine import cpu_threads
+        from worker.engine_ct2 import _cpu_count as _cores  # CT2's own default intra threads
 
         t = self.threads or _cores()
         hf = cpu_threads(self.hf_threads)
@@ -458,22 +459,15 @@ def table_rows(results: Sequence[Any]) -> list[list[str]]:
 
 
 def text_table(results: Sequence[Any]) -> str:
-    rows = [list(COLUMNS), *table_rows(results)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = []
-    for n, row in enumerate(rows):
-        lines.append("  ".join(
-            cell.rjust(widths[i]) if i >= 3 and n else cell.ljust(widths[i])
-            for i, cell in enumerate(row)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    from bench.report import aligned
+
+    return aligned(COLUMNS, table_rows(results))
 
 
 def markdown_table(results: Sequence[Any]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in table_rows(results)]
-    return "\n".join(lines)
+    from bench.report import markdown
+
+    return markdown(COLUMNS, table_rows(results))
 
 
 def verdicts(results: Sequence[Any]) -> list[str]:
@@ -556,10 +550,6 @@ def config_from_args(args: argparse.Namespace) -> Ct2Config:
         if value is not None:
             config = replace(config, **{name: value})
     return config
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -719,9 +709,10 @@ def gpu_main(args: argparse.Namespace) -> int:
             with loaded(config, hf_path, ct2_path, device) as (engine, _settings):
                 if tokens is None:
                     tokens = [engine.encode(list(job)) for job in workload.jobs]
-                    if max_new > cap_floor(tokens):
+                    floor = cap_floor(tokens)
+                    if max_new > floor:
                         notes.append(f"max_new_tokens {max_new} > CT2 cap of the shortest batch "
-                                     f"({cap_floor(tokens)}): compare generated tok/s")
+                                     f"({floor}): compare generated tok/s")
                 _gpu_rows(config, engine, tokens, options, workload, run,
                           [Packing(b, s) for b, s in sizes.packings])
     from bench.machine import describe

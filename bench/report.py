@@ -57,14 +57,15 @@ def _ordered(results: Sequence[RunResult]) -> list[RunResult]:
     return sorted(results, key=key)
 
 
-def text_table(results: Sequence[RunResult]) -> str:
-    rows = [list(COLUMNS)] + [_row(r) for r in _ordered(results)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    numeric = set(range(3, len(COLUMNS)))
+def aligned(columns: Sequence[str], rows: Sequence[Sequence[str]], first_numeric: int = 3) -> str:
+    """A plain-text table: a header, a rule, then the rows; columns from ``first_numeric`` on
+    are right-aligned."""
+    table = [list(columns), *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     lines = []
-    for n, row in enumerate(rows):
+    for n, row in enumerate(table):
         cells = [
-            cell.rjust(widths[i]) if i in numeric and n else cell.ljust(widths[i])
+            cell.rjust(widths[i]) if i >= first_numeric and n else cell.ljust(widths[i])
             for i, cell in enumerate(row)
         ]
         lines.append("  ".join(cells).rstrip())
@@ -73,10 +74,18 @@ def text_table(results: Sequence[RunResult]) -> str:
     return "\n".join(lines)
 
 
-def markdown_table(results: Sequence[RunResult]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_row(r)) + " |" for r in _ordered(results)]
+def markdown(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def text_table(results: Sequence[RunResult]) -> str:
+    return aligned(COLUMNS, [_row(r) for r in _ordered(results)])
+
+
+def markdown_table(results: Sequence[RunResult]) -> str:
+    return markdown(COLUMNS, [_row(r) for r in _ordered(results)])
 
 
 @dataclass(frozen=True)

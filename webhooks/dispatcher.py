@@ -31,7 +31,13 @@ from mtq.settings import Settings
 from mtq.topology import RESULTS_QUEUE, declare_results_topology
 from webhooks import metrics
 from webhooks.delivery import Deliverer, DeliveryConfig
-from webhooks.events import InvalidResult, ResultEvent, parse_result
+from webhooks.events import (
+    JOB_ID_HEADER,
+    InvalidResult,
+    ResultEvent,
+    header_text,
+    parse_result,
+)
 from webhooks.hostgates import HostBusy, HostGates
 from webhooks.settle import Settler
 from webhooks.ssrf import Resolver, system_resolver
@@ -137,10 +143,10 @@ class Dispatcher:
             try:
                 event = parse_result(message.body, message.headers)
             except InvalidResult as exc:
-                log.error("job %s: unusable result message %s: %s", _job_of(message),
+                job_id = header_text(message.headers or {}, JOB_ID_HEADER) or "?"
+                log.error("job %s: unusable result message %s: %s", job_id,
                           message.message_id, exc)
-                await self._settler.park(message, _job_of(message), "invalid_message", 0,
-                                         None, str(exc))
+                await self._settler.park(message, job_id, "invalid_message", 0, None, str(exc))
                 return
             try:
                 await self._deliver(message, event)
@@ -252,8 +258,3 @@ def _health_server(settings: Settings, dispatcher: Dispatcher) -> HealthServer |
         raise ConfigError(f"MTQ_METRICS_PORT={settings.metrics_port}: {exc}") from exc
     server.start()
     return server
-
-
-def _job_of(message: AbstractIncomingMessage) -> str:
-    value = (message.headers or {}).get("x-mtq-job-id")
-    return value if isinstance(value, str) and value else "?"

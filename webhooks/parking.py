@@ -19,7 +19,13 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
 from mtq.errors import PublishError, TransientError
-from mtq.topology import PARKED_QUEUE, REASON_HEADER, RESULTS_EXCHANGE, RESULTS_ROUTING_KEY
+from mtq.topology import (
+    PARKED_QUEUE,
+    REASON_HEADER,
+    RESULTS_EXCHANGE,
+    RESULTS_ROUTING_KEY,
+    broker_death_reason,
+)
 from webhooks.events import (
     ATTEMPT_HEADER,
     CALLBACK_HEADER,
@@ -92,13 +98,8 @@ class Selector:
 
 def _death_reason(headers: dict[str, Any]) -> str:
     # Parked by the broker (x-delivery-limit), not by the dispatcher: say why from x-death.
-    deaths = headers.get("x-death")
-    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
-        reason = deaths[0].get("reason")
-        if isinstance(reason, bytes):
-            reason = reason.decode()
-        return f"broker:{reason}" if reason else "unknown"
-    return "unknown"
+    reason = broker_death_reason(headers)
+    return f"broker:{reason}" if reason else "unknown"
 
 
 @contextmanager

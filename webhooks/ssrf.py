@@ -280,14 +280,17 @@ def check_literal_host(url: str, policy: NetworkPolicy) -> str | None:
         parsed = _parse_url(url, policy)
     except UnusableCallback as exc:
         return exc.detail
-    ip = parse_ip_literal(parsed.host)
+    return _literal_problem(parsed.host, parse_ip_literal(parsed.host), policy)
+
+
+def _literal_problem(host: str, ip: IPAddress | None, policy: NetworkPolicy) -> str | None:
     if ip is not None:
         return address_problem(ip, policy)
-    if _is_localhost(parsed.host):
+    if _is_localhost(host):
         for loopback in (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")):
             problem = address_problem(loopback, policy)
             if problem is not None:
-                return f"{parsed.host} names the local machine ({problem})"
+                return f"{host} names the local machine ({problem})"
     return None
 
 
@@ -300,10 +303,10 @@ def resolve_destination(
     (transient).
     """
     parsed = _parse_url(url, policy)
-    problem = check_literal_host(url, policy)
+    literal = parse_ip_literal(parsed.host)
+    problem = _literal_problem(parsed.host, literal, policy)
     if problem is not None:
         raise BlockedDestination(problem)
-    literal = parse_ip_literal(parsed.host)
     if literal is not None:
         addresses: list[IPAddress] = [literal]
         host = parsed.host if ":" in parsed.host else str(literal)

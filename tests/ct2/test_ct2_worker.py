@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pika
 import pytest
 
 from mtq.contract import DecodeOptions
@@ -20,6 +19,7 @@ from mtq.submit import publish_all
 from mtq.tiny_model import generated_sentences
 from mtq.topology import RESULTS_QUEUE
 from mtq.topology_cli import declare_all
+from tests.integration.helpers import drain_queue, make_job
 from worker.admission import job_limits
 from worker.app import Worker
 from worker.engine import load_engine
@@ -31,26 +31,13 @@ MAX_NEW_TOKENS = 10  # below every batch's length cap: a segment's output is bat
 
 
 def read_results(amqp_url: str) -> dict[str, dict[str, Any]]:
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    events: dict[str, dict[str, Any]] = {}
-    try:
-        channel = connection.channel()
-        while True:
-            method, _, body = channel.basic_get(RESULTS_QUEUE, auto_ack=True)
-            if method is None:
-                return events
-            event = json.loads(body)
-            events[event["job_id"]] = event
-    finally:
-        connection.close()
+    events = [json.loads(body) for _, body in drain_queue(amqp_url, RESULTS_QUEUE)]
+    return {event["job_id"]: event for event in events}
 
 
 def job(job_id: str, segments: list[str], beam_size: int) -> dict[str, Any]:
-    return {
-        "job_id": job_id, "source_lang": "en", "target_lang": "de", "segments": segments,
-        "callback_url": CALLBACK, "metadata": {"job": job_id},
-        "options": {"beam_size": beam_size, "max_new_tokens": MAX_NEW_TOKENS},
-    }
+    options = {"beam_size": beam_size, "max_new_tokens": MAX_NEW_TOKENS}
+    return make_job(job_id, segments, CALLBACK, options=options)
 
 
 def test_worker_with_ctranslate2_engine_completes_aligned_jobs(

@@ -71,6 +71,10 @@ def dead(name: str, reason: str, body: bytes | None = None, **changes: Any) -> C
     return Case(name, body if body is not None else encoded(name, **changes), dead=reason)
 
 
+def blocked(name: str, why: str, callback_url: str) -> Case:
+    return dead(name, f"blocked_destination: {why}", callback_url=callback_url)
+
+
 INVALID, TOO_LARGE = ErrorCode.INVALID_JOB, ErrorCode.JOB_TOO_LARGE
 CASES = [
     # Not a job at all: nothing to answer, so dead-lettered with the reason.
@@ -93,20 +97,14 @@ CASES = [
     dead("job-id-not-a-string", "job_id is missing, not a string", job_id=1234),
     dead("job-id-huge", "longer than 1024", job_id="j" * 2000),
     # Callbacks the SSRF policy refuses without DNS: refused up front.
-    dead("callback-loopback", "blocked_destination: 127.0.0.1 is loopback",
-         callback_url="http://127.0.0.1/hooks"),
-    dead("callback-localhost", "blocked_destination: localhost names the local machine",
-         callback_url="http://localhost/hooks"),
-    dead("callback-metadata-service", "blocked_destination: 169.254.169.254 is link-local",
-         callback_url="http://169.254.169.254/latest/meta-data/"),
-    dead("callback-private", "blocked_destination: 10.1.2.3 is private",
-         callback_url="https://10.1.2.3/hooks"),
-    dead("callback-ipv6-loopback", "blocked_destination: ::1 is loopback",
-         callback_url="http://[::1]/hooks"),
-    dead("callback-odd-ipv4", "blocked_destination: 127.0.0.1 is loopback",
-         callback_url="http://0x7f.1/hooks"),
-    dead("callback-port", "blocked_destination: port 8443 is not allowed",
-         callback_url="https://client.example:8443/hooks"),
+    blocked("callback-loopback", "127.0.0.1 is loopback", "http://127.0.0.1/hooks"),
+    blocked("callback-localhost", "localhost names the local machine", "http://localhost/hooks"),
+    blocked("callback-metadata-service", "169.254.169.254 is link-local",
+            "http://169.254.169.254/latest/meta-data/"),
+    blocked("callback-private", "10.1.2.3 is private", "https://10.1.2.3/hooks"),
+    blocked("callback-ipv6-loopback", "::1 is loopback", "http://[::1]/hooks"),
+    blocked("callback-odd-ipv4", "127.0.0.1 is loopback", "http://0x7f.1/hooks"),
+    blocked("callback-port", "port 8443 is not allowed", "https://client.example:8443/hooks"),
     dead("invalid-and-blocked", "blocked_destination", callback_url="http://127.0.0.1/h",
          segments=[]),
     # A usable callback: job.failed with a documented code.

@@ -51,15 +51,12 @@ def test_sigterm_stops_consuming_finishes_the_batch_requeues_the_rest_and_exits_
     worker = start_worker(spawn, fault_env, drain_timeout=30)
     publish_behind_a_long_batch(amqp_url, worker, sleep_s=4, others=5)
 
-    signalled = time.monotonic()
     worker.send(signal.SIGTERM)
     wait_for(lambda: not job_consumers(vhost), 3, "the consumer to be cancelled at once")
     wait_for(lambda: ready(amqp_url) == 5, 3, "unstarted jobs to be requeued")
     assert worker.wait(30) == 0
-    elapsed = time.monotonic() - signalled
-    assert elapsed < 30, f"drain took {elapsed:.1f}s"
-    assert elapsed > 2, "the batch on the engine was not waited for"
 
+    # The batch on the engine was waited for: the long job was answered before the exit.
     events = events_by_job(amqp_url)
     assert set(events) == {"long"} and events["long"]["type"] == "job.completed"
     back = drain_queue(amqp_url, JOBS_QUEUE)
@@ -76,15 +73,12 @@ def test_timeout_or_second_sigterm_exits_promptly_and_loses_nothing(
     worker = start_worker(spawn, fault_env, drain_timeout=drain_timeout)
     publish_behind_a_long_batch(amqp_url, worker, sleep_s=60, others=2)
 
-    signalled = time.monotonic()
     worker.send(signal.SIGTERM)
     wait_for(lambda: ready(amqp_url) == 2, 5, "unstarted jobs to be requeued")
     if how == "second_sigterm":
         worker.send(signal.SIGTERM)
-    code = worker.wait(20)
-    elapsed = time.monotonic() - signalled
-    assert code == 0
-    assert elapsed < 10, f"exit took {elapsed:.1f}s"
+    # Well before the 60 s batch ends (None if still running): the batch was abandoned.
+    assert worker.wait(20) == 0
     # The job on the engine was never acked: the broker has it again, nothing is lost.
     wait_for(lambda: ready(amqp_url) == 3, 10, "the unfinished job to be returned")
     assert events_by_job(amqp_url) == {}

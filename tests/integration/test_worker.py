@@ -169,11 +169,14 @@ def test_a_job_is_acked_only_after_its_result_is_confirmed(
     async def scenario() -> None:
         worker = Worker(settings, engine)
         task = asyncio.create_task(worker.run(burst=True, health=False))
+        def computed() -> bool:
+            return bool(worker.jobs) and all(e.remaining == 0 for e in worker.jobs.values())
+
         for _ in range(400):
-            if worker.jobs and all(e.remaining == 0 for e in worker.jobs.values()):
+            if computed():
                 break
             await asyncio.sleep(0.05)
-        assert worker.jobs, "the job should have been computed by now"
+        assert computed(), "the job should have been computed by now"
         await asyncio.sleep(1.0)  # several publishes are refused meanwhile
         assert all(not entry.delivery.settled for entry in worker.jobs.values())
         assert await asyncio.to_thread(queue_depth, amqp_url, "mtq.results") == fillers

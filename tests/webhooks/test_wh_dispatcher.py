@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from standardwebhooks import Webhook
@@ -184,10 +183,9 @@ async def test_slow_host_does_not_hold_up_others(amqp_url: str) -> None:
             for n in range(3):
                 await b.publish(f"fast-{n}", fast.url)
             async with dispatching(settings):
-                started = time.monotonic()
                 await eventually(lambda: len(fast.delivered()) == 3, 10, "fast deliveries")
-                # All fast events got through while the slow host's first request hangs.
-                assert time.monotonic() - started < 2.5
+                # All fast events got through while the slow host's first request still hangs.
+                assert slow.delivered() == []
                 assert len(slow.seen()) == 1
                 await eventually(lambda: metric("mtq_webhook_deferred_total")
                                  > deferred_before, 5, "a deferral")
