@@ -51,9 +51,9 @@ def _quorum_args(**extra: Any) -> dict[str, Any]:
     return {"x-queue-type": "quorum", **extra}
 
 
-def _dead_lettering(routing_key: str) -> dict[str, Any]:
+def _dead_lettering(routing_key: str, exchange: str = DEAD_LETTER_EXCHANGE) -> dict[str, Any]:
     return {
-        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-exchange": exchange,
         "x-dead-letter-routing-key": routing_key,
         "x-dead-letter-strategy": "at-least-once",
         "x-overflow": "reject-publish",
@@ -122,13 +122,8 @@ async def declare_results_topology(
             retry_queue(delay),
             durable=True,
             arguments=_quorum_args(
-                **{
-                    "x-message-ttl": delay * 1000,
-                    "x-dead-letter-exchange": RESULTS_EXCHANGE,
-                    "x-dead-letter-routing-key": RESULTS_ROUTING_KEY,
-                    "x-dead-letter-strategy": "at-least-once",
-                    "x-overflow": "reject-publish",
-                }
+                **{"x-message-ttl": delay * 1000},
+                **_dead_lettering(RESULTS_ROUTING_KEY, exchange=RESULTS_EXCHANGE),
             ),
         )
     return results
