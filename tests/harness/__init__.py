@@ -1,0 +1,76 @@
+"""The one test and bench harness: ports, broker vhosts, child processes, a loopback receiver.
+
+Everything here talks to real things (the local RabbitMQ, real HTTP on loopback, real
+``python -m mtq`` processes). Tests reach it directly or through the fixtures in
+``tests/conftest.py``; the benchmarks (dev-only) import it too; product packages never do.
+It does not import pytest: a missing broker raises :class:`BrokerUnavailable`, which a test
+turns into a failure and a benchmark into a skipped row.
+
+- :mod:`tests.harness.env`: ``free_port``, ``wait_until``/``wait_for``, secrets, child env;
+- :mod:`tests.harness.broker`: vhosts, ``queue_depth``, ``rabbitmqctl`` with retries;
+- :mod:`tests.harness.processes`: ``MtqProcess``, ``spawner``, ``Supervisor``;
+- :mod:`tests.harness.receiver`: ``LoopbackReceiver`` (Standard Webhooks verified), ``Reply``.
+"""
+
+from tests.harness.broker import (
+    MANAGEMENT_URL,
+    BrokerUnavailable,
+    amqp_url_for,
+    close_connections,
+    consumer_count,
+    consumers,
+    create_vhost,
+    delete_vhost,
+    management,
+    private_vhost,
+    queue_counts,
+    queue_depth,
+    rabbitmqctl,
+    vhost_of,
+)
+from tests.harness.env import (
+    AMQP_HOST,
+    ROUTE,
+    TEST_SECRET,
+    child_env,
+    free_port,
+    mtq_env,
+    new_secret,
+    wait_for,
+    wait_until,
+)
+from tests.harness.processes import MtqProcess, Supervisor, spawner
+from tests.harness.receiver import LoopbackReceiver, Received, Reply, Responder
+
+__all__ = [
+    "AMQP_HOST",
+    "MANAGEMENT_URL",
+    "ROUTE",
+    "TEST_SECRET",
+    "BrokerUnavailable",
+    "LoopbackReceiver",
+    "MtqProcess",
+    "Received",
+    "Reply",
+    "Responder",
+    "Supervisor",
+    "amqp_url_for",
+    "child_env",
+    "close_connections",
+    "consumer_count",
+    "consumers",
+    "create_vhost",
+    "delete_vhost",
+    "free_port",
+    "management",
+    "mtq_env",
+    "new_secret",
+    "private_vhost",
+    "queue_counts",
+    "queue_depth",
+    "rabbitmqctl",
+    "spawner",
+    "vhost_of",
+    "wait_for",
+    "wait_until",
+]
