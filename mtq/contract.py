@@ -1,4 +1,4 @@
-"""Public contract v1: the job message in, the webhook events out.
+"""Public contract v1, the way in: the job message (the events out are in mtq.events).
 
 Validation happens here, at the edge, once. Everything past this module works with the typed
 :class:`Job` and never sees raw JSON.
@@ -23,8 +23,6 @@ from mtq.settings import Settings
 _DEFAULTS = Settings()
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-EVENT_COMPLETED = "job.completed"
-EVENT_FAILED = "job.failed"
 # Characters a translation segment may not contain: C0/C1 controls except tab, LF and CR.
 _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
 
@@ -265,63 +263,14 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-# --- Events --------------------------------------------------------------------------------
+# Old names of the result contract, now owned by mtq.events; kept while callers switch.
+_MOVED_TO_EVENTS = frozenset({"EVENT_COMPLETED", "EVENT_FAILED", "ModelInfo", "JobStats",
+                              "completed_event", "failed_event", "encode_event"})
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    revision: str
-    engine: str = "hf"
-    compute_type: str = "float32"
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED_TO_EVENTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from mtq import _legacy_events
 
-
-@dataclass(frozen=True)
-class JobStats:
-    segments: int
-    queue_ms: int
-    compute_ms: int
-
-
-def completed_event(
-    job: Job, translations: list[str], model: ModelInfo, stats: JobStats
-) -> dict[str, Any]:
-    if len(translations) != len(job.segments):
-        raise ValueError(
-            f"job {job.job_id}: {len(translations)} translations for {len(job.segments)} segments"
-        )
-    return {
-        "type": EVENT_COMPLETED,
-        "job_id": job.job_id,
-        "source_lang": job.source_lang,
-        "target_lang": job.target_lang,
-        "translations": translations,
-        "model": {
-            "name": model.name,
-            "revision": model.revision,
-            "engine": model.engine,
-            "compute_type": model.compute_type,
-        },
-        "metadata": job.metadata,
-        "stats": {
-            "segments": stats.segments,
-            "queue_ms": stats.queue_ms,
-            "compute_ms": stats.compute_ms,
-        },
-    }
-
-
-def failed_event(
-    job_id: str, code: ErrorCode, message: str, metadata: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    return {
-        "type": EVENT_FAILED,
-        "job_id": job_id,
-        "error": {"code": code.value, "message": message},
-        "metadata": metadata or {},
-    }
-
-
-def encode_event(event: dict[str, Any]) -> bytes:
-    """The exact bytes that are signed and POSTed; computed once, carried unchanged."""
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return getattr(_legacy_events, name)

@@ -2,9 +2,9 @@
 
 Module map (one concern each):
 
-- ``signing``: Standard Webhooks ids, secrets and signatures (the worker imports ``webhook_id``).
+- ``signing``: Standard Webhooks secrets and signatures (ids come from ``mtq.events``).
 - ``verify``: the receiver-side check, for Python callers.
-- ``ssrf``: where a callback may point; resolves once and pins the checked address.
+- ``ssrf``: resolves a callback once, checks it with ``mtq.callback_policy``, pins the address.
 - ``transport``: one HTTP POST to a pinned address, with timeouts and size caps.
 - ``policy``: pure retry policy (what a response means, attempt -> delay or give up).
 - ``events``: the result message format (headers in, headers out).
@@ -16,7 +16,3 @@ Module map (one concern each):
 - ``metrics``: Prometheus metrics on the default registry.
 - ``cli``: ``mtq dispatcher`` and ``mtq webhooks``.
 """
-
-from webhooks.signing import webhook_id
-
-__all__ = ["webhook_id"]

@@ -9,9 +9,10 @@ import json
 import sys
 from typing import Any
 
+from mtq.callback_policy import NetworkPolicy, UnusableCallback
 from mtq.settings import Settings
 from webhooks.parking import ParkedEvent, Selector, list_parked, redrive, summarize
-from webhooks.ssrf import NetworkPolicy, ResolutionFailed, UnusableCallback, resolve_destination
+from webhooks.ssrf import ResolutionFailed, resolve_destination
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

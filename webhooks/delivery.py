@@ -23,10 +23,11 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from mtq.callback_policy import NetworkPolicy, UnusableCallback
 from mtq.errors import ConfigError
 from mtq.settings import Settings
 from webhooks import metrics
-from webhooks.events import ResultEvent
+from webhooks.events import ResultMessage
 from webhooks.policy import (
     RETRY_AFTER_STATUSES,
     Decision,
@@ -37,14 +38,7 @@ from webhooks.policy import (
     parse_retry_after,
 )
 from webhooks.signing import SigningKey, parse_secrets, sign_headers
-from webhooks.ssrf import (
-    NetworkPolicy,
-    ResolutionFailed,
-    Resolver,
-    UnusableCallback,
-    resolve_destination,
-    system_resolver,
-)
+from webhooks.ssrf import ResolutionFailed, Resolver, resolve_destination, system_resolver
 from webhooks.transport import HttpLimits, HttpResult, post
 
 log = logging.getLogger(__name__)
@@ -129,7 +123,7 @@ class Deliverer:
         self._resolver = resolver
         self._clock = clock
 
-    async def deliver(self, event: ResultEvent) -> Outcome:
+    async def deliver(self, event: ResultMessage) -> Outcome:
         if len(event.body) > self._config.max_request_bytes:
             log.error("job %s: event is %d bytes, over the %d-byte request limit; parking",
                       event.job_id, len(event.body), self._config.max_request_bytes)
@@ -145,11 +139,11 @@ class Deliverer:
         outcome: Outcome = await retrying(self._try_in_thread, event)
         return outcome
 
-    async def _try_in_thread(self, event: ResultEvent) -> Outcome:
+    async def _try_in_thread(self, event: ResultMessage) -> Outcome:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.try_once, event)
 
-    def try_once(self, event: ResultEvent) -> Outcome:
+    def try_once(self, event: ResultMessage) -> Outcome:
         """One HTTP try (blocking): destination check, fresh signature, POST."""
         try:
             destination = resolve_destination(event.callback_url, self._config.policy,
@@ -173,7 +167,7 @@ class Deliverer:
         result = post(destination, event.body, headers, self._config.http)
         return self._judge(event, destination.address, result)
 
-    def _judge(self, event: ResultEvent, address: str, result: HttpResult) -> Outcome:
+    def _judge(self, event: ResultMessage, address: str, result: HttpResult) -> Outcome:
         retry_after = None
         if result.status in RETRY_AFTER_STATUSES:
             retry_after = parse_retry_after(result.retry_after, now=self._clock(),
@@ -207,7 +201,7 @@ def _last_outcome(state: RetryCallState) -> Outcome:
     return outcome
 
 
-def _log_quick_retry(event: ResultEvent) -> Callable[[RetryCallState], None]:
+def _log_quick_retry(event: ResultMessage) -> Callable[[RetryCallState], None]:
     def before_sleep(state: RetryCallState) -> None:
         wait = state.next_action.sleep if state.next_action else 0.0
         log.info("job %s: quick retry %d of webhook %s in %.2fs", event.job_id,

@@ -34,7 +34,7 @@ from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import (
     JOB_ID_HEADER,
     InvalidResult,
-    ResultEvent,
+    ResultMessage,
     header_text,
     parse_result,
 )
@@ -162,7 +162,7 @@ class Dispatcher:
         finally:
             metrics.IN_FLIGHT.dec()
 
-    async def _deliver(self, message: AbstractIncomingMessage, event: ResultEvent) -> None:
+    async def _deliver(self, message: AbstractIncomingMessage, event: ResultMessage) -> None:
         assert self._settler is not None
         async with self._gates.hold(event.host), self._slots:
             if self._stopping:

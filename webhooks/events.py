@@ -4,7 +4,7 @@ The body is the exact event JSON the worker serialized; it is signed and POSTed 
 facts travel in headers so the dispatcher never parses the body:
 
 - ``x-mtq-callback-url``, ``x-mtq-job-id``, ``x-mtq-event-type``, ``x-mtq-webhook-id``
-  (set by the worker, see :func:`result_headers`);
+  (set by the worker; names and values owned by :mod:`mtq.events`);
 - ``x-mtq-attempt``: ladder attempts already spent (absent means none);
 - on parking: ``x-mtq-reason``, ``x-mtq-last-status``, ``x-mtq-last-error``.
 """
@@ -16,20 +16,22 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from mtq.contract import EVENT_COMPLETED, EVENT_FAILED
 from mtq.errors import PermanentError
+from mtq.events import (
+    CALLBACK_HEADER,
+    EVENT_TYPE_HEADER,
+    EVENT_TYPES,
+    JOB_ID_HEADER,
+    webhook_id,
+)
+from mtq.events import WEBHOOK_ID_HEADER as WEBHOOK_ID_HEADER  # old name, while callers switch
+from mtq.events import result_headers as result_headers  # old name, while callers switch
 from mtq.topology import REASON_HEADER
-from webhooks.signing import webhook_id
 
-CALLBACK_HEADER = "x-mtq-callback-url"
-JOB_ID_HEADER = "x-mtq-job-id"
-EVENT_TYPE_HEADER = "x-mtq-event-type"
-WEBHOOK_ID_HEADER = "x-mtq-webhook-id"
 ATTEMPT_HEADER = "x-mtq-attempt"
 LAST_STATUS_HEADER = "x-mtq-last-status"
 LAST_ERROR_HEADER = "x-mtq-last-error"
 REDRIVES_HEADER = "x-mtq-redrives"
-EVENT_TYPES = frozenset({EVENT_COMPLETED, EVENT_FAILED})
 # Broker bookkeeping that must not be copied into a message we publish ourselves.
 _BROKER_HEADER_PREFIXES = ("x-death", "x-first-death", "x-last-death", "x-delivery-count")
 _PARK_HEADERS = (REASON_HEADER, LAST_STATUS_HEADER, LAST_ERROR_HEADER)
@@ -41,7 +43,9 @@ class InvalidResult(PermanentError):
 
 
 @dataclass(frozen=True)
-class ResultEvent:
+class ResultMessage:
+    """A result message as the dispatcher reads it: routing facts from headers, body opaque."""
+
     webhook_id: str
     job_id: str
     event_type: str
@@ -60,16 +64,6 @@ def callback_host(url: str) -> str:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
         return ""
-
-
-def result_headers(job_id: str, event_type: str, callback_url: str) -> dict[str, Any]:
-    """Headers the worker sets on a result message (message_id must be the webhook id)."""
-    return {
-        CALLBACK_HEADER: callback_url,
-        JOB_ID_HEADER: job_id,
-        EVENT_TYPE_HEADER: event_type,
-        WEBHOOK_ID_HEADER: webhook_id(job_id, event_type),
-    }
 
 
 def header_text(headers: Mapping[str, Any], name: str) -> str:
@@ -91,7 +85,7 @@ def header_int(headers: Mapping[str, Any], name: str) -> int:
         return 0
 
 
-def parse_result(body: bytes, headers: Mapping[str, Any] | None) -> ResultEvent:
+def parse_result(body: bytes, headers: Mapping[str, Any] | None) -> ResultMessage:
     """Validate the routing headers of one message; raise InvalidResult when unusable."""
     headers = headers or {}
     job_id = header_text(headers, JOB_ID_HEADER)
@@ -107,7 +101,7 @@ def parse_result(body: bytes, headers: Mapping[str, Any] | None) -> ResultEvent:
         raise InvalidResult("empty body")
     # Recomputed rather than trusted, so a stale or hand-edited header cannot break dedupe.
     expected = webhook_id(job_id, event_type)
-    return ResultEvent(
+    return ResultMessage(
         webhook_id=expected, job_id=job_id, event_type=event_type, callback_url=callback_url,
         body=body, attempt=max(0, header_int(headers, ATTEMPT_HEADER)),
     )

@@ -19,6 +19,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
 from mtq.errors import PublishError, TransientError
+from mtq.events import CALLBACK_HEADER, EVENT_TYPE_HEADER, JOB_ID_HEADER, WEBHOOK_ID_HEADER
 from mtq.topology import (
     PARKED_QUEUE,
     REASON_HEADER,
@@ -28,12 +29,8 @@ from mtq.topology import (
 )
 from webhooks.events import (
     ATTEMPT_HEADER,
-    CALLBACK_HEADER,
-    EVENT_TYPE_HEADER,
-    JOB_ID_HEADER,
     LAST_ERROR_HEADER,
     LAST_STATUS_HEADER,
-    WEBHOOK_ID_HEADER,
     callback_host,
     header_int,
     header_text,

@@ -19,7 +19,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishErr
 
 from mtq.topology import PARKED_QUEUE, retry_queue
 from webhooks import metrics
-from webhooks.events import ResultEvent, deferred_headers, parked_headers, retry_headers
+from webhooks.events import ResultMessage, deferred_headers, parked_headers, retry_headers
 from webhooks.policy import Ack, Decision, Park, Retry
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class Settler:
         self._channel = channel
         self._publish_timeout_s = publish_timeout_s
 
-    async def settle(self, message: AbstractIncomingMessage, event: ResultEvent,
+    async def settle(self, message: AbstractIncomingMessage, event: ResultMessage,
                      decision: Decision, status: int | None, error: str) -> None:
         if isinstance(decision, Ack):
             metrics.DELIVERED.inc()

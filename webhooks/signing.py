@@ -1,9 +1,8 @@
-"""Standard Webhooks signing: stable ids, ``whsec_`` secrets and ``v1`` signatures.
+"""Standard Webhooks signing: ``whsec_`` secrets and ``v1`` signatures.
 
-The id is derived from the job id and event type only, so every retry, every redrive and every
-recomputation of the same result carries the same ``webhook-id`` and receivers can dedupe on it.
-The timestamp is per attempt; the signature covers ``{id}.{timestamp}.{body}`` over the exact
-body bytes the worker serialized (never re-serialized here).
+The ``webhook-id`` is the result contract's (:func:`mtq.events.webhook_id`). The timestamp is
+per attempt; the signature covers ``{id}.{timestamp}.{body}`` over the exact body bytes the
+worker serialized (never re-serialized here).
 """
 
 from __future__ import annotations
@@ -16,19 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mtq.errors import ConfigError
+from mtq.events import webhook_id as webhook_id  # old name, while callers switch
 
 SECRET_PREFIX = "whsec_"
 # Standard Webhooks recommends 24-64 random bytes; below 16 a secret is a typo, not a key.
 MIN_SECRET_BYTES = 16
-
-
-def webhook_id(job_id: str, event_type: str) -> str:
-    """The ``webhook-id`` of one event: ``msg_`` + 32 lowercase base32 chars of a SHA-256.
-
-    The NUL separator keeps ``("a.b", "c")`` and ``("a", "b.c")`` apart.
-    """
-    digest = hashlib.sha256(f"{job_id}\0{event_type}".encode()).digest()
-    return "msg_" + base64.b32encode(digest[:20]).decode("ascii").lower()
 
 
 @dataclass(frozen=True)

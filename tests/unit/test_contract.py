@@ -12,13 +12,16 @@ from mtq.contract import (
     ErrorCode,
     InvalidJob,
     JobLimits,
+    NotAJob,
+    parse_job,
+)
+from mtq.events import (
+    CompletedEvent,
+    FailedEvent,
     JobStats,
     ModelInfo,
-    NotAJob,
-    completed_event,
-    encode_event,
-    failed_event,
-    parse_job,
+    encode_result,
+    webhook_id,
 )
 
 LIMITS = JobLimits(max_job_segments=5, max_segment_chars=50, max_metadata_bytes=100)
@@ -144,27 +147,43 @@ def test_tab_newline_and_unicode_are_allowed_in_segments() -> None:
 
 def test_completed_event_matches_the_contract() -> None:
     parsed = parse(job())
-    event = completed_event(
-        parsed, ["Hallo Welt.", "Wie geht's?"], ModelInfo("opus", "abc"), JobStats(2, 5, 7)
+    typed = CompletedEvent(
+        parsed, ("Hallo Welt.", "Wie geht's?"), ModelInfo("opus", "abc"), JobStats(2, 5, 7)
     )
+    event = typed.to_json()
     assert event["type"] == "job.completed"
     assert event["translations"] == ["Hallo Welt.", "Wie geht's?"]
     assert event["model"]["name"] == "opus" and event["model"]["revision"] == "abc"
     assert event["metadata"] == parsed.metadata
     assert event["stats"] == {"segments": 2, "queue_ms": 5, "compute_ms": 7}
-    assert json.loads(encode_event(event)) == event
+    outgoing = encode_result(typed, parsed.callback_url)
+    assert json.loads(outgoing.body) == event
 
 
 def test_completed_event_refuses_misaligned_translations() -> None:
     with pytest.raises(ValueError, match="1 translations for 2 segments"):
-        completed_event(parse(job()), ["only one"], ModelInfo("m", "r"), JobStats(2, 0, 0))
+        CompletedEvent(parse(job()), ("only one",), ModelInfo("m", "r"), JobStats(2, 0, 0))
 
 
 def test_failed_event_matches_the_contract() -> None:
-    event = failed_event("j1", ErrorCode.SEGMENT_FAILED, "boom", {"k": 1})
+    event = FailedEvent("j1", ErrorCode.SEGMENT_FAILED, "boom", {"k": 1}).to_json()
     assert event == {
         "type": "job.failed",
         "job_id": "j1",
         "error": {"code": "segment_failed", "message": "boom"},
         "metadata": {"k": 1},
+    }
+
+
+def test_encoded_result_is_compact_utf8_with_routing_headers() -> None:
+    parsed = parse(job(metadata={"k": "ü"}))
+    event = FailedEvent(parsed.job_id, ErrorCode.INTERNAL_ERROR, "boom", parsed.metadata)
+    outgoing = encode_result(event, parsed.callback_url)
+    assert b'"k":"\xc3\xbc"' in outgoing.body  # ensure_ascii=False, compact separators
+    assert outgoing.webhook_id == webhook_id(parsed.job_id, "job.failed")
+    assert outgoing.headers == {
+        "x-mtq-callback-url": parsed.callback_url,
+        "x-mtq-job-id": parsed.job_id,
+        "x-mtq-event-type": "job.failed",
+        "x-mtq-webhook-id": outgoing.webhook_id,
     }

@@ -11,6 +11,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from mtq.errors import ConfigError
+from mtq.events import webhook_id
 from tests.webhooks.whtest import (
     SECRET,
     SECRET_NEXT,
@@ -22,9 +23,8 @@ from tests.webhooks.whtest import (
     settings_for,
 )
 from webhooks.delivery import Deliverer, DeliveryConfig
-from webhooks.events import ResultEvent
+from webhooks.events import ResultMessage
 from webhooks.policy import Ack, Park, Retry, Verdict
-from webhooks.signing import webhook_id
 
 
 @pytest.fixture
@@ -42,8 +42,8 @@ def deliverer(port: int, executor: ThreadPoolExecutor, **changes: Any) -> Delive
     return Deliverer(config, executor)
 
 
-def event(url: str, job_id: str = "job-d") -> ResultEvent:
-    return ResultEvent(webhook_id=webhook_id(job_id, "job.completed"), job_id=job_id,
+def event(url: str, job_id: str = "job-d") -> ResultMessage:
+    return ResultMessage(webhook_id=webhook_id(job_id, "job.completed"), job_id=job_id,
                        event_type="job.completed", callback_url=url, body=event_body(job_id),
                        attempt=0)
 

@@ -8,6 +8,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from mtq.errors import ConfigError
+from mtq.events import webhook_id
 from mtq.topology import PARKED_QUEUE, RESULTS_QUEUE
 from tests.webhooks.whtest import (
     SECRET,
@@ -24,7 +25,6 @@ from tests.webhooks.whtest import (
 )
 from webhooks.dispatcher import run_dispatcher
 from webhooks.parking import Selector, list_parked
-from webhooks.signing import webhook_id
 
 pytestmark = pytest.mark.integration
 

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from mtq.events import result_headers, webhook_id
 from mtq.topology import REASON_HEADER
 from tests.webhooks.whtest import eventually
 from webhooks.events import (
@@ -18,12 +19,10 @@ from webhooks.events import (
     parked_headers,
     parse_result,
     redrive_headers,
-    result_headers,
     retry_headers,
 )
 from webhooks.hostgates import HostBusy, HostGates
 from webhooks.parking import ParkedEvent
-from webhooks.signing import webhook_id
 
 
 def test_parse_result_reads_headers() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pika
 import pytest
 
+from mtq.events import result_headers, webhook_id
 from mtq.topology import PARKED_QUEUE, REASON_HEADER, RESULTS_QUEUE
 from tests.webhooks.whtest import (
     counts,
@@ -17,8 +18,7 @@ from tests.webhooks.whtest import (
     run_cli,
     settings_for,
 )
-from webhooks.events import ATTEMPT_HEADER, REDRIVES_HEADER, parked_headers, result_headers
-from webhooks.signing import webhook_id
+from webhooks.events import ATTEMPT_HEADER, REDRIVES_HEADER, parked_headers
 
 pytestmark = pytest.mark.integration
 

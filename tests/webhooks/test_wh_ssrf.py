@@ -8,20 +8,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.webhooks.whtest import SECRET, Endpoint, endpoint
-from webhooks.delivery import Deliverer, DeliveryConfig
-from webhooks.events import ResultEvent
-from webhooks.signing import parse_secrets
-from webhooks.ssrf import (
+from mtq.callback_policy import (
     BlockedDestination,
     NetworkPolicy,
-    ResolutionFailed,
     UnusableCallback,
     address_problem,
     check_literal_host,
     parse_ip_literal,
-    resolve_destination,
 )
+from tests.webhooks.whtest import SECRET, Endpoint, endpoint
+from webhooks.delivery import Deliverer, DeliveryConfig
+from webhooks.events import ResultMessage
+from webhooks.signing import parse_secrets
+from webhooks.ssrf import ResolutionFailed, resolve_destination
 from webhooks.transport import HttpLimits
 
 PUBLIC_V4 = "93.184.216.34"
@@ -233,8 +232,8 @@ def _deliverer(port: int, resolver: ResolverStub | None = None) -> Deliverer:
     return Deliverer(config, ThreadPoolExecutor(1), resolver=resolver or ResolverStub({}))
 
 
-def _event(url: str) -> ResultEvent:
-    return ResultEvent(webhook_id="msg_t", job_id="ssrf-job", event_type="job.completed",
+def _event(url: str) -> ResultMessage:
+    return ResultMessage(webhook_id="msg_t", job_id="ssrf-job", event_type="job.completed",
                        callback_url=url, body=b"{}", attempt=0)
 
 

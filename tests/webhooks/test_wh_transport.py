@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from mtq.callback_policy import NetworkPolicy
 from tests.webhooks.whtest import Behaviour, Endpoint, Reply, endpoint
-from webhooks.ssrf import Destination, NetworkPolicy, resolve_destination
+from webhooks.ssrf import Destination, resolve_destination
 from webhooks.transport import HttpLimits, post
 
 LOOPBACK_ONLY = (ipaddress.ip_network("127.0.0.1/32"),)

@@ -17,12 +17,10 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
-from mtq.contract import encode_event
+from mtq.events import encode_json, result_headers, webhook_id
 from mtq.settings import Settings
 from mtq.topology import RESULTS_EXCHANGE, RESULTS_ROUTING_KEY, declare_results_topology
 from webhooks.dispatcher import run_dispatcher
-from webhooks.events import result_headers
-from webhooks.signing import webhook_id
 from webhooks.ssrf import Resolver, system_resolver
 
 SECRET = "whsec_" + base64.b64encode(b"mtq-webhooks-test-secret-0123456").decode()
@@ -211,10 +209,10 @@ def wait_sync(check: Callable[[], bool], timeout: float = 20.0, what: str = "con
 
 def event_body(job_id: str, event_type: str = "job.completed") -> bytes:
     if event_type == "job.failed":
-        return encode_event({"type": event_type, "job_id": job_id,
+        return encode_json({"type": event_type, "job_id": job_id,
                              "error": {"code": "internal_error", "message": "boom"},
                              "metadata": {}})
-    return encode_event({"type": event_type, "job_id": job_id, "source_lang": "en",
+    return encode_json({"type": event_type, "job_id": job_id, "source_lang": "en",
                          "target_lang": "de", "translations": ["Hallo Welt."],
                          "model": {"name": "tiny", "revision": "0"}, "metadata": {"k": "ü"},
                          "stats": {"segments": 1, "queue_ms": 0, "compute_ms": 1}})
