@@ -20,7 +20,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy" / "keda"
-KEDA_SCHEMAS = REPO.parent / "shared" / "schemas" / "keda"
+# KEDA CRD schemas carried as test data (source, version and licence in its README).
+KEDA_SCHEMAS = Path(__file__).resolve().parent / "schemas" / "keda"
+KEDA_VERSION = "2.20.2"
 OVERLAYS = ("overlays/gpu", "overlays/cpu", "overlays/gpu-model-pvc")
 MONITORING = "monitoring"
 # The oldest Kubernetes minor the manifests target (PDB unhealthyPodEvictionPolicy is GA).
@@ -80,7 +82,7 @@ def container(deployment: Manifest) -> Manifest:
 def keda_schema(kind: str) -> dict[str, Any]:
     path = KEDA_SCHEMAS / f"{kind.lower()}.json"
     if not path.exists():
-        pytest.fail(f"KEDA schema {path} missing: shared/ must sit beside the repository")
+        pytest.fail(f"no KEDA {KEDA_VERSION} schema for {kind} in {KEDA_SCHEMAS}")
     schema: dict[str, Any] = json.loads(path.read_text())
     return schema
 

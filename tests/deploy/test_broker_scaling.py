@@ -16,7 +16,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 import aio_pika
 import pytest
@@ -31,12 +31,12 @@ from mtq.plan_sim import (
     simulate,
 )
 from mtq.topology import declare_job_topology, job_queue
-from tests.conftest import AMQP_HOST
 from tests.deploy.manifests import find, render
+from tests.harness import MANAGEMENT_URL, vhost_of
 
 pytestmark = pytest.mark.integration
 
-MANAGEMENT = f"http://{AMQP_HOST}:15672"
+MANAGEMENT = MANAGEMENT_URL
 AUTH = ("guest", "guest")
 PREFETCH = 4
 ROUTE = "en-de"
@@ -95,7 +95,7 @@ async def _wait_for_stats(vhost: str, queue: str, ready: int, unacked: int) -> d
 async def busy_worker(amqp_url: str, published: int, name: str) -> AsyncIterator[dict[str, Any]]:
     """Publish ``published`` jobs; a consumer with prefetch PREFETCH takes its window and never
     acks. Yields the management stats once they show it, and the passive declare's count."""
-    vhost = unquote(urlsplit(amqp_url).path[1:])
+    vhost = vhost_of(amqp_url)
     queue_name = job_queue(ROUTE)
     connection = await aio_pika.connect(amqp_url, client_properties={"connection_name": name})
     async with connection:

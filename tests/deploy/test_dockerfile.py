@@ -4,18 +4,17 @@ the build itself is not exercised.)"""
 
 from __future__ import annotations
 
-import http.server
 import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.deploy.manifests import REPO, tool
+from tests.harness import LoopbackReceiver, Received, Reply
 
 DOCKERFILE = REPO / "Dockerfile"
 HEALTHCHECK = REPO / "deploy" / "docker" / "healthcheck.py"
@@ -62,29 +61,17 @@ def test_image_runs_as_non_root_with_an_entrypoint() -> None:
     assert re.search(r"^ARG MODEL=", text, re.MULTILINE), "the model can be baked in"
 
 
-class _Probe(http.server.BaseHTTPRequestHandler):
-    status = 200
-
-    def do_GET(self) -> None:
-        code = self.status if self.path == "/healthz" else 404
-        self.send_response(code)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def probe_server() -> Iterator[http.server.ThreadingHTTPServer]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Probe)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+def probe_server() -> Iterator[LoopbackReceiver]:
+    """A loopback ``/healthz`` answering the receiver's ``status`` (404 on other paths)."""
+    receiver = LoopbackReceiver()
+
+    def answer(request: Received, _n: int) -> Reply:
+        return Reply(receiver.status if request.path == "/healthz" else 404, body=b"")
+
+    receiver.responder = answer
+    with receiver:
+        yield receiver
 
 
 def _healthcheck(port: int) -> int:
@@ -96,14 +83,13 @@ def _healthcheck(port: int) -> int:
     return result.returncode
 
 
-def test_healthcheck_script_follows_healthz(probe_server: http.server.ThreadingHTTPServer) -> None:
-    port = int(probe_server.server_address[1])
-    _Probe.status = 200
+def test_healthcheck_script_follows_healthz(probe_server: LoopbackReceiver) -> None:
+    port = probe_server.port
+    probe_server.status = 200
     assert _healthcheck(port) == 0
-    _Probe.status = 503
+    probe_server.status = 503
     assert _healthcheck(port) == 1
-    probe_server.shutdown()
-    probe_server.server_close()
+    probe_server.stop()
     assert _healthcheck(port) == 1
 
 

@@ -1,5 +1,5 @@
 """Every manifest renders with kustomize and validates: KEDA objects against the CRD schemas
-(v2.20.2, in ../shared/schemas/keda), everything else against Kubernetes' own schemas."""
+(KEDA v2.20.2, in tests/deploy/schemas/keda), everything else against Kubernetes' own schemas."""
 
 from __future__ import annotations
 
