@@ -1,0 +1,113 @@
+"""In-flight dedup: identical segments waiting or running at the same time are computed once.
+
+The first holder of a segment key owns its *flight* and is the only one that puts the segment
+in the scheduler; later holders (another segment of the same job, or of another job) attach
+as followers. When the owner's result comes back, every holder receives it. When a job leaves
+(failed, handed back, dropped with its connection), its flights move to a follower of another
+job that is still here, which enqueues the segment itself: nobody waits on a computation that
+will never come. Lives on the event loop only; pure bookkeeping, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+from mtq.contract import DecodeOptions
+
+Holder = tuple[Hashable, int]  # (job key, segment index)
+WorkItem = tuple[int, Sequence[int], str]  # (segment index, source token ids, text)
+
+
+@dataclass
+class _Flight:
+    key: str
+    options: DecodeOptions
+    tokens: Sequence[int]
+    text: str
+    owner: Holder
+    followers: list[Holder] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Rehomed:
+    """A flight whose owner left: ``job_key`` now owns it and must enqueue ``work``."""
+
+    job_key: Hashable
+    options: DecodeOptions
+    work: list[WorkItem]
+
+
+class InFlightSegments:
+    def __init__(self) -> None:
+        self._by_key: dict[str, _Flight] = {}
+        self._by_owner: dict[Holder, _Flight] = {}
+        self._by_job: dict[Hashable, set[str]] = {}  # job key -> keys of the flights it holds
+        self.saved = 0  # segments that joined a flight instead of being computed again
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def claim(
+        self, job_key: Hashable, options: DecodeOptions, work: Sequence[WorkItem],
+        keys: Sequence[str],
+    ) -> list[WorkItem]:
+        """Attach ``work`` to the flights in progress; return the items to enqueue.
+
+        ``keys[index]`` is the cache key of segment ``index`` of the job; since keys include
+        the decode options, every holder of a flight decodes with the same options.
+        """
+        fresh: list[WorkItem] = []
+        held = self._by_job.setdefault(job_key, set())
+        for item in work:
+            index, tokens, text = item
+            key = keys[index]
+            held.add(key)
+            flight = self._by_key.get(key)
+            if flight is not None:
+                flight.followers.append((job_key, index))
+                self.saved += 1
+                continue
+            flight = _Flight(key, options, tokens, text, (job_key, index))
+            self._by_key[key] = flight
+            self._by_owner[flight.owner] = flight
+            fresh.append(item)
+        if not held:
+            del self._by_job[job_key]
+        return fresh
+
+    def finish(self, job_key: Hashable, index: int) -> list[Holder]:
+        """The holders that receive the result of segment ``index`` of ``job_key``."""
+        flight = self._by_owner.pop((job_key, index), None)
+        if flight is None:  # not deduped, or its flight moved on after its job left
+            return [(job_key, index)]
+        del self._by_key[flight.key]
+        holders = [flight.owner, *flight.followers]
+        for holder_job, _ in holders:
+            keys = self._by_job.get(holder_job)
+            if keys is not None:
+                keys.discard(flight.key)
+                if not keys:
+                    del self._by_job[holder_job]
+        return holders
+
+    def release(self, job_key: Hashable) -> list[Rehomed]:
+        """``job_key`` left: drop its holds and hand the flights it owned to another job."""
+        moved: dict[Hashable, Rehomed] = {}
+        for key in self._by_job.pop(job_key, set()):
+            flight = self._by_key[key]
+            flight.followers = [h for h in flight.followers if h[0] != job_key]
+            if flight.owner[0] != job_key:
+                continue
+            del self._by_owner[flight.owner]
+            if not flight.followers:
+                del self._by_key[key]
+                continue
+            flight.owner = flight.followers.pop(0)
+            self._by_owner[flight.owner] = flight
+            new_job, index = flight.owner
+            target = moved.setdefault(new_job, Rehomed(new_job, flight.options, []))
+            target.work.append((index, flight.tokens, flight.text))
+        for target in moved.values():
+            target.work.sort(key=lambda item: item[0])
+        return list(moved.values())
