@@ -1,7 +1,7 @@
 """Stand-ins that let ``bench.gpu`` run where only torch and transformers are installed.
 
 A bare GPU machine has no ``pydantic`` or ``prometheus_client``. The GPU benchmark never
-parses a job or serves metrics, but ``worker.scheduler`` and ``worker.engine`` import
+parses a job or serves metrics, but ``worker.scheduler`` and ``worker.engines`` import
 ``mtq.contract`` (pydantic, for job validation) and ``worker.inference`` imports
 ``worker.metrics`` (prometheus_client). When, and only when, one of them is missing, a minimal
 module takes its place so those imports succeed; anything that would really need it (parsing

@@ -18,7 +18,7 @@ model (:mod:`bench.models`), converted once with :func:`mtq.convert.convert_mode
 Fair lengths: HF generates exactly ``max_new_tokens`` per segment
 (:func:`bench.models.fix_output_length`). CTranslate2 stops at end-of-sentence (random weights
 rarely emit it) and at its per-batch cap ``min(max_new_tokens, 3 x longest + 16)``
-(:func:`worker.engine_ct2.decoding_cap`), so ``max_new_tokens`` is chosen at or below that cap
+(:func:`worker.engines.ct2.decoding_cap`), so ``max_new_tokens`` is chosen at or below that cap
 for the shortest segment of the workload and every row decodes the same length. The table
 shows generated tokens per segment for each row; generated tokens/s is the fair rate.
 
@@ -98,8 +98,8 @@ class Ct2Config:
 
     def engines(self) -> list[tuple[EngineConfig, tuple[str, ...]]]:
         """The engine set-ups in run order, each with the strategies it runs."""
-        from worker.engine import cpu_threads
-        from worker.engine_ct2 import _cpu_count as _cores  # CT2's own default intra threads
+        from mtq.cpus import usable_cpus as _cores  # CT2's own default intra threads
+        from worker.engines.hf import cpu_threads
 
         t = self.threads or _cores()
         hf = cpu_threads(self.hf_threads)
@@ -229,7 +229,7 @@ def _have_sentencepiece() -> bool:
 
 def cap_floor(tokens: Sequence[Sequence[Sequence[int]]]) -> int:
     """The smallest per-batch CTranslate2 cap any batch of this workload can get."""
-    from worker.engine_ct2 import decoding_cap
+    from worker.engines.ct2 import decoding_cap
 
     return decoding_cap(shortest_source(tokens), 1 << 30)
 
@@ -269,7 +269,7 @@ def loaded(
     before = torch.get_num_threads()
     engine: Any
     if config.engine == "hf":
-        from worker.engine import HFEngine
+        from worker.engines.hf import HFEngine
 
         settings = Settings(
             model=str(hf_path), device=device, dtype=config.compute_type,
@@ -277,7 +277,7 @@ def loaded(
         )
         engine = HFEngine(settings)  # sets torch's intra-op threads on the CPU
     else:
-        from worker.engine_ct2 import CTranslate2Engine
+        from worker.engines.ct2 import CTranslate2Engine
 
         settings = Settings(
             model=str(ct2_path), engine="ctranslate2", device=device,
@@ -615,7 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _hf_default() -> int:
-    from worker.engine import cpu_threads
+    from worker.engines.hf import cpu_threads
 
     return cpu_threads(0)
 

@@ -47,7 +47,7 @@ from bench.sink import RESULTS, WEBHOOK, Arrivals, SinkProcess
 from mtq.settings import Settings
 from mtq.topology import RESULTS_QUEUE, job_queue
 from mtq.topology_cli import declare_all
-from worker.engine import Engine
+from worker.engines import Engine
 
 log = logging.getLogger(__name__)
 
@@ -388,4 +388,3 @@ def _verify_signatures(secret: str, arrivals: Arrivals) -> None:
     verifier = Webhook(secret)
     for headers, body in arrivals.hooks:
         verifier.verify(body, headers)
-

@@ -103,7 +103,7 @@ def _all_dtypes(
     from bench.measure import MemoryProbe, RecordingEngine
     from bench.models import OPUS_MT_EN_DE, build_opus_shaped, fix_output_length
     from mtq.settings import Settings
-    from worker.engine import HFEngine
+    from worker.engines.hf import HFEngine
 
     with tempfile.TemporaryDirectory(prefix="mtq-gpu-bench-") as scratch:
         path = build_opus_shaped(Path(scratch))

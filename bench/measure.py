@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.cpu import OTHER_USERS
 from mtq.contract import DecodeOptions
-from worker.engine import Engine
+from worker.engines import Engine
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class BatchRecord:
 
 
 class RecordingEngine:
-    """An :class:`~worker.engine.Engine` that records each ``generate`` call.
+    """An :class:`~worker.engines.Engine` that records each ``generate`` call.
 
     ``decode_vocab``: the opus-shaped model emits ids from its 58k vocabulary, which the small
     tokenizer it borrows cannot detokenize; ids at or past ``decode_vocab`` are read as

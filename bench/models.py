@@ -1,7 +1,7 @@
 """The models the benchmark runs: the project's tiny model and an opus-mt-en-de-shaped one.
 
 Both are written with ``save_pretrained`` and loaded back through the worker's own engine
-(``worker.engine.HFEngine``), exactly as production loads Helsinki-NLP/opus-mt-* models.
+(``worker.engines.hf.HFEngine``), exactly as production loads Helsinki-NLP/opus-mt-* models.
 
 The opus-shaped model has random weights but the shape of Helsinki-NLP/opus-mt-en-de
 (d_model 512, 6+6 layers, 8 heads, ffn 2048, vocabulary 58,101, swish), so every ``generate``

@@ -119,7 +119,7 @@ def _run_models(
     config: SuiteConfig, work_dir: Path, progress: Callable[[str], None],
     tiny_model: Path | None,
 ) -> list[RunResult]:
-    from worker.engine import HFEngine
+    from worker.engines.hf import HFEngine
 
     results: list[RunResult] = []
     tiny_path: Path | None = None

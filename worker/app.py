@@ -40,7 +40,7 @@ from mtq.topology import job_queue
 from webhooks.ssrf import NetworkPolicy
 from worker.admission import blocked_reason, job_limits, size_problem
 from worker.consumer import BrokerLink
-from worker.engine import Engine
+from worker.engines import Engine
 from worker.faults import FaultHook
 from worker.inference import InferenceThread, SegmentResult
 from worker.jobs import InFlightJob, Quarantine

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from worker.app import Worker
-    from worker.engine import load_engine
+    from worker.engines import load_engine
 
     overrides: dict[str, Any] = {
         "model": args.model,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from worker.engine import Engine
+from worker.engines import Engine
 from worker.faults import FaultHook
 from worker.metrics import WorkerMetrics
 from worker.scheduler import Batch, BatchQueue, Segment

@@ -83,7 +83,7 @@ def test_padded_vocabulary_converts_and_decodes(tiny_model_path: Path, tmp_path:
     tokenizer, <pad> last, and CTranslate2 converts and runs it."""
     from transformers import AutoTokenizer
 
-    from worker.engine_ct2 import CTranslate2Engine
+    from worker.engines.ct2 import CTranslate2Engine
 
     shape = ModelShape(vocab_size=700, d_model=16, layers=1, heads=2, ffn_dim=32)
     hf_path, ct2_path = ct2.build_models(

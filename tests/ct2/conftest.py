@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mtq.convert import convert_model
-from worker.engine_ct2 import CTranslate2Engine
+from worker.engines.ct2 import CTranslate2Engine
 
 
 @pytest.fixture(scope="session")

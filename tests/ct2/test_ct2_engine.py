@@ -10,8 +10,8 @@ from mtq.contract import DecodeOptions
 from mtq.errors import ConfigError
 from mtq.settings import Settings
 from mtq.tiny_model import generated_sentences
-from worker.engine import load_engine
-from worker.engine_ct2 import (
+from worker.engines import load_engine
+from worker.engines.ct2 import (
     LENGTH_FACTOR,
     LENGTH_SLACK,
     CTranslate2Engine,

@@ -17,8 +17,8 @@ import pytest
 from mtq.contract import DecodeOptions
 from mtq.settings import Settings
 from mtq.tiny_model import generated_sentences
-from worker.engine import HFEngine
-from worker.engine_ct2 import CTranslate2Engine, decoding_cap
+from worker.engines.ct2 import CTranslate2Engine, decoding_cap
+from worker.engines.hf import HFEngine
 
 pytestmark = pytest.mark.slow
 BATCH = 16

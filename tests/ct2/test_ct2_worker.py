@@ -22,8 +22,8 @@ from mtq.topology_cli import declare_all
 from tests.integration.helpers import drain_queue, make_job
 from worker.admission import job_limits
 from worker.app import Worker
-from worker.engine import load_engine
-from worker.engine_ct2 import CTranslate2Engine
+from worker.engines import load_engine
+from worker.engines.ct2 import CTranslate2Engine
 
 pytestmark = pytest.mark.integration
 CALLBACK = "https://client.example/hooks/mt"

@@ -27,7 +27,7 @@ from tests.faults.conftest import DEAD_QUEUE, JOBS_QUEUE
 from tests.integration.helpers import drain_queue, make_job, publish_raw, queue_depth
 from webhooks.signing import webhook_id
 from worker.app import Worker
-from worker.engine import HFEngine
+from worker.engines.hf import HFEngine
 
 pytestmark = pytest.mark.integration
 CALLBACK = "https://client.example/hooks/mt"

@@ -18,7 +18,7 @@ from mtq.settings import Settings
 from tests.faults.conftest import MARKER, declare
 from tests.integration.helpers import events_by_job, make_job, publish_jobs, queue_depth
 from worker.app import Worker
-from worker.engine import HFEngine
+from worker.engines.hf import HFEngine
 
 pytestmark = pytest.mark.integration
 CALLBACK = "https://client.example/hooks/mt"

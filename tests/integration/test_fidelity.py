@@ -7,7 +7,7 @@ from pathlib import Path
 from mtq.contract import DecodeOptions
 from mtq.settings import Settings
 from mtq.tiny_model import generated_sentences
-from worker.engine import HFEngine
+from worker.engines.hf import HFEngine
 from worker.scheduler import Scheduler
 
 
@@ -34,4 +34,3 @@ def test_batched_equals_one_at_a_time(tiny_model_path: Path) -> None:
     single = [engine.decode(engine.generate([ids], options))[0] for ids in tokens]
     assert [batched[i] for i in range(len(sentences))] == single
     assert len(set(single)) > len(single) // 2, "outputs should depend on the input"
-

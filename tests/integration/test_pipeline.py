@@ -18,7 +18,7 @@ from tests.integration.helpers import make_job, publish_jobs, queue_depth
 from webhooks.dispatcher import run_dispatcher
 from webhooks.signing import webhook_id
 from worker.app import Worker
-from worker.engine import HFEngine
+from worker.engines.hf import HFEngine
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from mtq.settings import Settings
 from mtq.topology_cli import declare_all
 from tests.integration.helpers import make_job, publish_jobs
 from worker.app import Worker
-from worker.engine import HFEngine
+from worker.engines.hf import HFEngine
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,8 @@ from tests.integration.helpers import (
     queue_depth,
 )
 from worker.app import Worker
-from worker.engine import Engine, HFEngine
+from worker.engines import Engine
+from worker.engines.hf import HFEngine
 
 pytestmark = pytest.mark.integration
 CALLBACK = "https://client.example/hooks/mt"

@@ -1,84 +1,25 @@
-"""Engines turn token batches into token batches. The only module family that imports torch.
-
-:class:`Engine` is the interface the rest of the worker sees; :class:`HFEngine` is the
-reference implementation on ``transformers``' ``AutoModelForSeq2SeqLM``.
-"""
+"""The reference engine: ``transformers``' ``AutoModelForSeq2SeqLM`` (imports torch lazily)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from mtq.contract import DecodeOptions, ModelInfo
+from mtq.cpus import usable_cpus
 from mtq.errors import ConfigError
 from mtq.settings import Settings
+from worker.engines.base import model_display_name, model_revision
+from worker.engines.codec import (
+    decode_ids,
+    encode_texts,
+    pick_device,
+    warmup_batch,
+    warmup_options,
+)
 
 log = logging.getLogger(__name__)
-
-
-class Engine(Protocol):
-    """What the scheduler and inference thread need from a model."""
-
-    info: ModelInfo
-    max_source_tokens: int
-
-    def encode(self, texts: Sequence[str]) -> list[list[int]]: ...
-
-    def generate(
-        self, sources: Sequence[Sequence[int]], options: DecodeOptions
-    ) -> list[list[int]]: ...
-
-    def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]: ...
-
-    def warmup(self, options: DecodeOptions) -> None: ...
-
-    def suggest_token_budget(self, configured: int, options: DecodeOptions) -> int: ...
-
-    def is_out_of_memory(self, exc: BaseException) -> bool: ...
-
-    def release_memory(self) -> None: ...
-
-
-def model_revision(model_ref: str, config: Any, override: str = "") -> str:
-    """The hub commit for hub models, else a content hash of the local weights."""
-    if override:
-        return override
-    commit = getattr(config, "_commit_hash", None)
-    if commit:
-        return str(commit)
-    path = Path(model_ref)
-    weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
-    if not weights:
-        return "unknown"
-    digest = hashlib.sha256()
-    for file in weights:
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return "sha256:" + digest.hexdigest()[:16]
-
-
-def model_display_name(model_ref: str) -> str:
-    """A hub id as given; a local directory by its name only (no host paths in webhooks)."""
-    path = Path(model_ref)
-    return path.name if path.exists() else model_ref
-
-
-def load_engine(settings: Settings) -> Engine:
-    if not settings.model:
-        raise ConfigError(
-            "MTQ_MODEL is not set: give a HuggingFace model id (e.g. Helsinki-NLP/opus-mt-en-de) "
-            "or a local directory (build one offline with `mtq tiny-model PATH`)"
-        )
-    if settings.engine == "ctranslate2":
-        from worker.engine_ct2 import CTranslate2Engine
-
-        return CTranslate2Engine(settings)
-    return HFEngine(settings)
 
 
 class HFEngine:
@@ -89,7 +30,7 @@ class HFEngine:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
         self._torch = torch
-        self.device = _pick_device(torch, settings.device)
+        self.device = pick_device(settings.device, torch.cuda.is_available(), "torch")
         if self.device == "cpu":
             # More intra-op threads than free cores makes every step several times slower
             # when the event loop and tokenizers compete for them (docs/performance.md).
@@ -114,8 +55,7 @@ class HFEngine:
         )
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        encoded = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)
-        return [list(ids) for ids in encoded["input_ids"]]
+        return encode_texts(self.tokenizer, texts)
 
     def generate(
         self, sources: Sequence[Sequence[int]], options: DecodeOptions, min_new_tokens: int = 0
@@ -140,12 +80,10 @@ class HFEngine:
         return rows
 
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]:
-        rows = [list(output) for output in outputs]
-        return list(self.tokenizer.batch_decode(rows, skip_special_tokens=True))
+        return decode_ids(self.tokenizer, outputs)
 
     def warmup(self, options: DecodeOptions) -> None:
-        sources = self.encode(["Warm up the model.", "A second, longer sentence to pad."])
-        self.generate(sources, DecodeOptions(options.beam_size, min(8, options.max_new_tokens)))
+        self.generate(warmup_batch(self.encode), warmup_options(options))
 
     def suggest_token_budget(self, configured: int, options: DecodeOptions) -> int:
         """On CUDA, size the budget from a probe batch and the free memory; else keep it."""
@@ -187,30 +125,7 @@ def cpu_threads(configured: int) -> int:
     """``configured`` if set, else the CPUs this process may use minus one (at least 1)."""
     if configured > 0:
         return configured
-    return max(1, available_cpus() - 1)
-
-
-def available_cpus() -> int:
-    """CPUs usable by this process: affinity, bounded by a cgroup v2 ``cpu.max`` quota."""
-    try:
-        count = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        count = os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            count = min(count, max(1, int(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return count
-
-
-def _pick_device(torch: Any, wanted: str) -> str:
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("MTQ_DEVICE=cuda but no CUDA device is visible")
-    if wanted == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return wanted
+    return max(1, usable_cpus() - 1)
 
 
 def _pick_dtype(torch: Any, device: str, wanted: str) -> Any:

@@ -1,6 +1,6 @@
-"""The CTranslate2 engine: :class:`~worker.engine.Engine` on a folder made by ``mtq convert``.
+"""The CTranslate2 engine: :class:`~worker.engines.base.Engine` on a folder from ``mtq convert``.
 
-Token ids in and out, like :class:`~worker.engine.HFEngine`: the HF tokenizer saved beside the
+Token ids in and out, like :class:`~worker.engines.hf.HFEngine`: the HF tokenizer saved beside the
 converted weights encodes and decodes, and ids cross into CTranslate2 as token strings
 (``convert_ids_to_tokens``) and back (``convert_tokens_to_ids``). The scheduler, the contract
 and the results do not know which engine runs.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +26,17 @@ from typing import Any
 
 from mtq.contract import DecodeOptions, ModelInfo
 from mtq.convert import Conversion
+from mtq.cpus import usable_cpus
 from mtq.errors import ConfigError
 from mtq.settings import Settings
-from worker.engine import model_display_name, model_revision
+from worker.engines.base import model_display_name, model_revision
+from worker.engines.codec import (
+    decode_ids,
+    encode_texts,
+    pick_device,
+    warmup_batch,
+    warmup_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +45,6 @@ log = logging.getLogger(__name__)
 LENGTH_FACTOR = 3
 LENGTH_SLACK = 16
 _DEFAULT_MAX_SOURCE_TOKENS = 1024
-_WARMUP_TEXTS = ("Warm up the model.", "A second, longer sentence to pad the batch.")
 
 
 def decoding_cap(longest_source: int, max_new_tokens: int) -> int:
@@ -96,11 +102,12 @@ class CTranslate2Engine:
             )
         if settings.inter_threads < 1 or settings.intra_threads < 0:
             raise ConfigError("MTQ_INTER_THREADS must be at least 1 and MTQ_INTRA_THREADS >= 0")
-        self.device = _pick_device(ctranslate2, settings.device)
+        gpus = int(ctranslate2.get_cuda_device_count())
+        self.device = pick_device(settings.device, gpus > 0, "CTranslate2")
         compute_type = _check_compute_type(ctranslate2, self.device, settings.compute_type)
         intra_threads = settings.intra_threads
         if intra_threads == 0 and self.device == "cpu":
-            intra_threads = max(1, _cpu_count() // settings.inter_threads)
+            intra_threads = default_intra_threads(settings.inter_threads)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             self.translator = ctranslate2.Translator(
@@ -138,8 +145,7 @@ class CTranslate2Engine:
         ))
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        encoded = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)
-        return [list(ids) for ids in encoded["input_ids"]]
+        return encode_texts(self.tokenizer, texts)
 
     def suggest_token_budget(self, configured: int, options: DecodeOptions) -> int:
         """CTranslate2 caches and reuses device memory itself: keep the configured budget."""
@@ -182,27 +188,17 @@ class CTranslate2Engine:
         return outputs
 
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]:
-        rows = [list(output) for output in outputs]
-        return list(self.tokenizer.batch_decode(rows, skip_special_tokens=True))
+        return decode_ids(self.tokenizer, outputs)
 
     def warmup(self, options: DecodeOptions) -> None:
-        sources = self.encode(list(_WARMUP_TEXTS) * self.replicas)
-        self.generate(sources, DecodeOptions(options.beam_size, min(8, options.max_new_tokens)))
+        """One batch per replica, so every replica has run once before the worker is ready."""
+        self.generate(warmup_batch(self.encode, self.replicas), warmup_options(options))
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         return "out of memory" in str(exc).lower()
 
     def release_memory(self) -> None:
         """Nothing to do: CTranslate2 reuses its cached device buffers for the next batch."""
-
-
-def _pick_device(ctranslate2: Any, wanted: str) -> str:
-    gpus = int(ctranslate2.get_cuda_device_count())
-    if wanted == "cuda" and gpus == 0:
-        raise ConfigError("MTQ_DEVICE=cuda but CTranslate2 sees no CUDA device")
-    if wanted == "auto":
-        return "cuda" if gpus > 0 else "cpu"
-    return wanted
 
 
 def _check_compute_type(ctranslate2: Any, device: str, wanted: str) -> str:
@@ -218,10 +214,9 @@ def _check_compute_type(ctranslate2: Any, device: str, wanted: str) -> str:
     return wanted
 
 
-def _cpu_count() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+def default_intra_threads(replicas: int) -> int:
+    """Threads per replica when ``MTQ_INTRA_THREADS`` is 0: the usable CPUs shared out."""
+    return max(1, usable_cpus() // max(1, replicas))
 
 
 def _tokenizer_limit(tokenizer: Any) -> int:
