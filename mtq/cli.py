@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from mtq.errors import ConfigError, MtqError
+from mtq.errors import BrokerUnreachable, ConfigError, MtqError
 from mtq.settings import Settings
 
 log = logging.getLogger("mtq")
@@ -21,19 +21,15 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 
 def _registrars() -> list[Registrar]:
-    # Imported lazily so `mtq submit` does not pay for importing torch.
-    from mtq import commands
+    # The top of the layering: the CLI wires every package's commands. The command modules
+    # import their heavy dependencies (torch, aio-pika) inside the commands, so `mtq submit`
+    # never pays for them; importing them here only costs argparse setup.
+    from mtq import commands, convert, plan
+    from webhooks import cli as webhooks_cli
+    from worker import cli as worker_cli
 
-    registrars: list[Registrar] = [commands.register]
-    for module_name in ("worker.cli", "webhooks.cli", "mtq.plan", "mtq.convert"):
-        try:
-            module = __import__(module_name, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        registrars.append(module.register)
-    return registrars
+    return [commands.register, worker_cli.register, webhooks_cli.register, plan.register,
+            convert.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +52,12 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("aiormq", "aio_pika", "pika", "urllib3", "filelock", "httpx"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    root = logging.getLogger().level
+    for noisy in ("aiormq", "aio_pika", "urllib3", "filelock", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root))
+    # pika (console commands only) logs a refused connection as ERROR with a traceback; the
+    # command reports it once, in one line (mtq.broker), so pika speaks only when debugging.
+    logging.getLogger("pika").setLevel(logging.DEBUG if root <= logging.DEBUG else logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env(amqp_url=args.amqp_url)
         result: int = args.func(args, settings)
         return result
+    except BrokerUnreachable as exc:
+        print(f"mtq: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"mtq: configuration error: {exc}", file=sys.stderr)
         return 2

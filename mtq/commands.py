@@ -92,6 +92,7 @@ def run_tiny_model(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_submit(args: argparse.Namespace, settings: Settings) -> int:
+    from mtq.contract import JobLimits
     from mtq.submit import (
         JobDefaults,
         Progress,
@@ -100,7 +101,6 @@ def run_submit(args: argparse.Namespace, settings: Settings) -> int:
         publish_all,
         read_input,
     )
-    from worker.admission import job_limits
 
     source = target = None
     if args.route:
@@ -141,7 +141,8 @@ def run_submit(args: argparse.Namespace, settings: Settings) -> int:
         state["segments"] += len(job["segments"])  # type: ignore[arg-type]
         progress.update(state["jobs"], state["segments"])
 
-    count, segments = publish_all(jobs, settings.amqp_url, job_limits(settings), report)
+    limits = JobLimits.from_settings(settings)
+    count, segments = publish_all(jobs, settings.amqp_url, limits, report)
     progress.update(count, segments, final=True)
     print(f"published {count} jobs ({segments} segments), all confirmed by the broker")
     return 0

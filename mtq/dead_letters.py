@@ -1,8 +1,8 @@
 """Inspecting and redriving the dead-letter queues of job queues (``mtq dlq``).
 
-Inspection reads with ``basic_get`` and requeues, so it changes nothing. Redrive publishes
+Browsing and moving follow :mod:`mtq.side_queues`: listing changes nothing; redrive publishes
 each message back to ``mtq.jobs`` with a confirm and only then acks it in the dead-letter
-queue: a crash in between leaves a duplicate, never a loss.
+queue, so a crash in between leaves a duplicate, never a loss.
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import pika
-import pika.exceptions
-
-from mtq.errors import PublishError
+from mtq.side_queues import side_queue
 from mtq.topology import JOBS_EXCHANGE, REASON_HEADER, broker_death_reason, dead_letter_queue
 
 
@@ -36,51 +33,34 @@ def reason_of(headers: dict[str, Any] | None) -> str:
 
 def summarize(amqp_url: str, route: str, show: int = 0) -> DeadLetterSummary:
     queue = dead_letter_queue(route)
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        count = channel.queue_declare(queue, passive=True).method.message_count
-        summary = DeadLetterSummary(queue=queue, count=count)
-        delivery_tags = []
-        for _ in range(count):
-            method, properties, body = channel.basic_get(queue, auto_ack=False)
-            if method is None:
-                break
-            delivery_tags.append(method.delivery_tag)
-            reason = reason_of(properties.headers)
+    with side_queue(amqp_url, queue, name="mtq-dlq") as side:
+        count = side.depth()
+        summary = DeadLetterSummary(queue=queue, count=count or 0)
+        if not count:
+            return summary
+        for got in side.browse(limit=count):
+            reason = reason_of(got.properties.headers)
             summary.reasons[reason] += 1
             if len(summary.samples) < show:
-                summary.samples.append(f"{properties.message_id or '-'}: {reason}: {body[:120]!r}")
-        for tag in delivery_tags:
-            channel.basic_nack(tag, requeue=True)
-        return summary
-    finally:
-        connection.close()
+                message_id = got.properties.message_id or "-"
+                summary.samples.append(f"{message_id}: {reason}: {got.body[:120]!r}")
+        return summary  # closing the channel returns every browsed message
 
 
 def redrive(amqp_url: str, route: str, limit: int = 0) -> int:
     """Move dead-lettered jobs of ``route`` back to ``mtq.jobs``; returns how many."""
     queue = dead_letter_queue(route)
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     moved = 0
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        while limit <= 0 or moved < limit:
-            method, properties, body = channel.basic_get(queue, auto_ack=False)
-            if method is None:
-                break
+    with side_queue(amqp_url, queue, name="mtq-dlq", confirm=True) as side:
+        if side.depth() is None:
+            return 0
+        for got in side.browse(limit=limit if limit > 0 else None):
+            properties = got.properties
             headers = dict(properties.headers or {})
             headers["x-mtq-redriven-from"] = reason_of(headers)
             headers.pop(REASON_HEADER, None)
             properties.headers = headers
-            try:
-                channel.basic_publish(JOBS_EXCHANGE, route, body, properties, mandatory=True)
-            except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
-                channel.basic_nack(method.delivery_tag, requeue=True)
-                raise PublishError(f"redrive of {properties.message_id} failed: {exc}") from exc
-            channel.basic_ack(method.delivery_tag)
+            side.move(got, JOBS_EXCHANGE, route, properties,
+                      f"dead letter {properties.message_id}")
             moved += 1
-        return moved
-    finally:
-        connection.close()
+    return moved

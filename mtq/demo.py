@@ -22,10 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pika
-import pika.exceptions
-
-from mtq.errors import ConfigError, MtqError
+from mtq.broker import connect_blocking
+from mtq.errors import MtqError
 from mtq.settings import Settings
 
 SAMPLE_SEGMENTS = [
@@ -42,13 +40,7 @@ def _free_port() -> int:
 
 
 def _check_broker(amqp_url: str) -> None:
-    try:
-        pika.BlockingConnection(pika.URLParameters(amqp_url)).close()
-    except pika.exceptions.AMQPError as exc:
-        raise ConfigError(
-            f"RabbitMQ is not reachable ({exc!r}). Start it with `rabbitmq-server -detached` "
-            "(Debian: apt-get install rabbitmq-server) or point MTQ_AMQP_URL at one."
-        ) from exc
+    connect_blocking(amqp_url, "mtq-demo").close()
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
@@ -67,9 +59,9 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 def run(settings: Settings, model_dir: Path, timeout_s: float = 300.0) -> int:
     from standardwebhooks import Webhook
 
+    from mtq.contract import JobLimits
     from mtq.submit import publish_all
     from mtq.tiny_model import MEANINGLESS_NOTICE, build_tiny_model
-    from worker.admission import job_limits
 
     _check_broker(settings.amqp_url)
     if not (model_dir / "config.json").exists():
@@ -109,7 +101,7 @@ def run(settings: Settings, model_dir: Path, timeout_s: float = 300.0) -> int:
         "metadata": {"demo": True},
     }
     try:
-        publish_all([job], settings.amqp_url, job_limits(settings))
+        publish_all([job], settings.amqp_url, JobLimits.from_settings(settings))
         print(f"submitted job {job_id}; waiting for its webhook ...", flush=True)
         deadline = time.monotonic() + timeout_s
         while True:

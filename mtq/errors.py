@@ -21,3 +21,7 @@ class PermanentError(MtqError):
 
 class PublishError(TransientError):
     """A publish was not confirmed by the broker (nacked, unroutable or connection lost)."""
+
+
+class BrokerUnreachable(MtqError):
+    """RabbitMQ cannot be reached (or refused us) from a console command; exit status 2."""

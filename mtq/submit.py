@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import pika
 import pika.exceptions
 
+from mtq.broker import connect_blocking
 from mtq.contract import JOB_ID_PATTERN, InvalidJob, JobLimits, NotAJob, parse_job
 from mtq.errors import ConfigError, PublishError
 from mtq.topology import JOBS_EXCHANGE
@@ -102,13 +103,7 @@ class JobPublisher:
     """A confirmed publisher of job messages to ``mtq.jobs``."""
 
     def __init__(self, amqp_url: str) -> None:
-        try:
-            self._connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-        except pika.exceptions.AMQPError as exc:
-            raise ConfigError(
-                f"cannot connect to RabbitMQ at {_redact(amqp_url)}: {exc!r}. Is it running? "
-                "Start one with `rabbitmq-server -detached` or set MTQ_AMQP_URL."
-            ) from exc
+        self._connection = connect_blocking(amqp_url, "mtq-submit")
         self._channel = self._connection.channel()
         self._channel.confirm_delivery()
 
@@ -193,8 +188,3 @@ def read_input(path: str) -> list[str]:
         return file.read_text(encoding="utf-8").splitlines(keepends=True)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-
-
-def _redact(url: str) -> str:
-    parsed = pika.URLParameters(url)
-    return f"{parsed.host}:{parsed.port}{parsed.virtual_host and '/' + parsed.virtual_host}"

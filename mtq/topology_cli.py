@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aio_pika
 
-from mtq.errors import ConfigError
+from mtq.broker import unreachable
 from mtq.settings import Settings
 from mtq.topology import declare_job_topology, declare_results_topology
 
@@ -14,11 +14,8 @@ async def declare_all(settings: Settings) -> None:
         connection = await aio_pika.connect(
             settings.amqp_url, client_properties={"connection_name": "mtq-topology"}
         )
-    except (ConnectionError, aio_pika.exceptions.AMQPError) as exc:
-        raise ConfigError(
-            f"cannot connect to RabbitMQ ({exc}). Is it running? Start one with "
-            "`rabbitmq-server -detached` or set MTQ_AMQP_URL."
-        ) from exc
+    except (OSError, aio_pika.exceptions.AMQPError) as exc:
+        raise unreachable(settings.amqp_url, exc) from exc
     async with connection:
         channel = await connection.channel()
         await declare_job_topology(channel, settings.routes, settings.delivery_limit)

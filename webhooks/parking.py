@@ -1,25 +1,23 @@
 """Parked events: list, summarize and redrive ``mtq.results.parked`` (blocking pika).
 
-Reading uses ``basic_get`` without ack and returns everything at the end, so looking is
-harmless. Redrive publishes each selected event to ``mtq.results`` with publisher confirms and
-only then acks it out of the parked queue: a crash in between leaves a duplicate, never a gap.
+Browsing and moving follow :mod:`mtq.side_queues`: looking is harmless; redrive publishes each
+selected event to ``mtq.results`` with publisher confirms and only then acks it out of the
+parked queue, so a crash in between leaves a duplicate, never a gap.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pika
-import pika.exceptions
-from pika.adapters.blocking_connection import BlockingChannel
 
-from mtq.errors import PublishError, TransientError
 from mtq.events import CALLBACK_HEADER, EVENT_TYPE_HEADER, JOB_ID_HEADER, WEBHOOK_ID_HEADER
+from mtq.side_queues import Got, SideQueue, side_queue
 from mtq.topology import (
     PARKED_QUEUE,
     REASON_HEADER,
@@ -99,53 +97,24 @@ def _death_reason(headers: dict[str, Any]) -> str:
     return f"broker:{reason}" if reason else "unknown"
 
 
-@contextmanager
-def _channel(amqp_url: str) -> Iterator[BlockingChannel]:
-    params = pika.URLParameters(amqp_url)
-    params.client_properties = {"connection_name": "mtq-webhooks-cli"}
-    try:
-        connection = pika.BlockingConnection(params)
-    except pika.exceptions.AMQPConnectionError as exc:
-        raise TransientError(f"cannot connect to RabbitMQ: {exc!r}") from exc
-    try:
-        yield connection.channel()
-    finally:
-        if connection.is_open:
-            connection.close()  # returns every message we read but did not ack
+def _parked(amqp_url: str, *, confirm: bool = False) -> AbstractContextManager[SideQueue]:
+    return side_queue(amqp_url, PARKED_QUEUE, name="mtq-webhooks-cli", confirm=confirm)
 
 
-def _walk(channel: BlockingChannel,
-          visit: Callable[[int, pika.BasicProperties, bytes, ParkedEvent], None],
-          limit: int | None) -> int:
-    """Get parked messages one by one (unacked, so each is seen once) and ``visit`` them."""
-    try:
-        channel.queue_declare(PARKED_QUEUE, passive=True)
-    except pika.exceptions.ChannelClosedByBroker as exc:
-        if exc.reply_code == 404:
-            return 0  # nothing was ever parked: the dispatcher declares it on first start
-        raise
-    seen = 0
-    while limit is None or seen < limit:
-        method, properties, body = channel.basic_get(PARKED_QUEUE, auto_ack=False)
-        if method is None:
-            break
-        seen += 1
-        visit(method.delivery_tag, properties, body, ParkedEvent.from_headers(properties.headers))
-    return seen
+def _browse(side: SideQueue, limit: int | None = None) -> Iterator[tuple[Got, ParkedEvent]]:
+    # Never declared means nothing was ever parked: the dispatcher declares it on first start.
+    if side.depth() is None:
+        return
+    for got in side.browse(limit):
+        yield got, ParkedEvent.from_headers(got.properties.headers)
 
 
 def list_parked(amqp_url: str, *, selector: Selector | None = None,
                 limit: int | None = None) -> list[ParkedEvent]:
     """Parked events (all, or those ``selector`` matches), leaving them parked."""
-    found: list[ParkedEvent] = []
-
-    def visit(_tag: int, _props: pika.BasicProperties, _body: bytes, event: ParkedEvent) -> None:
-        if selector is None or selector.matches(event):
-            found.append(event)
-
-    with _channel(amqp_url) as channel:
-        _walk(channel, visit, limit)
-    return found
+    with _parked(amqp_url) as side:
+        return [event for _got, event in _browse(side, limit)
+                if selector is None or selector.matches(event)]
 
 
 def summarize(events: list[ParkedEvent]) -> ParkedSummary:
@@ -163,30 +132,26 @@ def redrive(amqp_url: str, selector: Selector, *, limit: int | None = None,
     """Move matching parked events back to ``mtq.results`` with their attempt count reset.
 
     Publish with confirm, then ack: a failure stops the redrive with PublishError and every
-    event not yet confirmed stays parked.
+    event not yet confirmed stays parked. Reading stops once ``limit`` events matched.
     """
     moved: list[ParkedEvent] = []
-    with _channel(amqp_url) as channel:
-        channel.confirm_delivery()
-
-        def visit(tag: int, props: pika.BasicProperties, body: bytes,
-                  event: ParkedEvent) -> None:
-            if not selector.matches(event) or (limit is not None and len(moved) >= limit):
-                return
+    with _parked(amqp_url, confirm=True) as side:
+        for got, event in _browse(side):
+            if limit is not None and len(moved) >= limit:
+                break
+            if not selector.matches(event):
+                continue
             if not dry_run:
-                _republish(channel, props, body, event)
-                channel.basic_ack(tag)
+                side.move(got, RESULTS_EXCHANGE, RESULTS_ROUTING_KEY,
+                          _redrive_properties(got.properties), f"job {event.job_id}")
                 log.info("job %s: redrove parked %s (%s) to %s", event.job_id,
                          event.webhook_id, event.reason, RESULTS_EXCHANGE)
             moved.append(event)
-
-        _walk(channel, visit, None)
     return moved
 
 
-def _republish(channel: BlockingChannel, props: pika.BasicProperties, body: bytes,
-               event: ParkedEvent) -> None:
-    properties = pika.BasicProperties(
+def _redrive_properties(props: pika.BasicProperties) -> pika.BasicProperties:
+    return pika.BasicProperties(
         content_type=props.content_type or "application/json",
         content_encoding=props.content_encoding,
         message_id=props.message_id,
@@ -197,10 +162,3 @@ def _republish(channel: BlockingChannel, props: pika.BasicProperties, body: byte
         delivery_mode=pika.DeliveryMode.Persistent,
         headers=redrive_headers(props.headers),
     )
-    try:
-        channel.basic_publish(RESULTS_EXCHANGE, RESULTS_ROUTING_KEY, body, properties,
-                              mandatory=True)
-    except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
-        raise PublishError(
-            f"job {event.job_id}: redrive not confirmed ({exc!r}); it stays parked"
-        ) from exc
