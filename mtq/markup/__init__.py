@@ -1,0 +1,19 @@
+"""Markup-safe translation: mask codes and placeholders out of a segment, put them back after.
+
+Pure: no model, no broker. ``mask`` gives the text the model translates; ``restore`` puts every
+code back into the translation (using an alignment when one is given) and reports, per
+segment, any guarantee that could not be met.
+"""
+
+from mtq.markup.align import CharLink, prefix_spans, token_links
+from mtq.markup.check import verify
+from mtq.markup.codes import Code, Kind, MarkupWarning
+from mtq.markup.mask import Masked, mask
+from mtq.markup.parse import MARKUPS, parse
+from mtq.markup.placeholders import NAMES as PLACEHOLDER_NAMES
+from mtq.markup.restore import Restored, restore
+
+__all__ = [
+    "MARKUPS", "PLACEHOLDER_NAMES", "CharLink", "Code", "Kind", "MarkupWarning", "Masked",
+    "Restored", "mask", "parse", "prefix_spans", "restore", "token_links", "verify",
+]

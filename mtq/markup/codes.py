@@ -1,0 +1,59 @@
+"""The pieces a marked-up segment is read into: text runs and codes.
+
+A *code* is anything that must come back byte for byte and is never shown to the model: an
+opening or closing tag, a standalone tag (``<x/>``, ``<br>``, a comment, a whole XLIFF
+``<ph>…</ph>``), or a placeholder (``%s``, ``{0}``, ``{{count}}``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Kind(str, Enum):
+    OPEN = "open"
+    CLOSE = "close"
+    STANDALONE = "standalone"
+    PLACEHOLDER = "placeholder"
+
+
+@dataclass(frozen=True)
+class Code:
+    raw: str  # the exact source bytes
+    kind: Kind
+    name: str  # tag name (lower-cased in html) or placeholder pattern name
+    start: int  # offset of ``raw`` in the source segment
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.raw)
+
+
+@dataclass(frozen=True)
+class Text:
+    raw: str  # the exact source bytes
+    plain: str  # what the model reads: entities decoded in html/xml mode
+    start: int
+
+
+Item = Text | Code
+
+
+@dataclass(frozen=True)
+class MarkupWarning:
+    """A per-segment note that a guarantee could not be met, or that input was not markup."""
+
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+# Warning codes (documented in the README).
+UNPARSED = "markup_unparsed"  # something that looks like a tag is not one: translated as text
+UNBALANCED = "markup_unbalanced"  # source tags not paired/nested: kept as standalone codes
+CODES_CHANGED = "codes_changed"  # the output's codes differ from the source's
+PLACEHOLDERS_CHANGED = "placeholders_changed"  # a placeholder count differs from the source
+OUTPUT_UNBALANCED = "output_unbalanced"  # the output's tags are not paired and nested
