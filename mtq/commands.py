@@ -26,9 +26,14 @@ def register(subparsers: SubParsers) -> None:
     tiny = subparsers.add_parser(
         "tiny-model", help="build the small offline model (meaningless translations)",
         description="Build a small Marian model with random weights and a real SentencePiece "
-        "tokenizer, loadable with from_pretrained. Its translations are meaningless.",
+        "tokenizer, loadable with from_pretrained. Its translations are meaningless. "
+        "--kind m2m100 or nllb builds a multilingual one with the family's language tokens.",
     )
     tiny.add_argument("path", type=Path, help="directory to write the model into")
+    tiny.add_argument(
+        "--kind", choices=("marian", "m2m100", "nllb"), default="marian",
+        help="model family: marian (en-de, default), m2m100 (__de__), nllb (deu_Latn)",
+    )
     tiny.set_defaults(func=run_tiny_model)
 
     submit = subparsers.add_parser(
@@ -85,7 +90,7 @@ def run_topology(args: argparse.Namespace, settings: Settings) -> int:
 def run_tiny_model(args: argparse.Namespace, settings: Settings) -> int:
     from mtq.tiny_model import MEANINGLESS_NOTICE, build_tiny_model
 
-    path = build_tiny_model(args.path)
+    path = build_tiny_model(args.path, kind=args.kind)
     print(f"tiny model written to {path}")
     print(f"NOTE: {MEANINGLESS_NOTICE}")
     return 0

@@ -23,6 +23,8 @@ from mtq.settings import Settings
 _DEFAULTS = Settings()
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# A language tag: alphanumerics, with "_" before BCP 47 subtags (pt_BR, zh_Hant); mtq/languages.py.
+LANGUAGE_TAG_PATTERN = r"^[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*$"
 # Characters a translation segment may not contain: C0/C1 controls except tab, LF and CR.
 _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
 
@@ -109,8 +111,8 @@ class _OptionsModel(BaseModel):
 class _JobModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     job_id: str = Field(pattern=JOB_ID_PATTERN.pattern)
-    source_lang: str = Field(min_length=1, max_length=12, pattern=r"^[A-Za-z0-9]+$")
-    target_lang: str = Field(min_length=1, max_length=12, pattern=r"^[A-Za-z0-9]+$")
+    source_lang: str = Field(min_length=1, max_length=12, pattern=LANGUAGE_TAG_PATTERN)
+    target_lang: str = Field(min_length=1, max_length=12, pattern=LANGUAGE_TAG_PATTERN)
     segments: list[str] = Field(min_length=1)
     callback_url: str
     options: _OptionsModel = Field(default_factory=_OptionsModel)

@@ -30,6 +30,10 @@ class Settings:
     model: str = ""
     model_revision: str = ""
     routes: tuple[str, ...] = ("en-de",)
+    # Several models per worker (mtq/model_routes.py): "en-de=MODEL *=MODEL"; and language
+    # tag overrides for multilingual models (mtq/languages.py): "pt_BR=por_Latn".
+    models: tuple[str, ...] = ()
+    language_codes: tuple[str, ...] = ()
     engine: str = "hf"
     device: str = "auto"
     dtype: str = "auto"
@@ -96,6 +100,11 @@ class Settings:
     def validate(self) -> None:
         for route in self.routes:
             parse_route(route)
+        from mtq.languages import LanguageCodes
+        from mtq.model_routes import parse_models
+
+        parse_models(self.models)
+        LanguageCodes.parse(self.language_codes)
         for cidr in self.webhook_allow_networks:
             try:
                 ipaddress.ip_network(cidr, strict=False)
@@ -118,11 +127,17 @@ class Settings:
 
 
 def parse_route(route: str) -> tuple[str, str]:
-    """Split ``en-de`` into ``("en", "de")``; raise ConfigError when malformed."""
+    """Split ``en-pt_BR`` into ``("en", "pt_BR")``; raise ConfigError when malformed."""
     parts = route.split("-")
-    if len(parts) != 2 or not all(p.isalnum() and 1 <= len(p) <= 12 for p in parts):
-        raise ConfigError(f"route {route!r} must look like 'en-de' (source-target)")
+    if len(parts) != 2 or not all(_is_language_tag(p) for p in parts):
+        raise ConfigError(f"route {route!r} must look like 'en-de' or 'en-pt_BR' (source-target)")
     return parts[0], parts[1]
+
+
+def _is_language_tag(text: str) -> bool:
+    """The contract's tag: 1-12 characters, alphanumerics in ``_``-separated subtags."""
+    subtags = text.split("_")
+    return len(text) <= 12 and all(s.isalnum() for s in subtags)
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:

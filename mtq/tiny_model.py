@@ -66,7 +66,7 @@ def generated_sentences(count: int, seed: int) -> Iterator[str]:
         yield " ".join(words) + rng.choice((".", ".", ".", "?", "!"))
 
 
-def _train_sentencepiece(spec: TinyModelSpec) -> bytes:
+def _train_sentencepiece(spec: TinyModelSpec, model_type: str = "unigram") -> bytes:
     import sentencepiece as spm
 
     model = io.BytesIO()
@@ -74,7 +74,7 @@ def _train_sentencepiece(spec: TinyModelSpec) -> bytes:
         sentence_iterator=generated_sentences(20_000, spec.seed),
         model_writer=model,
         vocab_size=spec.vocab_size - 2,  # room for </s> and <pad> in vocab.json
-        model_type="unigram",
+        model_type=model_type,
         character_coverage=1.0,
         unk_id=0,
         bos_id=-1,
@@ -88,14 +88,37 @@ def _train_sentencepiece(spec: TinyModelSpec) -> bytes:
     return model.getvalue()
 
 
-def build_tiny_model(path: Path, spec: TinyModelSpec | None = None) -> Path:
-    """Write a tiny MarianMT model and tokenizer to ``path`` with ``save_pretrained``."""
+KINDS = ("marian", "m2m100", "nllb")
+
+
+def build_tiny_model(
+    path: Path, spec: TinyModelSpec | None = None, kind: str = "marian"
+) -> Path:
+    """Write a tiny model of ``kind`` and its tokenizer to ``path`` with ``save_pretrained``.
+
+    ``marian`` is bilingual (en-de) like Helsinki-NLP/opus-mt-*; ``m2m100`` and ``nllb`` are
+    multilingual with the families' language tokens (``__de__``, ``deu_Latn``), built by
+    :mod:`mtq.tiny_multilingual`.
+    """
+    spec = spec or TinyModelSpec()
+    if kind not in KINDS:
+        raise ValueError(f"unknown tiny model kind {kind!r}; choose one of {', '.join(KINDS)}")
+    path.mkdir(parents=True, exist_ok=True)
+    if kind == "marian":
+        _build_marian(path, spec)
+    else:
+        from mtq.tiny_multilingual import build_multilingual
+
+        build_multilingual(path, spec, kind)
+    (path / "MTQ_TINY_MODEL.txt").write_text(MEANINGLESS_NOTICE + "\n", encoding="utf-8")
+    return path
+
+
+def _build_marian(path: Path, spec: TinyModelSpec) -> None:
     import sentencepiece as spm
     import torch
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
-    spec = spec or TinyModelSpec()
-    path.mkdir(parents=True, exist_ok=True)
     spm_bytes = _train_sentencepiece(spec)
     processor = spm.SentencePieceProcessor(model_proto=spm_bytes)
     pieces = [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
@@ -142,5 +165,3 @@ def build_tiny_model(path: Path, spec: TinyModelSpec | None = None) -> Path:
     model = MarianMTModel(config).eval()
     model.generation_config.num_beams = 4
     model.save_pretrained(path)
-    (path / "MTQ_TINY_MODEL.txt").write_text(MEANINGLESS_NOTICE + "\n", encoding="utf-8")
-    return path
