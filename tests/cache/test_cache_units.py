@@ -192,17 +192,25 @@ def test_guard_turns_failures_and_hangs_into_misses_logs_once_and_recovers(
 # -- in-flight dedup ---------------------------------------------------------------------------
 
 
-def work(*pairs: tuple[int, str]) -> list[tuple[int, tuple[int, ...], str]]:
-    return [(index, (index, 1), text) for index, text in pairs]
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """A work item as the scheduler takes one (index and token ids)."""
+
+    index: int
+    tokens: tuple[int, ...]
+
+
+def work(*pairs: tuple[int, str]) -> list[Item]:
+    return [Item(index, tuple(ord(ch) for ch in text)) for index, text in pairs]
 
 
 def test_repeats_within_and_across_jobs_are_claimed_once_and_fanned_out() -> None:
-    flights = InFlightSegments()
+    flights: InFlightSegments[Item] = InFlightSegments()
     keys_a = ["kx", "ky", "kx"]
     fresh = flights.claim("A", OPTIONS, work((0, "x"), (1, "y"), (2, "x")), keys_a)
-    assert [item[0] for item in fresh] == [0, 1]
+    assert [item.index for item in fresh] == [0, 1]
     fresh = flights.claim("B", OPTIONS, work((0, "y"), (1, "z")), ["ky", "kz"])
-    assert [item[0] for item in fresh] == [1]
+    assert [item.index for item in fresh] == [1]
     assert flights.saved == 2
     assert flights.finish("A", 0) == [("A", 0), ("A", 2)]
     assert flights.finish("A", 1) == [("A", 1), ("B", 0)]
@@ -212,13 +220,14 @@ def test_repeats_within_and_across_jobs_are_claimed_once_and_fanned_out() -> Non
 
 
 def test_a_leaving_owner_hands_its_flights_to_another_job() -> None:
-    flights = InFlightSegments()
+    flights: InFlightSegments[Item] = InFlightSegments()
     flights.claim("A", OPTIONS, work((0, "x"), (1, "y"), (2, "x")), ["kx", "ky", "kx"])
     flights.claim("B", OPTIONS, work((0, "x"), (1, "w"), (2, "y")), ["kx", "kw", "ky"])
     flights.claim("C", OPTIONS, work((0, "w")), ["kw"])
     moved = flights.release("A")
     assert len(moved) == 1 and moved[0].job_key == "B" and moved[0].options == OPTIONS
-    assert [(i, text) for i, _, text in moved[0].work] == [(0, "x"), (2, "y")]
+    # B's own indices, with the tokens of the segments it now computes
+    assert moved[0].work == [Item(0, (ord("x"),)), Item(2, (ord("y"),))]
     assert flights.finish("A", 0) == [("A", 0)]  # a late result of the old owner: no fan-out
     assert flights.finish("B", 0) == [("B", 0)]
     assert flights.release("C") == []  # a follower leaving moves nothing
@@ -228,7 +237,7 @@ def test_a_leaving_owner_hands_its_flights_to_another_job() -> None:
 
 
 def test_a_leaving_owner_with_only_its_own_repeats_drops_the_flight() -> None:
-    flights = InFlightSegments()
+    flights: InFlightSegments[Item] = InFlightSegments()
     flights.claim("A", OPTIONS, work((0, "x"), (1, "x")), ["kx", "kx"])
     assert flights.release("A") == []
     assert len(flights) == 0
@@ -263,6 +272,13 @@ def test_cache_off_looks_nothing_up_but_still_dedups() -> None:
     assert not reuse.enabled
     assert asyncio.run(reuse.lookup({0: "k"})) == {}
     assert len(reuse.claim("J", OPTIONS, work((0, "x"), (1, "x")), ["kx", "kx"])) == 1
+
+
+def test_dedup_off_enqueues_everything() -> None:
+    metrics = CacheMetrics(CollectorRegistry())
+    reuse = SegmentReuse(None, metrics, dedup=False)
+    assert len(reuse.claim("J", OPTIONS, work((0, "x"), (1, "x")), ["kx", "kx"])) == 2
+    assert reuse.holders("J", 1) == [("J", 1)]
 
 
 def test_open_cache_builds_each_backend() -> None:

@@ -10,38 +10,48 @@ will never come. Lives on the event loop only; pure bookkeeping, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import dataclasses
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 from mtq.contract import DecodeOptions
 
 Holder = tuple[Hashable, int]  # (job key, segment index)
-WorkItem = tuple[int, Sequence[int], str]  # (segment index, source token ids, text)
+
+
+class Indexed(Protocol):
+    """A work item as the scheduler takes it; only its segment index matters here."""
+
+    @property
+    def index(self) -> int: ...
+
+
+Item = TypeVar("Item", bound=Indexed)
 
 
 @dataclass
-class _Flight:
+class _Flight(Generic[Item]):
     key: str
     options: DecodeOptions
-    tokens: Sequence[int]
-    text: str
+    item: Item  # the owner's work item; a new owner's item differs only in its index
     owner: Holder
     followers: list[Holder] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class Rehomed:
-    """A flight whose owner left: ``job_key`` now owns it and must enqueue ``work``."""
+class Rehomed(Generic[Item]):
+    """Flights whose owner left: ``job_key`` now owns them and must enqueue ``work``."""
 
     job_key: Hashable
     options: DecodeOptions
-    work: list[WorkItem]
+    work: list[Item]
 
 
-class InFlightSegments:
+class InFlightSegments(Generic[Item]):
     def __init__(self) -> None:
-        self._by_key: dict[str, _Flight] = {}
-        self._by_owner: dict[Holder, _Flight] = {}
+        self._by_key: dict[str, _Flight[Item]] = {}
+        self._by_owner: dict[Holder, _Flight[Item]] = {}
         self._by_job: dict[Hashable, set[str]] = {}  # job key -> keys of the flights it holds
         self.saved = 0  # segments that joined a flight instead of being computed again
 
@@ -49,18 +59,18 @@ class InFlightSegments:
         return len(self._by_key)
 
     def claim(
-        self, job_key: Hashable, options: DecodeOptions, work: Sequence[WorkItem],
+        self, job_key: Hashable, options: DecodeOptions, work: Sequence[Item],
         keys: Sequence[str],
-    ) -> list[WorkItem]:
+    ) -> list[Item]:
         """Attach ``work`` to the flights in progress; return the items to enqueue.
 
         ``keys[index]`` is the cache key of segment ``index`` of the job; since keys include
         the decode options, every holder of a flight decodes with the same options.
         """
-        fresh: list[WorkItem] = []
+        fresh: list[Item] = []
         held = self._by_job.setdefault(job_key, set())
         for item in work:
-            index, tokens, text = item
+            index = item.index
             key = keys[index]
             held.add(key)
             flight = self._by_key.get(key)
@@ -68,7 +78,7 @@ class InFlightSegments:
                 flight.followers.append((job_key, index))
                 self.saved += 1
                 continue
-            flight = _Flight(key, options, tokens, text, (job_key, index))
+            flight = _Flight(key, options, item, (job_key, index))
             self._by_key[key] = flight
             self._by_owner[flight.owner] = flight
             fresh.append(item)
@@ -91,9 +101,16 @@ class InFlightSegments:
                     del self._by_job[holder_job]
         return holders
 
-    def release(self, job_key: Hashable) -> list[Rehomed]:
-        """``job_key`` left: drop its holds and hand the flights it owned to another job."""
-        moved: dict[Hashable, Rehomed] = {}
+    def release(
+        self, job_key: Hashable, reindex: Callable[[Item, int], Item] | None = None
+    ) -> list[Rehomed[Item]]:
+        """``job_key`` left: drop its holds and hand the flights it owned to another job.
+
+        ``reindex(item, index)`` is the work item for segment ``index`` of the new owner
+        (by default the dataclass ``item`` with its ``index`` replaced).
+        """
+        reindex = reindex or _replace_index
+        moved: dict[Hashable, Rehomed[Item]] = {}
         for key in self._by_job.pop(job_key, set()):
             flight = self._by_key[key]
             flight.followers = [h for h in flight.followers if h[0] != job_key]
@@ -107,7 +124,12 @@ class InFlightSegments:
             self._by_owner[flight.owner] = flight
             new_job, index = flight.owner
             target = moved.setdefault(new_job, Rehomed(new_job, flight.options, []))
-            target.work.append((index, flight.tokens, flight.text))
+            flight.item = reindex(flight.item, index)
+            target.work.append(flight.item)
         for target in moved.values():
-            target.work.sort(key=lambda item: item[0])
+            target.work.sort(key=lambda item: item.index)
         return list(moved.values())
+
+
+def _replace_index(item: Item, index: int) -> Item:
+    return dataclasses.replace(item, index=index)  # type: ignore[type-var]

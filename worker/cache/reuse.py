@@ -10,12 +10,13 @@ translations are stored); a job that leaves calls :meth:`SegmentReuse.release`.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from mtq.contract import DecodeOptions
 from mtq.errors import ConfigError
 from worker.cache.backends import CacheBackend, MemoryCache, RedisCache
-from worker.cache.dedup import Holder, InFlightSegments, Rehomed, WorkItem
+from worker.cache.dedup import Holder, InFlightSegments, Item, Rehomed
 from worker.cache.guard import DEFAULT_TIMEOUT_S, GuardedCache
 from worker.cache.metrics import CacheMetrics
 
@@ -23,10 +24,13 @@ REDIS_SCHEMES = ("redis", "rediss")
 
 
 class SegmentReuse:
-    def __init__(self, cache: CacheBackend | None, metrics: CacheMetrics) -> None:
+    def __init__(
+        self, cache: CacheBackend | None, metrics: CacheMetrics, *, dedup: bool = True
+    ) -> None:
         self.cache = cache
         self.metrics = metrics
-        self.flights = InFlightSegments()
+        self.dedup = dedup
+        self.flights: InFlightSegments[Any] = InFlightSegments()
 
     @property
     def enabled(self) -> bool:
@@ -44,10 +48,12 @@ class SegmentReuse:
         return hits
 
     def claim(
-        self, job_key: Hashable, options: DecodeOptions, work: Sequence[WorkItem],
+        self, job_key: Hashable, options: DecodeOptions, work: Sequence[Item],
         keys: Sequence[str],
-    ) -> list[WorkItem]:
+    ) -> list[Item]:
         """The part of ``work`` to enqueue; the rest joins identical segments in flight."""
+        if not self.dedup or not keys:
+            return list(work)
         before = self.flights.saved
         fresh = self.flights.claim(job_key, options, work, keys)
         self.metrics.dedup_saved_total.inc(self.flights.saved - before)
@@ -56,7 +62,8 @@ class SegmentReuse:
     def holders(self, job_key: Hashable, index: int) -> list[Holder]:
         return self.flights.finish(job_key, index)
 
-    def release(self, job_key: Hashable) -> list[Rehomed]:
+    def release(self, job_key: Hashable) -> list[Rehomed[Any]]:
+        """``job_key`` left: the flights it owned, moved to other jobs that must enqueue them."""
         return self.flights.release(job_key)
 
     async def store(self, entries: Mapping[str, str]) -> None:

@@ -1,0 +1,329 @@
+"""Translation cache and in-flight dedup rows: the same repetitive workload, cache off and on.
+
+``python -m bench.cache`` (or ``python -m bench cache``). The workload repeats about 40% of its
+segments (Zipf-distributed over a set of recurring sentences, as UI strings and boilerplate
+recur in localization content), within jobs and across them. Each mode runs the real worker
+in this process over a private vhost of the local RabbitMQ, on the tiny model with a fixed
+output length (every computed segment generates exactly ``max_new_tokens`` tokens, so the
+generated-token count says how many segments reached the model). The jobs are published first
+(a backlog), then the worker runs in burst mode; segments/s is measured from the worker being
+ready to its last job settled. Both modes must return string-equal translations.
+
+Modes: ``none`` (no cache, no dedup: every segment computed), ``dedup`` (cache off, identical
+segments in flight computed once), ``memory`` (the default: in-process cache and dedup), and
+``redis`` when ``--redis URL`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python bench/cache.py`: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mtq.tiny_model import generated_sentences
+
+log = logging.getLogger("bench.cache")
+
+CALLBACK = "https://client.example/hooks/mt"
+JOB_SIZES = (1, 2, 3, 5, 10, 20, 40)
+JOB_SIZE_WEIGHTS = (30, 20, 15, 12, 10, 8, 5)
+
+
+@dataclass(frozen=True)
+class RepetitiveWorkload:
+    jobs: tuple[tuple[str, ...], ...]
+
+    @property
+    def segments(self) -> int:
+        return sum(len(job) for job in self.jobs)
+
+    @property
+    def distinct(self) -> int:
+        return len({text for job in self.jobs for text in job})
+
+    @property
+    def repeat_share(self) -> float:
+        """Share of segments whose text occurred before (in this job or an earlier one)."""
+        return 1 - self.distinct / self.segments
+
+    def repeats(self) -> tuple[int, int]:
+        """(repeats of a text seen earlier in the same job, repeats seen only in earlier jobs)."""
+        seen: set[str] = set()
+        within = across = 0
+        for job in self.jobs:
+            here: set[str] = set()
+            for text in job:
+                if text in here:
+                    within += 1
+                elif text in seen:
+                    across += 1
+                here.add(text)
+            seen |= here
+        return within, across
+
+    def describe(self) -> str:
+        within, across = self.repeats()
+        return (
+            f"{len(self.jobs)} jobs, {self.segments} segments, {self.distinct} distinct: "
+            f"{self.repeat_share:.0%} repeated ({within} within a job, {across} across jobs)"
+        )
+
+
+def repetitive_workload(
+    segments: int, repeat_share: float = 0.4, *, zipf_s: float = 1.1, seed: int = 13
+) -> RepetitiveWorkload:
+    """``segments`` sentences in jobs, about ``repeat_share`` of them repeats.
+
+    Each segment is, with probability ``q``, drawn from a set of recurring sentences with Zipf
+    popularity (rank ``r`` weighs ``1 / r**zipf_s``), otherwise a sentence not used before;
+    ``q`` is solved for so that the share of repeated segments is ``repeat_share``.
+    """
+    if not 0 <= repeat_share < 1:
+        raise ValueError("repeat_share must be in [0, 1)")
+    low, high = 0.0, 1.0
+    best = _generate(segments, 0.0, zipf_s, seed)
+    for _ in range(25):
+        q = (low + high) / 2
+        candidate = _generate(segments, q, zipf_s, seed)
+        if abs(candidate.repeat_share - repeat_share) < abs(best.repeat_share - repeat_share):
+            best = candidate
+        if candidate.repeat_share < repeat_share:
+            low = q
+        else:
+            high = q
+    return best
+
+
+def _generate(segments: int, q: float, zipf_s: float, seed: int) -> RepetitiveWorkload:
+    rng = random.Random(seed)
+    pool = list(dict.fromkeys(generated_sentences(2 * segments + 64, seed)))
+    recurring_count = max(8, segments // 8)
+    recurring, fresh = pool[:recurring_count], iter(pool[recurring_count:])
+    weights = [1 / (rank + 1) ** zipf_s for rank in range(recurring_count)]
+    texts = [
+        rng.choices(recurring, weights)[0] if rng.random() < q else next(fresh)
+        for _ in range(segments)
+    ]
+    jobs, start = [], 0
+    while start < len(texts):
+        size = rng.choices(JOB_SIZES, JOB_SIZE_WEIGHTS)[0]
+        jobs.append(tuple(texts[start : start + size]))
+        start += size
+    return RepetitiveWorkload(tuple(jobs))
+
+
+@dataclass
+class CacheRow:
+    mode: str
+    segments: int
+    wall_s: float
+    generated_tokens: int
+    computed_segments: int
+    cache_hits: int
+    dedup_saved: int
+    cached_in_results: int
+
+    @property
+    def segments_per_s(self) -> float:
+        return self.segments / self.wall_s if self.wall_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "segments_per_s": round(self.segments_per_s, 1)}
+
+
+def run_mode(
+    mode: str, engine: Any, model: Path, workload: RepetitiveWorkload,
+    options: dict[str, int], redis_url: str = "",
+) -> tuple[CacheRow, dict[str, list[str]]]:
+    """One mode over a private vhost: (its row, translations by job id)."""
+    from mtq.settings import Settings
+    from mtq.topology_cli import declare_all
+    from tests.harness import private_vhost
+    from worker.app import Worker
+
+    cache = {"none": "off", "dedup": "off", "memory": "memory", "redis": redis_url}[mode]
+    with private_vhost("mtq-bench-cache") as (amqp_url, _):
+        settings = Settings(
+            amqp_url=amqp_url, model=str(model), metrics_port=0, prefetch=64,
+            batch_max_wait_ms=5, cache=cache, dedup=mode != "none",
+        )
+        asyncio.run(declare_all(settings))
+        jobs = [
+            {"job_id": f"bench-{n:05d}", "source_lang": "en", "target_lang": "de",
+             "segments": list(texts), "callback_url": CALLBACK, "options": options}
+            for n, texts in enumerate(workload.jobs)
+        ]
+        _publish(amqp_url, jobs)
+        worker = Worker(settings, engine)
+        wall = asyncio.run(_timed_burst(worker))
+        events = _take_results(amqp_url)
+    sample = worker.registry.get_sample_value
+    translations = {e["job_id"]: e.get("translations", []) for e in events}
+    failed = [e for e in events if e["type"] != "job.completed"]
+    if failed or len(events) != len(jobs):
+        raise RuntimeError(f"{mode}: {len(events)} results for {len(jobs)} jobs, "
+                           f"{len(failed)} failed: {failed[:1]}")
+    row = CacheRow(
+        mode=mode, segments=workload.segments, wall_s=wall,
+        generated_tokens=int(sample("mtq_generated_tokens_total") or 0),
+        computed_segments=int(sample("mtq_segments_total") or 0),
+        cache_hits=int(sample("mtq_cache_hits_total") or 0),
+        dedup_saved=int(sample("mtq_dedup_saved_segments_total") or 0),
+        cached_in_results=sum(e["stats"].get("cached_segments", 0) for e in events),
+    )
+    return row, translations
+
+
+def _publish(amqp_url: str, jobs: list[dict[str, Any]]) -> None:
+    import pika
+
+    from mtq.topology import JOBS_EXCHANGE
+
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        for job in jobs:
+            channel.basic_publish(JOBS_EXCHANGE, "en-de", json.dumps(job).encode(),
+                                  pika.BasicProperties(delivery_mode=2), mandatory=True)
+    finally:
+        connection.close()
+
+
+def _take_results(amqp_url: str) -> list[dict[str, Any]]:
+    import pika
+
+    from mtq.topology import RESULTS_QUEUE
+
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    events = []
+    try:
+        channel = connection.channel()
+        while True:
+            method, _, body = channel.basic_get(RESULTS_QUEUE, auto_ack=True)
+            if method is None:
+                return events
+            events.append(json.loads(body))
+    finally:
+        connection.close()
+
+
+async def _timed_burst(worker: Any) -> float:
+    """Seconds from the worker being ready (warm, consuming) to its burst run returning."""
+    task = asyncio.ensure_future(worker.run(burst=True, health=False))
+    while not worker.is_ready() and not task.done():  # noqa: ASYNC110 - a plain predicate
+        await asyncio.sleep(0.005)
+    started = time.monotonic()
+    code = await task
+    if code != 0:
+        raise RuntimeError(f"the worker exited with {code}")
+    return time.monotonic() - started
+
+
+def run_rows(
+    modes: Sequence[str], segments: int, repeat_share: float, max_new_tokens: int,
+    work_dir: Path, redis_url: str = "",
+) -> tuple[RepetitiveWorkload, list[CacheRow]]:
+    from bench.models import build_tiny, fix_output_length
+    from mtq.settings import Settings
+    from worker.engines.hf import HFEngine
+
+    workload = repetitive_workload(segments, repeat_share)
+    model = build_tiny(work_dir / "tiny")
+    fix_output_length(model, max_new_tokens)
+    engine = HFEngine(Settings(model=str(model)))
+    options = {"beam_size": 2, "max_new_tokens": max_new_tokens}
+    rows, reference = [], None
+    for mode in modes:
+        row, translations = run_mode(mode, engine, model, workload, options, redis_url)
+        if reference is None:
+            reference = translations
+        elif translations != reference:
+            raise RuntimeError(f"{mode}: translations differ from {modes[0]}'s")
+        rows.append(row)
+        log.info("%s: %s", mode, row.as_dict())
+    return workload, rows
+
+
+def markdown(workload: RepetitiveWorkload, rows: list[CacheRow]) -> str:
+    base = rows[0]
+    lines = [
+        f"workload: {workload.describe()}",
+        "",
+        "| mode | generated tokens | segments computed | cache hits | dedup saved "
+        "| segments/s | tokens vs " + base.mode + " |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        ratio = row.generated_tokens / base.generated_tokens if base.generated_tokens else 0
+        lines.append(
+            f"| {row.mode} | {row.generated_tokens} | {row.computed_segments} | "
+            f"{row.cache_hits} | {row.dedup_saved} | {row.segments_per_s:.1f} | {ratio:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.cache", description=__doc__)
+    parser.add_argument("--segments", type=int, default=600)
+    parser.add_argument("--repeat-share", type=float, default=0.4)
+    parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--modes", default="none,dedup,memory",
+                        help="comma-separated: none, dedup, memory, redis")
+    parser.add_argument("--redis", default="", metavar="URL",
+                        help="redis://host:port/db for the redis mode (its db is flushed)")
+    parser.add_argument("--markdown", type=Path, help="also write the table here")
+    parser.add_argument("--json", type=Path, help="write the rows as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("mtq", "worker", "webhooks", "aio_pika", "aiormq", "pika", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="Unfeasible length constraints")
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = set(modes) - {"none", "dedup", "memory", "redis"}
+    if unknown or not modes:
+        print(f"bench.cache: unknown modes {sorted(unknown)}", file=sys.stderr)
+        return 2
+    if "redis" in modes:
+        if not args.redis:
+            print("bench.cache: the redis mode needs --redis URL", file=sys.stderr)
+            return 2
+        import redis
+
+        redis.Redis.from_url(args.redis).flushdb()
+    with tempfile.TemporaryDirectory(prefix="mtq-bench-cache-") as scratch:
+        workload, rows = run_rows(
+            modes, args.segments, args.repeat_share, args.max_new_tokens, Path(scratch),
+            args.redis,
+        )
+    table = markdown(workload, rows)
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table + "\n", encoding="utf-8")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "workload": workload.describe(), "rows": [r.as_dict() for r in rows],
+        }, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
