@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mtq.contract import DecodeOptions
+from mtq.contract import DecodeOptions, Job
 from mtq.errors import ConfigError
 from mtq.events import ModelInfo
 from worker.cache import CacheMetrics, CacheScope, SegmentReuse, check_cache_spec, open_cache
@@ -37,11 +38,31 @@ def test_keys_are_stable_hashes_that_hide_the_text() -> None:
 
 @pytest.mark.parametrize("field, value", [
     ("revision", "sha256:bbbb"), ("model", "other"), ("engine", "ctranslate2"),
-    ("compute_type", "int8"), ("source_lang", "fr"), ("target_lang", "fr"),
-    ("beam_size", 4), ("max_new_tokens", 16), ("tenant", "acme"),
+    ("compute_type", "int8"), ("tenant", "acme"),
 ])
-def test_every_field_that_changes_the_output_changes_the_key(field: str, value: object) -> None:
+def test_every_model_field_changes_the_key(field: str, value: object) -> None:
     assert scope(**{field: value}).keys(["Hello"]) != scope().keys(["Hello"])
+
+
+@pytest.mark.parametrize("changes", [
+    {"source_lang": "fr"}, {"target_lang": "fr"},
+    {"options": DecodeOptions(beam_size=4, max_new_tokens=8)},
+    {"options": DecodeOptions(beam_size=2, max_new_tokens=16)},
+])
+def test_every_job_field_that_shapes_the_output_changes_the_key(changes: dict[str, Any]) -> None:
+    job = Job(job_id="j", source_lang="en", target_lang="de", segments=("Hello",),
+              callback_url="https://x.example/", options=OPTIONS)
+    base = CacheScope.for_job(INFO, job)
+    assert base == scope()  # the same scope as a job with those fields
+    assert CacheScope.for_job(INFO, dataclasses.replace(job, **changes)) != base
+
+
+def test_job_id_callback_and_metadata_do_not_change_the_key() -> None:
+    job = Job(job_id="j", source_lang="en", target_lang="de", segments=("Hello",),
+              callback_url="https://x.example/", options=OPTIONS, metadata={"a": 1})
+    other = dataclasses.replace(job, job_id="k", callback_url="https://y.example/",
+                                metadata={"b": 2}, segments=("Bye",))
+    assert CacheScope.for_job(INFO, job) == CacheScope.for_job(INFO, other)
 
 
 def test_texts_differing_in_whitespace_or_case_are_different_keys() -> None:

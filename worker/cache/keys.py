@@ -9,9 +9,11 @@ added to it changes every key, which is the safe direction (misses, never stale 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from mtq.contract import DecodeOptions, Job
 from mtq.events import ModelInfo
@@ -19,6 +21,12 @@ from mtq.events import ModelInfo
 # Bump when the meaning of a cached value changes (e.g. post-processing of translations).
 KEY_VERSION = "1"
 KEY_PREFIX = "mtq:tr:"
+
+
+# Job fields that never change a segment's translation; every other field (language pair,
+# decode options, and whatever later issues add) is part of the key, so a new field starts
+# out as a miss, never as a stale hit.
+NOT_OUTPUT_FIELDS = frozenset({"job_id", "segments", "callback_url", "metadata", "tenant"})
 
 
 @dataclass(frozen=True)
@@ -29,32 +37,34 @@ class CacheScope:
     revision: str
     engine: str
     compute_type: str
-    source_lang: str
-    target_lang: str
-    beam_size: int
-    max_new_tokens: int
+    request: str  # canonical JSON of the job's fields that shape the output
     # Empty: entries are shared by everyone using this deployment (docs/cache.md).
     tenant: str = ""
 
     @classmethod
     def for_job(cls, info: ModelInfo, job: Job, tenant: str = "") -> CacheScope:
-        return cls.of(info, job.source_lang, job.target_lang, job.options, tenant)
+        shaping = {
+            f.name: getattr(job, f.name) for f in dataclasses.fields(job)
+            if f.name not in NOT_OUTPUT_FIELDS
+        }
+        return cls(
+            model=info.name, revision=info.revision, engine=info.engine,
+            compute_type=info.compute_type, request=_canonical(shaping), tenant=tenant,
+        )
 
     @classmethod
     def of(
         cls, info: ModelInfo, source_lang: str, target_lang: str, options: DecodeOptions,
         tenant: str = "",
     ) -> CacheScope:
-        return cls(
-            model=info.name, revision=info.revision, engine=info.engine,
-            compute_type=info.compute_type, source_lang=source_lang, target_lang=target_lang,
-            beam_size=options.beam_size, max_new_tokens=options.max_new_tokens, tenant=tenant,
-        )
+        """The scope of a job with these fields (and defaults for the rest)."""
+        job = Job(job_id="-", source_lang=source_lang, target_lang=target_lang, segments=(),
+                  callback_url="", options=options)
+        return cls.for_job(info, job, tenant)
 
     def digest(self) -> bytes:
         """The scope's part of every key, computed once per job."""
-        fields = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(f"{KEY_VERSION}\n{fields}".encode()).digest()
+        return hashlib.sha256(f"{KEY_VERSION}\n{_canonical(asdict(self))}".encode()).digest()
 
     def keys(self, texts: list[str]) -> list[str]:
         """One key per source text, in order."""
@@ -66,3 +76,17 @@ def segment_key(scope_digest: bytes, text: str) -> str:
     digest = hashlib.sha256(scope_digest)
     digest.update(text.encode("utf-8"))
     return KEY_PREFIX + digest.hexdigest()
+
+
+def _canonical(value: dict[str, Any]) -> str:
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
