@@ -15,9 +15,20 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from mtq.errors import ConfigError
+from mtq.settings import Settings
+
 log = logging.getLogger(__name__)
 
 Check = Callable[[], bool]
+# Defaults when MTQ_METRICS_PORT is unset: different, so both processes fit on one host.
+WORKER_METRICS_PORT = 9000
+DISPATCHER_METRICS_PORT = 9001
+
+
+def metrics_port(settings: Settings, default: int) -> int:
+    """The port this process serves on: ``MTQ_METRICS_PORT``, else its own default; 0 is off."""
+    return default if settings.metrics_port is None else settings.metrics_port
 
 
 class HealthServer:
@@ -29,7 +40,14 @@ class HealthServer:
     ) -> None:
         self._registry = registry
         self._probes = {"/healthz": liveness, "/readyz": readiness}
-        self._server = http.server.ThreadingHTTPServer((host, port), self._handler())
+        try:
+            self._server = http.server.ThreadingHTTPServer((host, port), self._handler())
+        except OSError as exc:
+            raise ConfigError(
+                f"MTQ_METRICS_PORT={port}: cannot serve metrics and probes on port {port} "
+                f"({(exc.strerror or str(exc)).lower()}); set MTQ_METRICS_PORT to a free port, "
+                "or 0 to turn them off"
+            ) from exc
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="mtq-health", daemon=True

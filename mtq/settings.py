@@ -44,7 +44,9 @@ class Settings:
     webhook_secret: tuple[str, ...] = ()
     webhook_allow_networks: tuple[str, ...] = ()
     webhook_allow_ports: tuple[int, ...] = (80, 443)
-    metrics_port: int = 9000
+    # None: the process's own default, so a worker and a dispatcher side by side on one host
+    # both come up (mtq/health.py: worker 9000, dispatcher 9001); 0 turns the server off.
+    metrics_port: int | None = None
     # Consumer and scheduler.
     prefetch: int = 16
     batch_tokens: int = 8192
@@ -117,6 +119,8 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"MTQ_{name.upper()} must be at least 1")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError("MTQ_METRICS_PORT must be a TCP port (1-65535), or 0 for none")
         if self.engine not in ("hf", "ctranslate2"):
             raise ConfigError("MTQ_ENGINE must be 'hf' or 'ctranslate2'")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -148,6 +152,8 @@ def _coerce(name: str, raw: str, default: Any) -> Any:
             return int(raw)
         if isinstance(default, float):
             return float(raw)
+        if default is None:  # the optional ints (metrics_port)
+            return int(raw)
         if isinstance(default, tuple):
             items = _split_list(raw)
             if default and isinstance(default[0], int):

@@ -26,7 +26,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 from prometheus_client import REGISTRY
 
 from mtq.errors import ConfigError, TransientError
-from mtq.health import HealthServer
+from mtq.health import DISPATCHER_METRICS_PORT, HealthServer, metrics_port
 from mtq.settings import Settings
 from mtq.topology import RESULTS_QUEUE, declare_results_topology
 from webhooks import metrics
@@ -222,8 +222,8 @@ async def run_dispatcher(
 ) -> int:
     """Validate settings, then run until ``stop`` is set, SIGTERM/SIGINT, or (burst) idle.
 
-    With ``MTQ_METRICS_PORT`` set (0 turns it off), ``/metrics``, ``/healthz`` and ``/readyz``
-    are served from the default registry on that port.
+    ``/metrics``, ``/healthz`` and ``/readyz`` are served on ``MTQ_METRICS_PORT`` (default
+    9001, beside a worker's 9000; 0 turns it off).
     """
     config = DeliveryConfig.from_settings(settings)  # ConfigError before any connection
     stop = stop or asyncio.Event()
@@ -248,13 +248,10 @@ async def run_dispatcher(
 
 
 def _health_server(settings: Settings, dispatcher: Dispatcher) -> HealthServer | None:
-    if not settings.metrics_port:
+    port = metrics_port(settings, DISPATCHER_METRICS_PORT)
+    if not port:
         return None
-    try:
-        server = HealthServer(settings.metrics_port, REGISTRY,
-                              liveness={"event_loop": dispatcher.is_alive},
-                              readiness={"consuming": dispatcher.is_ready})
-    except OSError as exc:
-        raise ConfigError(f"MTQ_METRICS_PORT={settings.metrics_port}: {exc}") from exc
+    server = HealthServer(port, REGISTRY, liveness={"event_loop": dispatcher.is_alive},
+                          readiness={"consuming": dispatcher.is_ready})
     server.start()
     return server

@@ -34,7 +34,7 @@ from mtq.contract import (
     failed_event,
     parse_job,
 )
-from mtq.health import HealthServer
+from mtq.health import WORKER_METRICS_PORT, HealthServer, metrics_port
 from mtq.settings import Settings
 from mtq.topology import job_queue
 from webhooks.ssrf import NetworkPolicy
@@ -110,9 +110,10 @@ class Worker:
         """Consume until SIGTERM (or, with ``burst``, until the queues are empty)."""
         self._loop = asyncio.get_running_loop()
         server = None
-        if health and self.settings.metrics_port:
+        port = metrics_port(self.settings, WORKER_METRICS_PORT)
+        if health and port:
             server = HealthServer(
-                self.settings.metrics_port, self.registry,
+                port, self.registry,
                 liveness={"inference_thread": self.is_alive},
                 readiness={"consuming": self.is_ready},
             )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mtq.errors import ConfigError
+from mtq.health import DISPATCHER_METRICS_PORT, WORKER_METRICS_PORT, metrics_port
 from mtq.settings import DEFAULT_AMQP_URL, Settings, parse_route
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -50,11 +51,22 @@ def test_flags_override_environment_and_none_means_unset() -> None:
         ({"MTQ_WEBHOOK_ALLOW_NETWORKS": "10.0.0.0/99"}, "is not a CIDR"),
         ({"MTQ_ENGINE": "onnx"}, "MTQ_ENGINE must be"),
         ({"MTQ_DEVICE": "tpu"}, "MTQ_DEVICE must be"),
+        ({"MTQ_METRICS_PORT": "70000"}, "MTQ_METRICS_PORT must be a TCP port"),
+        ({"MTQ_METRICS_PORT": "nine"}, "MTQ_METRICS_PORT='nine'"),
     ],
 )
 def test_bad_settings_say_what_to_fix(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         Settings.from_env(env)
+
+
+def test_metrics_port_defaults_differ_per_process_and_a_setting_wins() -> None:
+    unset = Settings.from_env({})
+    assert metrics_port(unset, WORKER_METRICS_PORT) != metrics_port(unset, DISPATCHER_METRICS_PORT)
+    for value, expected in (("9100", 9100), ("0", 0)):
+        chosen = Settings.from_env({"MTQ_METRICS_PORT": value})
+        assert metrics_port(chosen, WORKER_METRICS_PORT) == expected
+        assert metrics_port(chosen, DISPATCHER_METRICS_PORT) == expected
 
 
 def test_parse_route() -> None:

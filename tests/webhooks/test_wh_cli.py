@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,19 @@ def test_broker_down_is_a_clear_error() -> None:
                  MTQ_WEBHOOK_SECRET="whsec_" + "QUJD" * 8, MTQ_METRICS_PORT="0")
     assert result.returncode == 1
     assert "cannot connect to RabbitMQ" in result.stderr
+
+
+def test_metrics_port_in_use_is_one_line_naming_the_setting() -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # Checked before connecting: the broker URL points nowhere.
+        result = mtq("--amqp-url", "amqp://guest:guest@127.0.0.1:1/", "dispatcher",
+                     MTQ_WEBHOOK_SECRET="whsec_" + "QUJD" * 8, MTQ_METRICS_PORT=str(port))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"mtq: configuration error: MTQ_METRICS_PORT={port}: cannot serve metrics and probes "
+        f"on port {port} (address already in use); set MTQ_METRICS_PORT to a free port, or 0 "
+        "to turn them off"
+    ]
