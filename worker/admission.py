@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mtq.callback_policy import NetworkPolicy, check_literal_host
 from mtq.contract import JobLimits
 from mtq.settings import Settings
-from webhooks.ssrf import NetworkPolicy, check_literal_host
 
 
 def job_limits(settings: Settings) -> JobLimits:

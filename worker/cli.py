@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from mtq.contract import DecodeOptions
 from mtq.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.engines import Engine
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +40,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from worker.app import Worker
     from worker.engines import load_engine
+
+    return serve(args, settings, load_engine)
+
+
+def serve(
+    args: argparse.Namespace, settings: Settings, load_engine: Callable[[Settings], Engine]
+) -> int:
+    """Run the worker on the engine ``load_engine`` builds (tests wrap the real one)."""
+    from worker.app import Worker
 
     overrides: dict[str, Any] = {
         "model": args.model,

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from worker.engines import Engine
-from worker.faults import FaultHook
 from worker.metrics import WorkerMetrics
 from worker.scheduler import Batch, BatchQueue, Segment
 
@@ -41,15 +40,13 @@ class InferenceThread(threading.Thread):
     """Runs ``generate`` on one dedicated thread, never on the event loop."""
 
     def __init__(
-        self, engine: Engine, queue: BatchQueue, sink: ResultSink, metrics: WorkerMetrics,
-        faults: FaultHook,
+        self, engine: Engine, queue: BatchQueue, sink: ResultSink, metrics: WorkerMetrics
     ) -> None:
         super().__init__(name="mtq-inference", daemon=True)
         self._engine = engine
         self._queue = queue
         self._sink = sink
         self._metrics = metrics
-        self._faults = faults
         self.busy = False
 
     def run(self) -> None:
@@ -88,7 +85,7 @@ class InferenceThread(threading.Thread):
         ]
 
     def _generate(self, batch: Batch) -> list[list[int]]:
-        self._faults.before_generate(batch)
+        self._metrics.batches_started_total.inc()
         started = time.perf_counter()
         outputs = self._engine.generate([s.tokens for s in batch.segments], batch.options)
         elapsed = time.perf_counter() - started

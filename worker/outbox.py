@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from typing import Any
 
 from tenacity import (
     AsyncRetrying,
@@ -20,6 +19,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from mtq.events import ResultEvent
 from worker.consumer import BrokerLink
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,9 @@ class Outbox:
         self._timeout_s = timeout_s
         self._published: OrderedDict[str, str] = OrderedDict()  # fingerprint -> webhook id
 
-    async def publish(self, event: dict[str, Any], callback_url: str, job_id: str) -> str:
+    async def publish(
+        self, event: ResultEvent, callback_url: str, job_id: str, delivery_count: int = 0
+    ) -> str:
         """Publish until confirmed (each attempt waits for the link); returns the webhook id."""
         started = time.monotonic()
         retrying = AsyncRetrying(
@@ -50,7 +52,7 @@ class Outbox:
             with attempt:
                 left = self._timeout_s - (time.monotonic() - started)
                 publisher = await self._link.publisher(left)
-                return await publisher.publish_event(event, callback_url)
+                return await publisher.publish_event(event, callback_url, delivery_count)
         raise AssertionError("unreachable")
 
     def remember(self, fingerprint: str, hook_id: str) -> None:

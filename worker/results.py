@@ -14,7 +14,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
-from mtq.contract import encode_event
+from mtq.events import ResultEvent, encode_result
 from mtq.topology import (
     DEAD_LETTER_EXCHANGE,
     REASON_HEADER,
@@ -22,9 +22,12 @@ from mtq.topology import (
     RESULTS_ROUTING_KEY,
     dead_letter_queue,
 )
-from webhooks.events import WEBHOOK_ID_HEADER, result_headers
 
 log = logging.getLogger(__name__)
+
+# The x-delivery-count of the job when its result was published: tests and operators read how
+# often a job was delivered before it was answered from the result itself.
+DELIVERY_COUNT_HEADER = "x-mtq-delivery-count"
 
 
 class ResultPublisher:
@@ -37,22 +40,22 @@ class ResultPublisher:
         self._results = await self._channel.get_exchange(RESULTS_EXCHANGE)
         self._dead = await self._channel.get_exchange(DEAD_LETTER_EXCHANGE)
 
-    async def publish_event(self, event: dict[str, Any], callback_url: str) -> str:
+    async def publish_event(
+        self, event: ResultEvent, callback_url: str, delivery_count: int = 0
+    ) -> str:
         """Publish one ``job.*`` event for the dispatcher; returns its webhook id."""
         assert self._results is not None, "open() first"
-        # The header names are the dispatcher's contract, so they come from its module.
-        headers = result_headers(str(event["job_id"]), str(event["type"]), callback_url)
-        hook_id = str(headers[WEBHOOK_ID_HEADER])
+        outgoing = encode_result(event, callback_url)  # the contract lives in mtq/events.py
         message = aio_pika.Message(
-            body=encode_event(event),
+            body=outgoing.body,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=hook_id,
+            message_id=outgoing.webhook_id,
             timestamp=time.time(),
-            headers=headers,
+            headers={**outgoing.headers, DELIVERY_COUNT_HEADER: delivery_count},
         )
         await self._results.publish(message, routing_key=RESULTS_ROUTING_KEY, mandatory=True)
-        return hook_id
+        return outgoing.webhook_id
 
     async def dead_letter(
         self, body: bytes, headers: dict[str, Any], route: str, reason: str,

@@ -18,6 +18,15 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from mtq.contract import DecodeOptions
+from mtq.settings import Settings
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One segment of a job that needs the model: its index in the job and its token ids."""
+
+    index: int
+    tokens: Sequence[int]
 
 
 @dataclass(frozen=True)
@@ -27,7 +36,6 @@ class Segment:
     job_key: Hashable
     index: int
     tokens: tuple[int, ...]
-    text: str
     arrival: int  # global arrival order: the oldest segment anchors the next batch
     enqueued_at: float
 
@@ -113,17 +121,26 @@ class Scheduler:
         self._pools: dict[DecodeOptions, _Pool] = {}
         self._arrivals = 0
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Scheduler:
+        """The worker's scheduler (the benchmark builds it here too, to measure the same)."""
+        return cls(
+            token_budget=settings.batch_tokens,
+            max_batch_segments=settings.max_batch_segments,
+            max_wait_s=settings.batch_max_wait_ms / 1000,
+            max_padding=settings.batch_max_padding,
+        )
+
     # -- input ----------------------------------------------------------------------------
 
     def add(
-        self, job_key: Hashable, options: DecodeOptions,
-        segments: Sequence[tuple[int, Sequence[int], str]], now: float,
+        self, job_key: Hashable, options: DecodeOptions, items: Sequence[WorkItem], now: float,
     ) -> None:
-        """Queue ``(index, tokens, text)`` segments of one job."""
+        """Queue the segments of one job that need the model."""
         pool = self._pools.setdefault(options, _Pool())
-        for index, tokens, text in segments:
+        for item in items:
             self._arrivals += 1
-            pool.add(Segment(job_key, index, tuple(tokens), text, self._arrivals, now))
+            pool.add(Segment(job_key, item.index, tuple(item.tokens), self._arrivals, now))
 
     def cancel(self, job_key: Hashable) -> int:
         """Drop every waiting segment of a job (it failed or is being requeued)."""
@@ -261,12 +278,9 @@ class BatchQueue:
         self._draining = False
         self._closed = False
 
-    def add(
-        self, job_key: Hashable, options: DecodeOptions,
-        segments: Sequence[tuple[int, Sequence[int], str]],
-    ) -> None:
+    def add(self, job_key: Hashable, options: DecodeOptions, items: Sequence[WorkItem]) -> None:
         with self._cond:
-            self._scheduler.add(job_key, options, segments, self._clock())
+            self._scheduler.add(job_key, options, items, self._clock())
             self._cond.notify()
 
     def cancel(self, job_key: Hashable) -> int:
@@ -276,7 +290,6 @@ class BatchQueue:
     def withdraw_unstarted(self, job_key: Hashable, expected: int) -> bool:
         with self._cond:
             return self._scheduler.withdraw_unstarted(job_key, expected)
-
 
     def shrink_budget(self) -> int:
         with self._cond:

@@ -1,73 +1,104 @@
-"""The one place where a job message is settled (ack or requeue).
+"""The one place where a job message is settled: :class:`Settler` executes an outcome.
 
-Everything else decides *what* should happen and calls this. Settling can fail when the
-channel the message came on has died (connection loss, broker restart, consumer timeout): the
-broker has then already requeued the message and will redeliver it, so that failure is logged
-and reported as ``False``, never raised. A delivery belongs to the channel it arrived on; the
-worker never reopens that channel (see ``worker/consumer.py``), so a late ack can never reach a
-newer channel where its delivery tag would name another message.
+Intake, completion, recovery and drain decide *what* should happen (``worker/outcomes.py``);
+:meth:`Settler.settle` does it. Moving a message anywhere is always publish-with-confirm first,
+ack second: a result event to ``mtq.results`` (through the outbox, which retries), a dead letter
+to the route's ``.dead`` queue. When the publish is not confirmed the job is requeued, never
+acked: a duplicate is possible, a loss is not. Nothing here raises for a broker failure.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import time
 
-from aio_pika.abc import AbstractIncomingMessage
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from worker.consumer import BrokerLink
+from worker.delivery import Delivery
+from worker.jobs import InFlightJob
+from worker.metrics import WorkerMetrics
+from worker.outbox import Outbox
+from worker.outcomes import Ack, DeadLetter, Hold, Outcome, Publish, Requeue
 
 log = logging.getLogger(__name__)
 
-_SETTLE_FAILURES: tuple[type[BaseException], ...] = (
-    AMQPError, ChannelInvalidStateError, ConnectionError, RuntimeError,
-)
+DEAD_LETTER_WAIT_S = 10.0
 
 
-class Delivery:
-    """A received job message that must be settled exactly once."""
+class Settler:
+    def __init__(self, link: BrokerLink, outbox: Outbox, metrics: WorkerMetrics) -> None:
+        self._link = link
+        self._outbox = outbox
+        self._metrics = metrics
 
-    def __init__(self, message: AbstractIncomingMessage, queue: str) -> None:
-        self.message = message
-        self.queue = queue
-        self.settled = False
-        self.fingerprint = hashlib.sha256(message.body).hexdigest()
+    async def settle(
+        self, outcome: Outcome, delivery: Delivery, job: InFlightJob | None = None
+    ) -> bool:
+        """Carry out ``outcome`` for ``delivery`` (the message of ``job``, once admitted).
 
-    @property
-    def redelivered(self) -> bool:
-        return bool(self.message.redelivered)
+        A job's delivery can change while its result is being published (a redelivery after a
+        connection loss is adopted), so for an admitted job the current one is read from it.
+        ``False`` when the message could not be settled as decided (its channel died, or a
+        publish was not confirmed and it was requeued instead).
+        """
+        if isinstance(outcome, Hold):
+            return True
+        if job is not None:
+            delivery = job.delivery
+        label = job.job.job_id if job is not None else delivery.label
+        if isinstance(outcome, Ack):
+            log.debug("message %s: ack (%s)", label, outcome.why)
+            return await delivery.ack(label)
+        if isinstance(outcome, Requeue):
+            log.debug("message %s: requeue (%s)", label, outcome.why)
+            return await delivery.requeue(label)
+        if isinstance(outcome, DeadLetter):
+            return await self._dead_letter(delivery, outcome.reason)
+        return await self._publish(outcome, delivery, job)
 
-    @property
-    def delivery_count(self) -> int:
-        """How often the broker delivered this before (quorum queues' ``x-delivery-count``)."""
-        value = (self.message.headers or {}).get("x-delivery-count", 0)
-        return value if isinstance(value, int) else 0
-
-    @property
-    def arrival(self) -> int:
-        """Order of arrival on its channel (the delivery tag)."""
-        return int(self.message.delivery_tag or 0)
-
-    async def ack(self, job: str) -> bool:
-        """Ack; ``False`` when the channel is gone (the broker redelivers the message)."""
-        return await self._settle(job, "ack")
-
-    async def requeue(self, job: str) -> bool:
-        """Give the message back now (counts as a delivery in ``x-delivery-count``)."""
-        return await self._settle(job, "requeue")
-
-    async def _settle(self, job: str, how: str) -> bool:
-        if self.settled:
-            return False
-        self.settled = True
+    async def _dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        """Move a message aside with its reason (publish confirmed, then ack)."""
+        message = delivery.message
         try:
-            if how == "ack":
-                await self.message.ack()
-            else:
-                await self.message.nack(requeue=True)
-        except _SETTLE_FAILURES as exc:
-            log.warning(
-                "job %s: could not %s (%s); the broker will redeliver it", job, how,
-                type(exc).__name__ if not str(exc) else exc,
+            publisher = await self._link.publisher(DEAD_LETTER_WAIT_S)
+            await publisher.dead_letter(
+                message.body, dict(message.headers or {}), delivery.route, reason,
+                message_id=message.message_id,
             )
+        except Exception as exc:  # unconfirmed: hand it back, never ack
+            log.error("message %s: dead letter not confirmed (%s); requeueing it",
+                      delivery.label, exc)
+            await delivery.requeue(delivery.label)
             return False
-        return True
+        self._metrics.dead_lettered_total.inc()
+        return await delivery.ack(delivery.label)
+
+    async def _publish(self, outcome: Publish, delivery: Delivery, job: InFlightJob | None
+                       ) -> bool:
+        def current() -> Delivery:  # an admitted job's delivery changes when it is adopted
+            return job.delivery if job is not None else delivery
+
+        event = outcome.event
+        job_id = event.job_id
+        try:
+            hook_id = await self._outbox.publish(
+                event, outcome.callback_url, job_id, current().delivery_count
+            )
+        except Exception as exc:  # unconfirmed: hand the job back, never ack
+            log.error("job %s: result not confirmed (%s); requeueing the job", job_id, exc)
+            await current().requeue(job_id)
+            return False
+        acked_on = current()
+        acked = await acked_on.ack(job_id)
+        if current() is not acked_on:  # a redelivery was adopted while that ack failed
+            acked_on = current()
+            acked = await acked_on.ack(job_id)
+        if not acked:
+            self._outbox.remember(acked_on.fingerprint, hook_id)
+        metrics = self._metrics
+        metrics.jobs_total.labels(outcome=outcome.outcome).inc()
+        metrics.job_delivery_count.observe(acked_on.delivery_count)
+        if job is not None:
+            metrics.job_seconds.observe(time.monotonic() - job.received_mono)
+            log.info("job %s: %s (webhook %s, x-delivery-count %d)", job_id, event.type,
+                     hook_id, acked_on.delivery_count)
+        return acked

@@ -1,39 +1,42 @@
-"""Fault-test fixtures: real ``mtq worker`` / ``mtq dispatcher`` processes, broker controls.
+"""Fault-test fixtures: real worker and dispatcher processes, broker controls.
 
-The process helpers live in ``bench/soak.py`` (the soak uses the same ones). Tests that stop
-the whole RabbitMQ node are marked ``fault`` and always start it again in a ``finally``.
+Workers run ``python -m tests.faults.fault_worker``: the real ``mtq worker`` on the
+:class:`~tests.faults.faulty_engine.FaultyEngine`, so segments carrying ``MARKER`` misbehave on
+demand. Process, vhost and receiver helpers come from :mod:`tests.harness`. Tests that stop the
+whole RabbitMQ node are marked ``fault`` and always start it again in a ``finally``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from bench.soak import MtqProcess, consumers, mtq_env, wait_until
 from mtq.settings import Settings
 from mtq.topology_cli import declare_all
-from tests.conftest import TEST_SECRET, WebhookReceiver
-from tests.integration.helpers import queue_depth
+from tests.faults.faulty_engine import MARKER
+from tests.harness import (
+    TEST_SECRET,
+    BrokerUnavailable,
+    LoopbackReceiver,
+    MtqProcess,
+    consumers,
+    mtq_env,
+    queue_depth,
+    rabbitmqctl,
+    vhost_of,
+    wait_for,
+)
 
-MARKER = "FAULT"  # MTQ_FAULT_CRASH_MARKER of the fault tests (worker/faults.py)
+__all__ = ["MARKER", "wait_for"]
+FAULT_WORKER = "tests.faults.fault_worker"
 JOBS_QUEUE = "mtq.jobs.en-de"
 DEAD_QUEUE = "mtq.jobs.en-de.dead"
 LADDER = (1, 1, 2)  # MTQ_WEBHOOK_RETRY_SCHEDULE_S of the fault tests
-
-
-def vhost_of(amqp_url: str) -> str:
-    return unquote(urlsplit(amqp_url).path.lstrip("/"))
-
-
-def receiver_port(receiver: WebhookReceiver) -> int:
-    return int(receiver.server.server_address[1])
 
 
 @pytest.fixture
@@ -42,33 +45,32 @@ def vhost(amqp_url: str) -> str:
 
 
 @pytest.fixture
-def fault_env(amqp_url: str, tiny_model_path: Path, webhook_receiver: WebhookReceiver
+def fault_env(amqp_url: str, tiny_model_path: Path, webhook_receiver: LoopbackReceiver
               ) -> dict[str, str]:
     """Environment of workers and dispatchers for this test's vhost and receiver."""
     return mtq_env(
-        amqp_url, tiny_model_path, receiver_port(webhook_receiver), TEST_SECRET,
-        MTQ_FAULT_CRASH_MARKER=MARKER,
+        amqp_url, tiny_model_path, webhook_receiver.port, TEST_SECRET,
         MTQ_WEBHOOK_RETRY_SCHEDULE_S=" ".join(map(str, LADDER)),
     )
 
 
 @pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Any]:
-    """``spawn(command, env, name)`` starts a child; every child is stopped at teardown."""
+def spawn(tmp_path: Path) -> Iterator[Callable[[list[str], dict[str, str], str], MtqProcess]]:
+    """``spawn(command, env, name)`` starts a child (a worker on the faulty engine, or any other
+    ``mtq`` command); every child is killed at teardown."""
     children: list[MtqProcess] = []
 
     def start(command: list[str], env: dict[str, str], name: str) -> MtqProcess:
-        child = MtqProcess(command, env, tmp_path / f"{name}.log")
+        module = FAULT_WORKER if command[:1] == ["worker"] else "mtq"
+        child = MtqProcess(command, env, tmp_path / f"{name}.log", module=module)
         child.start()
         children.append(child)
         return child
 
     yield start
     for child in children:
-        with contextlib.suppress(Exception):
-            if child.alive():
-                child.send(9)
-                child.wait(10)
+        with contextlib.suppress(OSError):
+            child.kill()
 
 
 def declare(amqp_url: str, delivery_limit: int = 10) -> None:
@@ -93,22 +95,19 @@ def in_flight(worker: MtqProcess) -> int:
     return int(worker.metric("mtq_inflight_jobs") or 0)
 
 
-def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
-    value = wait_until(predicate, timeout, interval)
-    assert value, f"timed out after {timeout:.0f}s waiting for {what}"
-    return value
+def batches_started(worker: MtqProcess) -> int:
+    """Batches the worker has handed to the engine, from its ``/metrics``."""
+    return int(worker.metric("mtq_batches_started_total") or 0)
 
 
 @contextlib.contextmanager
 def broker_stopped() -> Iterator[None]:
     """Stop the RabbitMQ application (the whole node) and always start it again."""
-    subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, timeout=120)
+    rabbitmqctl("stop_app", timeout=120)
     try:
         yield
     finally:
-        subprocess.run(["rabbitmqctl", "-q", "start_app"], check=False, timeout=180)
-        subprocess.run(["rabbitmqctl", "-q", "await_startup"], check=False, timeout=180)
-
-
-def log_of(child: MtqProcess) -> str:
-    return child.log_text()
+        with contextlib.suppress(BrokerUnavailable):
+            rabbitmqctl("start_app", timeout=180)
+        with contextlib.suppress(BrokerUnavailable):
+            rabbitmqctl("await_startup", timeout=180)

@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from bench.soak import private_vhost
 from mtq.contract import ErrorCode
+from mtq.events import webhook_id
 from mtq.settings import Settings
 from mtq.topology_cli import declare_all
 from tests.faults.conftest import DEAD_QUEUE, JOBS_QUEUE
-from tests.integration.helpers import drain_queue, make_job, publish_raw, queue_depth
-from webhooks.signing import webhook_id
+from tests.harness import private_vhost, queue_depth
+from tests.integration.helpers import drain_queue, make_job, publish_raw
 from worker.app import Worker
 from worker.engines.hf import HFEngine
 

@@ -7,22 +7,21 @@ progress), and both processes must really consume again (checked through the bro
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
 
-from bench.soak import close_connections
-from tests.conftest import TEST_SECRET, WebhookReceiver
 from tests.faults.conftest import (
     MARKER,
+    batches_started,
     broker_stopped,
     declare,
     in_flight,
     job_consumers,
     wait_for,
 )
+from tests.harness import TEST_SECRET, LoopbackReceiver, close_connections
 from tests.integration.helpers import make_job, publish_jobs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -43,29 +42,28 @@ def publish_with_long_batch(amqp_url: str, url: str, worker: Any, sleep_s: float
     """A long batch on the engine, then three jobs that wait behind it."""
     long = make_job(f"{prefix}-long", [f"Slow {MARKER}:sleep={sleep_s} one."], url,
                     options={"beam_size": 1, "max_new_tokens": 8})
+    before = batches_started(worker)
     publish_jobs(amqp_url, [long])
     wait_for(lambda: in_flight(worker) == 1, 30, "the long job to be received")
-    time.sleep(0.5)  # its batch is formed after MTQ_BATCH_MAX_WAIT_MS (5 ms)
+    wait_for(lambda: batches_started(worker) > before, 30, "the long job's batch to start")
     others = [make_job(f"{prefix}-{n}", ["Hello world.", "Thanks."], url) for n in range(3)]
     publish_jobs(amqp_url, others)
     wait_for(lambda: in_flight(worker) == 4, 30, "four jobs held, the long batch running")
     return [job["job_id"] for job in (long, *others)]
 
 
-def hooks_by_job(receiver: WebhookReceiver) -> dict[str, list[str]]:
+def hooks_by_job(receiver: LoopbackReceiver) -> dict[str, list[str]]:
     """job id -> webhook ids received (signatures verified)."""
     verifier = Webhook(TEST_SECRET)
     found: dict[str, list[str]] = {}
-    with receiver.lock:
-        received = list(receiver.received)
-    for hook in received:
+    for hook in receiver.delivered():
         event = verifier.verify(hook.body, hook.headers)
         assert event["type"] == "job.completed", event
         found.setdefault(event["job_id"], []).append(hook.headers["webhook-id"])
     return found
 
 
-def wait_for_hooks(receiver: WebhookReceiver, jobs: list[str], timeout: float) -> None:
+def wait_for_hooks(receiver: LoopbackReceiver, jobs: list[str], timeout: float) -> None:
     wait_for(lambda: set(jobs) <= set(hooks_by_job(receiver)), timeout,
              f"webhooks of {jobs}", interval=0.2)
 
@@ -81,7 +79,7 @@ def assert_consuming_again(vhost: str, worker: Any) -> None:
 
 def test_connection_drop_mid_batch_worker_and_dispatcher_reconnect(
     amqp_url: str, vhost: str, spawn: Any, fault_env: dict[str, str],
-    webhook_receiver: WebhookReceiver,
+    webhook_receiver: LoopbackReceiver,
 ) -> None:
     worker, dispatcher = start(spawn, fault_env, amqp_url)
     first = publish_with_long_batch(amqp_url, webhook_receiver.url, worker, 3, "a")
@@ -106,7 +104,7 @@ def test_connection_drop_mid_batch_worker_and_dispatcher_reconnect(
 @pytest.mark.fault
 def test_broker_restart_readiness_and_recovery(
     amqp_url: str, vhost: str, spawn: Any, fault_env: dict[str, str],
-    webhook_receiver: WebhookReceiver,
+    webhook_receiver: LoopbackReceiver,
 ) -> None:
     worker, dispatcher = start(spawn, fault_env, amqp_url)
     first = publish_with_long_batch(amqp_url, webhook_receiver.url, worker, 4, "a")

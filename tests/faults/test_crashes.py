@@ -2,38 +2,50 @@
 
 from __future__ import annotations
 
-import re
+import json
 import signal
-import time
 from typing import Any
 
 import pytest
 
-from tests.faults.conftest import DEAD_QUEUE, MARKER, declare, in_flight, ready, wait_for
-from tests.integration.helpers import drain_queue, events_by_job, make_job, publish_jobs
+from tests.faults.conftest import (
+    DEAD_QUEUE,
+    MARKER,
+    batches_started,
+    declare,
+    in_flight,
+    ready,
+    wait_for,
+)
+from tests.integration.helpers import drain_queue, make_job, publish_jobs
+from worker.results import DELIVERY_COUNT_HEADER
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.fault]
 CALLBACK = "https://client.example/hooks/mt"
-COUNT = re.compile(r"job (\S+): job\.\w+ \(webhook \S+, x-delivery-count (\d+)\)")
 
 
-def completion_counts(*logs: str) -> dict[str, int]:
-    """job id -> the x-delivery-count it was completed (or failed) with, from worker logs."""
-    return {job: int(count) for log in logs for job, count in COUNT.findall(log)}
+def results(amqp_url: str) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """Take every result: (job id -> event, job id -> the x-delivery-count it was answered
+    with, from the result message's header; the last answer counts)."""
+    events: dict[str, dict[str, Any]] = {}
+    counts: dict[str, int] = {}
+    for headers, body in drain_queue(amqp_url, "mtq.results"):
+        event = json.loads(body)
+        events[event["job_id"]] = event
+        counts[event["job_id"]] = int(headers[DELIVERY_COUNT_HEADER])
+    return events, counts
 
 
-def supervise(spawn: Any, env: dict[str, str], max_runs: int) -> tuple[list[int], list[str]]:
+def supervise(spawn: Any, env: dict[str, str], max_runs: int) -> list[int]:
     """Restart a burst worker after every crash until one finishes (exit 0), like a pod."""
     codes: list[int] = []
-    logs: list[str] = []
     for run in range(max_runs):
         worker = spawn(["worker", "--burst"], env, f"worker-{run}")
         code = worker.wait(180)
         assert code is not None, "a burst worker hung"
         codes.append(code)
-        logs.append(worker.log_text())
         if code == 0:
-            return codes, logs
+            return codes
     raise AssertionError(f"no clean run after {max_runs} starts: exit codes {codes}")
 
 
@@ -49,7 +61,7 @@ def test_kill_9_mid_batch_redelivers_and_a_solo_rerun_spares_the_neighbours(
     wait_for(first.ready, 60, "the first worker to consume")
     publish_jobs(amqp_url, [long])
     wait_for(lambda: in_flight(first) == 1, 30, "the long job to be received")
-    time.sleep(0.5)  # its batch is formed after MTQ_BATCH_MAX_WAIT_MS (5 ms)
+    wait_for(lambda: batches_started(first) >= 1, 30, "the long job's batch to start")
     publish_jobs(amqp_url, others)
     wait_for(lambda: in_flight(first) == 6, 30, "a full prefetch window behind the long batch")
     first.send(signal.SIGKILL)
@@ -64,14 +76,13 @@ def test_kill_9_mid_batch_redelivers_and_a_solo_rerun_spares_the_neighbours(
     second.send(signal.SIGKILL)
     second.wait(10)
 
-    codes, logs = supervise(spawn, env, max_runs=2)
+    codes = supervise(spawn, env, max_runs=2)
     assert codes == [0]
-    events = events_by_job(amqp_url)
+    events, counts = results(amqp_url)
     assert {job: e["type"] for job, e in events.items()} == dict.fromkeys(
         ["long", *(f"job-{n}" for n in range(7))], "job.completed"
     )
     assert drain_queue(amqp_url, DEAD_QUEUE) == []
-    counts = completion_counts(second.log_text(), *logs)
     assert counts["long"] == 2
     assert max(c for job, c in counts.items() if job != "long") <= 1
 
@@ -87,7 +98,7 @@ def test_a_poison_job_is_dead_lettered_at_the_limit_and_its_neighbours_complete(
     declare(amqp_url, delivery_limit=limit)
     publish_jobs(amqp_url, jobs)
 
-    codes, logs = supervise(spawn, env, max_runs=limit + 4)
+    codes = supervise(spawn, env, max_runs=limit + 4)
 
     assert codes == [70] * (limit + 1) + [0]  # one crash per delivery of the poison job
     dead = drain_queue(amqp_url, DEAD_QUEUE)
@@ -95,9 +106,8 @@ def test_a_poison_job_is_dead_lettered_at_the_limit_and_its_neighbours_complete(
     headers, body = dead[0]
     assert b'"poison"' in body
     assert headers["x-first-death-reason"] == "delivery_limit"
-    events = events_by_job(amqp_url)
+    events, counts = results(amqp_url)
     assert set(events) == {job["job_id"] for job in jobs} - {"poison"}
     assert events["raiser"]["error"]["code"] == "segment_failed"
     assert all(events[f"ok-{n}"]["type"] == "job.completed" for n in range(7))
-    counts = completion_counts(*logs)
     assert max(counts.values()) <= limit  # no healthy job came near the limit's end

@@ -7,7 +7,6 @@ and wait in the scheduler, not started.
 from __future__ import annotations
 
 import signal
-import time
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from tests.faults.conftest import (
     JOBS_QUEUE,
     MARKER,
+    batches_started,
     in_flight,
     job_consumers,
     ready,
@@ -28,10 +28,11 @@ CALLBACK = "https://client.example/hooks/mt"
 
 def publish_behind_a_long_batch(amqp_url: str, worker: Any, sleep_s: float, others: int) -> None:
     """The long job first; once it is on the engine, the others, which then wait behind it."""
+    before = batches_started(worker)
     publish_jobs(amqp_url, [make_job("long", [f"Hello {MARKER}:sleep={sleep_s} there."], CALLBACK,
                                      options={"beam_size": 1, "max_new_tokens": 8})])
     wait_for(lambda: in_flight(worker) == 1, 30, "the long job to be received")
-    time.sleep(0.5)  # a lone job's batch is formed after MTQ_BATCH_MAX_WAIT_MS (5 ms)
+    wait_for(lambda: batches_started(worker) > before, 30, "the long job's batch to start")
     publish_jobs(amqp_url, [
         make_job(f"waiting-{n}", ["How are you?", "Fine."], CALLBACK) for n in range(others)
     ])

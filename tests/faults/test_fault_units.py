@@ -1,5 +1,5 @@
 """Fast fault tests, no broker: OOM through the inference thread, the quarantine's order,
-settling on a dead channel, the fault hook. Milliseconds each."""
+settling on a dead channel, the faulty engine. Milliseconds each."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from aio_pika.exceptions import ChannelInvalidStateError
 from prometheus_client import CollectorRegistry
 
 from mtq.contract import DecodeOptions, Job, ModelInfo
-from worker.faults import FaultHook, InjectedFault, InjectedOutOfMemory
+from tests.faults.faulty_engine import FaultyEngine, InjectedFault, InjectedOutOfMemory
+from worker.delivery import Delivery
 from worker.inference import InferenceThread, SegmentResult
-from worker.jobs import InFlightJob, Quarantine
+from worker.jobs import InFlightJob
 from worker.metrics import WorkerMetrics
-from worker.scheduler import Batch, BatchQueue, Scheduler, Segment
-from worker.settle import Delivery
+from worker.quarantine import Quarantine
+from worker.scheduler import BatchQueue, Scheduler, WorkItem
 
 OPTIONS = DecodeOptions(beam_size=2, max_new_tokens=8)
 
@@ -81,15 +82,18 @@ class Sink:
                 self.done.set()
 
 
+def items(*rows: tuple[int, list[int]]) -> list[WorkItem]:
+    return [WorkItem(index, tokens) for index, tokens in rows]
+
+
 def run_thread(
-    engine: Any, segments: list[tuple[int, list[int], str]], budget: int, expected: int,
-    marker: str = "",
+    engine: Any, segments: list[WorkItem], budget: int, expected: int,
 ) -> tuple[Sink, BatchQueue, WorkerMetrics, InferenceThread]:
     queue = BatchQueue(Scheduler(token_budget=budget, max_batch_segments=64, max_wait_s=0,
                                  min_token_budget=16))
     metrics = WorkerMetrics(CollectorRegistry())
     sink = Sink(expected)
-    thread = InferenceThread(engine, queue, sink, metrics, FaultHook(marker))
+    thread = InferenceThread(engine, queue, sink, metrics)
     thread.start()
     queue.add("job", OPTIONS, segments)
     assert sink.done.wait(10), f"only {len(sink.results)} of {expected} results"
@@ -104,7 +108,7 @@ def stop(queue: BatchQueue, thread: InferenceThread) -> None:
 
 def test_oom_splits_the_batch_lowers_the_budget_and_every_segment_succeeds() -> None:
     engine = FakeEngine(capacity=4 * 10 * 2)  # four 10-token segments at beam 2 fit
-    segments = [(i, [i + 10] + [1] * 9, f"s{i}") for i in range(16)]
+    segments = items(*((i, [i + 10] + [1] * 9) for i in range(16)))
     sink, queue, metrics, thread = run_thread(engine, segments, budget=16 * 10 * 2, expected=16)
     try:
         assert all(r.output is not None for r in sink.results)
@@ -120,7 +124,7 @@ def test_oom_splits_the_batch_lowers_the_budget_and_every_segment_succeeds() -> 
 
 def test_the_lowered_budget_makes_later_batches_fit_at_once() -> None:
     engine = FakeEngine(capacity=60)
-    segments = [(i, [i + 10] + [1] * 9, f"s{i}") for i in range(8)]
+    segments = items(*((i, [i + 10] + [1] * 9) for i in range(8)))
     _, queue, _, thread = run_thread(engine, segments, budget=400, expected=8)
     try:
         assert queue.token_budget <= 400 * 0.75
@@ -137,7 +141,7 @@ def test_the_lowered_budget_makes_later_batches_fit_at_once() -> None:
 
 def test_a_single_segment_oom_is_retried_once_after_releasing_memory() -> None:
     engine = FakeEngine(capacity=10_000, oom_once={42})
-    sink, queue, metrics, thread = run_thread(engine, [(0, [42, 1, 1], "x")], 1000, 1)
+    sink, queue, metrics, thread = run_thread(engine, items((0, [42, 1, 1])), 1000, 1)
     try:
         assert sink.results[0].output == [42, 2]
         assert engine.released == 1
@@ -148,7 +152,7 @@ def test_a_single_segment_oom_is_retried_once_after_releasing_memory() -> None:
 
 def test_a_segment_that_never_fits_fails_alone_and_the_thread_keeps_working() -> None:
     engine = FakeEngine(capacity=10_000, always_oom={99})
-    segments = [(0, [5, 1], "a"), (1, [99, 1], "b"), (2, [6, 1], "c")]
+    segments = items((0, [5, 1]), (1, [99, 1]), (2, [6, 1]))
     sink, queue, _, thread = run_thread(engine, segments, budget=1000, expected=3)
     try:
         by_index = {r.segment.index: r for r in sink.results}
@@ -165,23 +169,31 @@ def test_a_crashing_error_check_fails_the_batch_but_not_the_thread() -> None:
             raise RuntimeError("the error classifier itself is broken")
 
     engine = Broken(capacity=3)  # every multi-segment batch "fails"
-    sink, queue, _, thread = run_thread(engine, [(0, [5, 1], "a"), (1, [6, 1], "b")], 1000, 2)
+    sink, queue, _, thread = run_thread(engine, items((0, [5, 1]), (1, [6, 1])), 1000, 2)
     try:
         assert all(r.output is None for r in sink.results)
         assert all("internal error" in (r.error or "") for r in sink.results)
         assert thread.is_alive()
         again = Sink(1)
         thread._sink = again
-        queue.add("next", OPTIONS, [(0, [7], "c")])
+        queue.add("next", OPTIONS, items((0, [7])))
         assert again.done.wait(10) and again.results[0].output == [7, 2]
     finally:
         stop(queue, thread)
 
 
+class TextEngine(FakeEngine):
+    """Distinct token ids per text (its characters), so marked texts are told apart."""
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return [[ord(c) for c in t] for t in texts]
+
+
 def test_injected_oom_fault_goes_away_when_the_segment_is_alone() -> None:
-    engine = FakeEngine(capacity=10_000)
-    segments = [(i, [i + 1, 1], f"s{i}") for i in range(3)] + [(3, [9, 1], "x FX:oom y")]
-    sink, queue, metrics, thread = run_thread(engine, segments, 1000, 4, marker="FX")
+    engine = FaultyEngine(TextEngine(capacity=10_000), "FX")  # type: ignore[arg-type]
+    tokens = engine.encode(["s0", "s1", "s2", "x FX:oom y"])
+    segments = items(*enumerate(tokens))
+    sink, queue, metrics, thread = run_thread(engine, segments, 1000, 4)
     try:
         assert all(r.output is not None for r in sink.results)
         assert metrics.oom_total._value.get() >= 1
@@ -189,27 +201,28 @@ def test_injected_oom_fault_goes_away_when_the_segment_is_alone() -> None:
         stop(queue, thread)
 
 
-# -- the fault hook ----------------------------------------------------------------------------
+# -- the faulty engine (tests/faults/faulty_engine.py) -----------------------------------------
 
 
-def batch_of(*texts: str) -> Batch:
-    return Batch(OPTIONS, tuple(
-        Segment("job", i, (1,), text, i, 0.0) for i, text in enumerate(texts)
-    ))
+def generate_for(engine: FaultyEngine, *texts: str) -> None:
+    engine.generate(engine.encode(texts), OPTIONS)
 
 
-def test_fault_hook_is_inert_without_a_marker() -> None:
-    FaultHook("").before_generate(batch_of("FX", "FX:raise"))
+def test_the_faulty_engine_is_inert_for_input_not_marked() -> None:
+    engine = FaultyEngine(TextEngine(capacity=10_000), "FX")  # type: ignore[arg-type]
+    marked_elsewhere = TextEngine(capacity=10_000).encode(["FX", "FX:raise"])
+    engine.generate(marked_elsewhere, OPTIONS)  # never encoded through the faulty engine
+    generate_for(engine, "plain", "text")
 
 
-def test_fault_hook_actions() -> None:
-    hook = FaultHook("FX")
+def test_faulty_engine_actions() -> None:
+    engine = FaultyEngine(TextEngine(capacity=10_000), "FX")  # type: ignore[arg-type]
     with pytest.raises(InjectedFault):
-        hook.before_generate(batch_of("ok", "boom FX:raise"))
+        generate_for(engine, "ok", "boom FX:raise")
     with pytest.raises(InjectedOutOfMemory, match="out of memory"):
-        hook.before_generate(batch_of("ok", "FX:oom"))
-    hook.before_generate(batch_of("FX:oom"))  # alone: fits
-    hook.before_generate(batch_of("FX:sleep=0.01", "fine"))  # sleeps, does not crash
+        generate_for(engine, "ok", "FX:oom")
+    generate_for(engine, "FX:oom")  # alone: fits
+    generate_for(engine, "FX:sleep=0.01", "fine")  # sleeps, does not crash
 
 
 # -- quarantine order --------------------------------------------------------------------------

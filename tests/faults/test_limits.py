@@ -16,7 +16,9 @@ import pytest
 
 from mtq.settings import Settings
 from tests.faults.conftest import MARKER, declare
-from tests.integration.helpers import events_by_job, make_job, publish_jobs, queue_depth
+from tests.faults.faulty_engine import FaultyEngine
+from tests.harness import queue_depth
+from tests.integration.helpers import events_by_job, make_job, publish_jobs
 from worker.app import Worker
 from worker.engines.hf import HFEngine
 
@@ -29,14 +31,14 @@ def test_jobs_not_started_by_half_the_consumer_timeout_are_handed_back(
 ) -> None:
     settings = Settings(
         amqp_url=amqp_url, model=str(tiny_model_path), metrics_port=0, batch_max_wait_ms=5,
-        prefetch=4, consumer_timeout_s=3, fault_crash_marker=MARKER,
+        prefetch=4, consumer_timeout_s=3,
     )
     declare(amqp_url)
     publish_jobs(amqp_url, [make_job("long", [f"Slow {MARKER}:sleep=2.5 batch."], CALLBACK,
                                      options={"beam_size": 1, "max_new_tokens": 8})])
 
     async def scenario() -> int:
-        worker = Worker(settings, HFEngine(settings))
+        worker = Worker(settings, FaultyEngine(HFEngine(settings)))
         task = asyncio.create_task(worker.run(burst=True, health=False))
         while not worker._inference.busy:  # the long batch is on the engine
             assert not task.done()
@@ -46,7 +48,7 @@ def test_jobs_not_started_by_half_the_consumer_timeout_are_handed_back(
         ])
         return await asyncio.wait_for(task, 60)
 
-    with caplog.at_level(logging.INFO, logger="worker.app"):
+    with caplog.at_level(logging.INFO, logger="worker.recovery"):
         assert asyncio.run(scenario()) == 0
 
     handed_back = [r.getMessage() for r in caplog.records if "handing it back" in r.getMessage()]

@@ -27,6 +27,7 @@ class MtqProcess:
     metrics_port: int = 0
     starts: int = 0
     log_level: str = "INFO"
+    module: str = "mtq"  # what ``python -m`` runs (fault tests: tests.faults.fault_worker)
 
     def start(self) -> None:
         self.metrics_port = free_port()
@@ -35,7 +36,7 @@ class MtqProcess:
             log.write(f"--- start {self.starts + 1} ---\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mtq", "--log-level", self.log_level, *self.command],
+                [sys.executable, "-m", self.module, "--log-level", self.log_level, *self.command],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         self.starts += 1

@@ -1,4 +1,5 @@
-"""Small broker helpers shared by integration tests (pika, blocking: call outside the loop)."""
+"""Job and result helpers shared by integration and fault tests (pika, blocking: call outside
+the loop). Broker, process and receiver helpers are in :mod:`tests.harness`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from typing import Any
 import pika
 
 from mtq.topology import JOBS_EXCHANGE
+from tests.harness import queue_depth
+
+__all__ = ["drain_queue", "events_by_job", "make_job", "publish_jobs", "publish_raw",
+           "queue_depth"]  # queue_depth: an old name, kept for callers still importing it here
 
 
 def make_job(job_id: str, segments: list[str], callback_url: str, **extra: Any) -> dict[str, Any]:
@@ -55,14 +60,6 @@ def drain_queue(amqp_url: str, queue: str) -> list[tuple[dict[str, Any], bytes]]
             if method is None:
                 return taken
             taken.append((dict(properties.headers or {}), body))
-    finally:
-        connection.close()
-
-
-def queue_depth(amqp_url: str, queue: str) -> int:
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
     finally:
         connection.close()
 

@@ -12,7 +12,8 @@ import pika
 import pytest
 
 from mtq.topology import DEAD_LETTER_EXCHANGE, REASON_HEADER, dead_letter_queue
-from tests.integration.helpers import drain_queue, queue_depth
+from tests.harness import queue_depth
+from tests.integration.helpers import drain_queue
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from mtq.contract import DecodeOptions
 from mtq.settings import Settings
 from mtq.tiny_model import generated_sentences
 from worker.engines.hf import HFEngine
-from worker.scheduler import Scheduler
+from worker.scheduler import Scheduler, WorkItem
 
 
 def test_batched_equals_one_at_a_time(tiny_model_path: Path) -> None:
@@ -20,7 +20,7 @@ def test_batched_equals_one_at_a_time(tiny_model_path: Path) -> None:
     for start in range(0, len(sentences), 5):  # several "jobs"
         scheduler.add(
             f"job{start}", options,
-            [(i, tokens[i], sentences[i]) for i in range(start, min(start + 5, len(sentences)))],
+            [WorkItem(i, tokens[i]) for i in range(start, min(start + 5, len(sentences)))],
             now=0,
         )
     batched: dict[int, str] = {}
@@ -34,3 +34,4 @@ def test_batched_equals_one_at_a_time(tiny_model_path: Path) -> None:
     single = [engine.decode(engine.generate([ids], options))[0] for ids in tokens]
     assert [batched[i] for i in range(len(sentences))] == single
     assert len(set(single)) > len(single) // 2, "outputs should depend on the input"
+

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
+from mtq.events import webhook_id
 from mtq.settings import Settings
 from mtq.tiny_model import generated_sentences
 from mtq.topology_cli import declare_all
-from tests.conftest import TEST_SECRET, WebhookReceiver
-from tests.integration.helpers import make_job, publish_jobs, queue_depth
+from tests.harness import TEST_SECRET, LoopbackReceiver, queue_depth
+from tests.integration.helpers import make_job, publish_jobs
 from webhooks.dispatcher import run_dispatcher
-from webhooks.signing import webhook_id
 from worker.app import Worker
 from worker.engines.hf import HFEngine
 
@@ -24,9 +24,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_every_job_ends_in_a_verified_webhook(
-    amqp_url: str, tiny_model_path: Path, webhook_receiver: WebhookReceiver
+    amqp_url: str, tiny_model_path: Path, webhook_receiver: LoopbackReceiver
 ) -> None:
-    port = int(webhook_receiver.url.split(":")[2].split("/")[0])
+    port = webhook_receiver.port
     settings = Settings(
         amqp_url=amqp_url, model=str(tiny_model_path), routes=("en-de",), metrics_port=0,
         batch_max_wait_ms=5, webhook_secret=(TEST_SECRET,),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -13,17 +12,12 @@ import pytest
 
 from mtq.settings import Settings
 from mtq.topology_cli import declare_all
+from tests.harness import free_port
 from tests.integration.helpers import make_job, publish_jobs
 from worker.app import Worker
 from worker.engines.hf import HFEngine
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(port: int, path: str) -> tuple[int, bytes]:
@@ -37,7 +31,7 @@ def _get(port: int, path: str) -> tuple[int, bytes]:
 
 
 def test_probes_and_metrics_of_a_consuming_worker(amqp_url: str, tiny_model_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     settings = Settings(amqp_url=amqp_url, model=str(tiny_model_path), metrics_port=port,
                         batch_max_wait_ms=5)
     asyncio.run(declare_all(settings))

@@ -6,11 +6,9 @@ import asyncio
 import contextlib
 import json
 import random
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import pika
 import pika.exceptions
@@ -20,13 +18,14 @@ from mtq.settings import Settings
 from mtq.tiny_model import generated_sentences
 from mtq.topology import dead_letter_queue
 from mtq.topology_cli import declare_all
+from tests.faults.faulty_engine import FaultyEngine
+from tests.harness import queue_depth, rabbitmqctl, vhost_of
 from tests.integration.helpers import (
     drain_queue,
     events_by_job,
     make_job,
     publish_jobs,
     publish_raw,
-    queue_depth,
 )
 from worker.app import Worker
 from worker.engines import Engine
@@ -125,7 +124,7 @@ def test_invalid_jobs_fail_and_garbage_is_dead_lettered_with_reason(
 def test_one_failing_segment_fails_only_its_job(
     amqp_url: str, tiny_model_path: Path, engine: Engine
 ) -> None:
-    settings = worker_settings(amqp_url, tiny_model_path, fault_crash_marker="FAULT")
+    settings = worker_settings(amqp_url, tiny_model_path)
     asyncio.run(declare_all(settings))
     sentences = list(generated_sentences(40, seed=3))
     jobs = [
@@ -136,7 +135,7 @@ def test_one_failing_segment_fails_only_its_job(
     ]
     publish_jobs(amqp_url, jobs)
 
-    run_burst(settings, engine)
+    run_burst(settings, FaultyEngine(engine))
 
     events = events_by_job(amqp_url)
     assert events["innocent-1"]["type"] == "job.completed"
@@ -146,23 +145,16 @@ def test_one_failing_segment_fails_only_its_job(
     assert "segments[4]" in events["culprit"]["error"]["message"]
 
 
-def _vhost(amqp_url: str) -> str:
-    return unquote(urlsplit(amqp_url).path.lstrip("/"))
-
-
 def test_a_job_is_acked_only_after_its_result_is_confirmed(
     amqp_url: str, tiny_model_path: Path, engine: Engine
 ) -> None:
     """While mtq.results refuses publishes the job stays unacked; once it accepts, it completes."""
     settings = worker_settings(amqp_url, tiny_model_path, result_publish_timeout_s=60)
     asyncio.run(declare_all(settings))
-    vhost = _vhost(amqp_url)
+    vhost = vhost_of(amqp_url)
     # A full results queue (max-length 1, over it with fillers) nacks every further publish.
-    subprocess.run(
-        ["rabbitmqctl", "-q", "set_policy", "-p", vhost, "--apply-to", "queues",
-         "results-full", "^mtq\\.results$", '{"max-length": 1}'],
-        check=True, timeout=60,
-    )
+    rabbitmqctl("set_policy", "-p", vhost, "--apply-to", "queues",
+                "results-full", "^mtq\\.results$", '{"max-length": 1}')
     filler = json.dumps({"type": "filler", "job_id": "filler"}).encode()
     fillers = _fill_until_refused(amqp_url, filler)
     publish_jobs(amqp_url, [make_job("held-1", ["Hello world."], CALLBACK)])
@@ -188,9 +180,7 @@ def test_a_job_is_acked_only_after_its_result_is_confirmed(
 
     asyncio.run(scenario())
     assert queue_depth(amqp_url, "mtq.jobs.en-de") == 1
-    subprocess.run(
-        ["rabbitmqctl", "-q", "clear_policy", "-p", vhost, "results-full"], check=True, timeout=60
-    )
+    rabbitmqctl("clear_policy", "-p", vhost, "results-full")
     run_burst(settings, engine)
     events = events_by_job(amqp_url)
     assert events["held-1"]["type"] == "job.completed"

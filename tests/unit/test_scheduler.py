@@ -8,14 +8,14 @@ import threading
 import pytest
 
 from mtq.contract import DecodeOptions
-from worker.scheduler import Batch, BatchQueue, Scheduler, batch_cost
+from worker.scheduler import Batch, BatchQueue, Scheduler, WorkItem, batch_cost
 
 BEAM4 = DecodeOptions(beam_size=4, max_new_tokens=32)
 GREEDY = DecodeOptions(beam_size=1, max_new_tokens=32)
 
 
-def segs(lengths: list[int]) -> list[tuple[int, list[int], str]]:
-    return [(i, [7] * n, f"s{i}") for i, n in enumerate(lengths)]
+def segs(lengths: list[int]) -> list[WorkItem]:
+    return [WorkItem(i, [7] * n) for i, n in enumerate(lengths)]
 
 
 def drain(scheduler: Scheduler, now: float = 100.0) -> list[Batch]:

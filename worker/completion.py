@@ -1,0 +1,108 @@
+"""Completion: segment results in, the job's result event out (detokenize, build, settle).
+
+The inference thread's results reach :meth:`Completion.on_results` on the event loop. A job
+whose last segment is done is detokenized in the pool and answered with ``job.completed``; a
+job with a segment that failed on its own is answered with ``job.failed`` (``segment_failed``)
+and its other segments are dropped from the scheduler. The outcome goes to the settler
+(publish confirmed, then ack); then the job leaves the table.
+
+Stages that post-process translations go into :meth:`Completion._translations` (after
+``decode``); stages that keep what was computed go after the event is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Executor
+from typing import Any
+
+from mtq.contract import ErrorCode
+from mtq.events import CompletedEvent, FailedEvent, ResultEvent
+from worker.engines import Engine
+from worker.inference import SegmentResult
+from worker.jobs import InFlightJob
+from worker.jobtable import JobTable
+from worker.metrics import WorkerMetrics
+from worker.outcomes import Publish
+from worker.scheduler import BatchQueue
+from worker.settle import Settler
+
+log = logging.getLogger(__name__)
+
+
+class Completion:
+    def __init__(
+        self, engine: Engine, table: JobTable, queue: BatchQueue, settler: Settler, *,
+        metrics: WorkerMetrics, pool: Executor,
+        spawn: Callable[[Coroutine[Any, Any, Any]], None], after: Callable[[], None],
+    ) -> None:
+        self._engine = engine
+        self._table = table
+        self._queue = queue
+        self._settler = settler
+        self._metrics = metrics
+        self._pool = pool
+        self._spawn = spawn  # settling tasks: the drain waits for them
+        self._after = after  # called once a job has left the table
+
+    def on_results(self, results: list[SegmentResult]) -> None:
+        for result in results:
+            entry = self._table.get(str(result.segment.job_key))
+            if entry is None or entry.failed:
+                continue  # the job already failed or was handed back
+            if result.output is None:
+                entry.failed = True
+                self._queue.cancel(entry.key)
+                job = entry.job
+                self._spawn(self._answer(entry, FailedEvent(
+                    job.job_id, ErrorCode.SEGMENT_FAILED,
+                    f"segments[{result.segment.index}] could not be translated: {result.error}",
+                    job.metadata,
+                )))
+                continue
+            first = not entry.started
+            done = entry.record(
+                result.segment.index, result.output, result.started_at, result.finished_at
+            )
+            if first:
+                self._metrics.queue_wait_seconds.observe(entry.stats().queue_ms / 1000)
+            if done:
+                self.finish(entry)
+
+    def finish(self, entry: InFlightJob) -> None:
+        """Every segment of ``entry`` is done: answer it."""
+        self._spawn(self._answer(entry, None))
+
+    async def _answer(self, entry: InFlightJob, event: ResultEvent | None) -> None:
+        try:
+            if event is None:
+                event = await self._completed(entry)
+            await self._settler.settle(Publish(event, entry.job.callback_url), entry.delivery,
+                                       entry)
+        finally:
+            self._table.forget(entry)
+            self._after()
+
+    async def _completed(self, entry: InFlightJob) -> ResultEvent:
+        job = entry.job
+        loop = asyncio.get_running_loop()
+        try:
+            translations = await loop.run_in_executor(self._pool, self._translations, entry)
+            return CompletedEvent(job, tuple(translations), self._engine.info, entry.stats())
+        except Exception as exc:  # the job must still be answered, never left hanging
+            log.exception("job %s: could not assemble the result", job.job_id)
+            return FailedEvent(
+                job.job_id, ErrorCode.INTERNAL_ERROR,
+                f"the translations could not be assembled: {type(exc).__name__}",
+                job.metadata,
+            )
+
+    def _translations(self, entry: InFlightJob) -> list[str]:
+        """Detokenize what the model produced; segments answered at intake keep their text."""
+        pending = [i for i, o in enumerate(entry.outputs) if i not in entry.translated]
+        decoded = self._engine.decode([entry.outputs[i] or [] for i in pending])
+        texts = dict(entry.translated)
+        texts.update(zip(pending, decoded, strict=True))
+        return [texts[i] for i in range(len(entry.outputs))]

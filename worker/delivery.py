@@ -1,0 +1,78 @@
+"""A received job message, settled exactly once (ack or requeue), never raising.
+
+Settling can fail when the channel the message came on has died (connection loss, broker
+restart, consumer timeout): the broker has then already requeued the message and will
+redeliver it, so that failure is logged and reported as ``False``, never raised. A delivery
+belongs to the channel it arrived on; the worker never reopens that channel (see
+``worker/consumer.py``), so a late ack can never reach a newer channel where its delivery tag
+would name another message. Only the settler (``worker/settle.py``) calls ack and requeue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+
+log = logging.getLogger(__name__)
+
+_SETTLE_FAILURES: tuple[type[BaseException], ...] = (
+    AMQPError, ChannelInvalidStateError, ConnectionError, RuntimeError,
+)
+
+
+class Delivery:
+    """A received job message that must be settled exactly once."""
+
+    def __init__(self, message: AbstractIncomingMessage, route: str) -> None:
+        self.message = message
+        self.route = route
+        self.settled = False
+        self.fingerprint = hashlib.sha256(message.body).hexdigest()
+
+    @property
+    def label(self) -> str:
+        """How logs name the message before it is parsed."""
+        return self.message.message_id or "?"
+
+    @property
+    def redelivered(self) -> bool:
+        return bool(self.message.redelivered)
+
+    @property
+    def delivery_count(self) -> int:
+        """How often the broker delivered this before (quorum queues' ``x-delivery-count``)."""
+        value = (self.message.headers or {}).get("x-delivery-count", 0)
+        return value if isinstance(value, int) else 0
+
+    @property
+    def arrival(self) -> int:
+        """Order of arrival on its channel (the delivery tag)."""
+        return int(self.message.delivery_tag or 0)
+
+    async def ack(self, job: str) -> bool:
+        """Ack; ``False`` when the channel is gone (the broker redelivers the message)."""
+        return await self._settle(job, "ack")
+
+    async def requeue(self, job: str) -> bool:
+        """Give the message back now (counts as a delivery in ``x-delivery-count``)."""
+        return await self._settle(job, "requeue")
+
+    async def _settle(self, job: str, how: str) -> bool:
+        if self.settled:
+            return False
+        self.settled = True
+        try:
+            if how == "ack":
+                await self.message.ack()
+            else:
+                await self.message.nack(requeue=True)
+        except _SETTLE_FAILURES as exc:
+            log.warning(
+                "job %s: could not %s (%s); the broker will redeliver it", job, how,
+                type(exc).__name__ if not str(exc) else exc,
+            )
+            return False
+        return True

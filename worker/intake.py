@@ -1,0 +1,147 @@
+"""Intake: what one received message becomes (parse, admit, tokenize), decided, then settled.
+
+:meth:`Intake.receive` is the error boundary of one message: whatever happens, it is settled.
+:meth:`Intake.admit` returns the outcome (``worker/outcomes.py``) and the settler executes it:
+a message that is not a job is dead-lettered, an invalid job is answered with ``job.failed``,
+a redelivery of a result already confirmed is acked, and an admitted job is held (it enters
+the job table and the scheduler, or the quarantine when it was redelivered too often).
+
+Stages that answer segments without the model go into :meth:`Intake._work_items` (blank
+segments today); stages that change what the model sees go between parsing and tokenizing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Executor
+
+from aio_pika.abc import AbstractIncomingMessage
+
+from mtq.callback_policy import NetworkPolicy
+from mtq.contract import ErrorCode, InvalidJob, Job, NotAJob, parse_job
+from mtq.settings import Settings
+from worker.admission import blocked_reason, job_limits, size_problem
+from worker.delivery import Delivery
+from worker.engines import Engine
+from worker.jobs import InFlightJob
+from worker.jobtable import JobTable
+from worker.outbox import Outbox
+from worker.outcomes import Ack, DeadLetter, Hold, Outcome, Requeue, fail
+from worker.recovery import Recovery
+from worker.scheduler import WorkItem
+from worker.settle import Settler
+from worker.solo import SoloRunner, StartJob
+
+log = logging.getLogger(__name__)
+
+
+class Intake:
+    def __init__(
+        self, settings: Settings, engine: Engine, table: JobTable, *, recovery: Recovery,
+        outbox: Outbox, settler: Settler, solo: SoloRunner, start: StartJob, pool: Executor,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._table = table
+        self._recovery = recovery
+        self._outbox = outbox
+        self._settler = settler
+        self._solo = solo
+        self._start = start
+        self._pool = pool
+        self._limits = job_limits(settings)
+        self._policy = NetworkPolicy.from_settings(settings)
+
+    async def receive(self, message: AbstractIncomingMessage, route: str) -> None:
+        """The error boundary of one message: whatever happens, it gets settled."""
+        delivery = Delivery(message, route)
+        self._table.receiving += 1
+        try:
+            try:
+                outcome = await self.admit(delivery)
+            except Exception:  # one message must never take the worker down
+                log.exception("job %s: unexpected error; requeueing", delivery.label)
+                outcome = Requeue("unexpected error")
+            await self._settler.settle(outcome, delivery)
+        finally:
+            self._table.receiving -= 1
+            self._solo.pump()
+
+    async def admit(self, delivery: Delivery) -> Outcome:
+        """Decide what the message becomes; an admitted job is registered and started here."""
+        if self._table.draining:
+            return Requeue("draining")
+        if delivery.redelivered:
+            known = self._known_redelivery(delivery)
+            if known is not None:
+                return known
+        route = delivery.route
+        try:
+            job = parse_job(delivery.message.body, self._limits, routes=(route,))
+        except NotAJob as exc:
+            log.warning("message %s on %s is not a job: %s", delivery.label, route, exc.reason)
+            return DeadLetter(exc.reason)
+        except InvalidJob as exc:
+            blocked = blocked_reason(exc.callback_url, self._policy)
+            return DeadLetter(blocked) if blocked is not None else _rejected(exc)
+        blocked = blocked_reason(job.callback_url, self._policy)
+        if blocked is not None:
+            log.warning("job %s: callback refused up front: %s", job.job_id, blocked)
+            return DeadLetter(blocked)
+        loop = asyncio.get_running_loop()
+        tokens = await loop.run_in_executor(self._pool, self._engine.encode, list(job.segments))
+        too_large = size_problem(
+            tokens, self._engine.max_source_tokens, self._settings.max_job_tokens
+        )
+        if too_large is not None:
+            return _rejected(InvalidJob(
+                ErrorCode.JOB_TOO_LARGE, too_large,
+                job_id=job.job_id, callback_url=job.callback_url, metadata=job.metadata,
+            ))
+        return self._register(job, delivery, tokens)
+
+    def _register(self, job: Job, delivery: Delivery, tokens: list[list[int]]) -> Outcome:
+        entry = InFlightJob(job=job, delivery=delivery, published_at=_timestamp(delivery))
+        work = self._work_items(entry, tokens)
+        entry.remaining = len(work)
+        self._table.add(entry)
+        threshold = self._settings.solo_after_deliveries
+        if threshold and delivery.delivery_count >= threshold:
+            self._solo.hold(entry, work)
+            return Hold("quarantined")
+        self._start(entry, work)
+        return Hold("admitted")
+
+    @staticmethod
+    def _work_items(entry: InFlightJob, tokens: list[list[int]]) -> list[WorkItem]:
+        """The segments that need the model; the others are answered here."""
+        work: list[WorkItem] = []
+        for index, (text, ids) in enumerate(zip(entry.job.segments, tokens, strict=True)):
+            if text.strip():
+                work.append(WorkItem(index, ids))
+            else:
+                entry.outputs[index] = []
+                entry.translated[index] = ""
+        return work
+
+    def _known_redelivery(self, delivery: Delivery) -> Outcome | None:
+        """A redelivery of a job this worker is still computing or already published."""
+        if self._recovery.adopt(delivery):
+            return Hold("adopted")
+        hook_id = self._outbox.take(delivery.fingerprint)
+        if hook_id is not None:
+            log.info("job %s: result %s was confirmed before the connection loss; acking "
+                     "the redelivery", delivery.label, hook_id)
+            return Ack("result already confirmed")
+        return None
+
+
+def _rejected(exc: InvalidJob) -> Outcome:
+    log.info("job %s rejected: %s", exc.job_id, exc)
+    return fail(exc)
+
+
+def _timestamp(delivery: Delivery) -> float | None:
+    stamp = delivery.message.timestamp
+    return stamp.timestamp() if stamp is not None else None
