@@ -1,0 +1,59 @@
+"""Alignment helpers: token spans, argmax links, and placement that follows them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mtq.markup import mask, prefix_spans, restore, token_links
+
+_VOCAB = ["", "▁the", "▁red", "▁car", "▁la", "▁voiture", "▁rouge", "."]
+
+
+def _decode(ids: Sequence[int]) -> str:
+    return "".join(_VOCAB[i] for i in ids).replace("▁", " ").strip()
+
+
+def test_prefix_spans_finds_each_token_in_the_text() -> None:
+    spans = prefix_spans(_decode, [1, 2, 3, 7, 0], "the red car.")
+    assert spans == [(0, 3), (4, 7), (8, 11), (11, 12), None]
+
+
+def test_prefix_spans_maps_through_normalization() -> None:
+    # The reference differs from what the tokens decode to (a normalized quote, extra space).
+    spans = prefix_spans(_decode, [1, 2, 3], "the  red car")
+    assert spans[2] == (9, 12)
+
+
+def test_token_links_take_the_strongest_source_token() -> None:
+    attention = [[0.1, 0.8, 0.1], [0.7, 0.2, 0.1]]
+    links = token_links(attention, [(0, 3), (4, 7), None], [(0, 5), (6, 9)])
+    assert links == [((4, 7), (0, 5)), ((0, 3), (6, 9))]
+
+
+def test_pairs_follow_a_reordering_alignment() -> None:
+    masked = mask("the <b>red</b> <i>car</i>", "html")
+    target = "la voiture rouge"
+    alignment = [((0, 3), (0, 2)), ((4, 7), (11, 16)), ((8, 11), (3, 10))]
+    result = restore(masked, target, alignment)
+    assert result.aligned
+    assert result.text == "la <i>voiture</i> <b>rouge</b>"
+
+
+def test_an_inconsistent_alignment_falls_back_to_the_monotone_map() -> None:
+    # "red" is aligned to both ends of the target, so <b> would overlap its sibling <i>.
+    masked = mask("the <b>red</b> <i>car</i> now", "html")
+    target = "la voiture rouge maintenant"
+    alignment = [((4, 7), (0, 2)), ((4, 7), (11, 16)), ((8, 11), (3, 10)),
+                 ((12, 15), (17, 27))]
+    result = restore(masked, target, alignment)
+    assert not result.aligned
+    assert result.warnings == ()
+    assert result.text.index("</b>") < result.text.index("<i>")
+
+
+def test_standalone_codes_follow_their_neighbour() -> None:
+    masked = mask('Press <x id="1"/>Enter now', "xml")
+    alignment = [((0, 5), (10, 17)), ((6, 11), (0, 6)), ((12, 15), (18, 28))]
+    result = restore(masked, "Entrée et appuyez maintenant", alignment)
+    assert result.aligned
+    assert result.text == '<x id="1"/>Entrée et appuyez maintenant'

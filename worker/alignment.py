@@ -1,0 +1,76 @@
+"""Source-target alignments for markup restoration, from the engines' attention.
+
+Only batches that carry markup segments pay for this; plain batches never reach this module.
+
+- HF: after ``generate`` has chosen each output, one teacher-forced forward pass over the chosen
+  outputs returns their cross-attention (the chosen beam's attention, without tracking beam
+  indices through the search, and without touching the search itself, so the words are the
+  same as without markup). Averaged over layers and heads.
+- CTranslate2: ``translate_batch(return_attention=True)`` returns the chosen hypothesis'
+  attention directly.
+
+Either way an engine hands back one attention row per output token id, over the source token
+ids; :func:`char_alignment` turns that into character links for :func:`mtq.markup.restore`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mtq.markup import CharLink, prefix_spans, token_links
+
+Attention = list[list[float]]  # one row per output token, one weight per source token
+
+
+def hf_cross_attention(
+    model: Any, torch: Any, device: str, sources: Sequence[Sequence[int]],
+    outputs: Sequence[Sequence[int]], pad_id: int,
+) -> list[Attention]:
+    """Cross-attention of ``model`` for each (source, chosen output) pair.
+
+    Row ``t`` of the result is the attention of the decoder step that produced output token
+    ``t`` (its query is token ``t-1``); row 0, the decoder start token, is all zeros.
+    """
+    longest = max(len(s) for s in sources)
+    width = max(len(o) for o in outputs)
+    input_ids = torch.full((len(sources), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sources), longest), dtype=torch.long)
+    decoder_ids = torch.full((len(outputs), width), pad_id, dtype=torch.long)
+    for row, (tokens, output) in enumerate(zip(sources, outputs, strict=True)):
+        input_ids[row, : len(tokens)] = torch.tensor(list(tokens), dtype=torch.long)
+        mask[row, : len(tokens)] = 1
+        decoder_ids[row, : len(output)] = torch.tensor(list(output), dtype=torch.long)
+    implementation = getattr(model.config, "_attn_implementation", None)
+    switch = implementation not in (None, "eager") and hasattr(model, "set_attn_implementation")
+    if switch:  # sdpa/flash kernels return no attention weights
+        model.set_attn_implementation("eager")
+    try:
+        with torch.inference_mode():
+            result = model(
+                input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                decoder_input_ids=decoder_ids.to(device), output_attentions=True,
+            )
+    finally:
+        if switch:
+            model.set_attn_implementation(implementation)
+    layers = result.cross_attentions
+    if not layers:
+        raise RuntimeError("the model returned no cross-attention")
+    # [batch, heads, target, source] per layer -> mean over layers and heads.
+    mean = torch.stack([layer.float() for layer in layers]).mean(dim=(0, 2)).cpu()
+    rows: list[Attention] = []
+    for row, (tokens, output) in enumerate(zip(sources, outputs, strict=True)):
+        weights = mean[row, : max(len(output) - 1, 0), : len(tokens)].tolist()
+        rows.append([[0.0] * len(tokens), *weights])
+    return rows
+
+
+def char_alignment(
+    decode: Callable[[Sequence[int]], str], source_ids: Sequence[int], source_text: str,
+    output_ids: Sequence[int], translation: str, attention: Attention,
+) -> list[CharLink]:
+    """Character links between ``source_text`` (what was encoded) and ``translation``."""
+    source_spans = prefix_spans(decode, source_ids, source_text)
+    target_spans = prefix_spans(decode, output_ids, translation)
+    return token_links(attention, source_spans, target_spans)
