@@ -82,8 +82,6 @@ class Settings:
     webhook_quick_retries: int = 3
     webhook_retry_schedule_s: tuple[int, ...] = (10, 60, 300, 1800, 7200, 21600, 43200, 86400)
     dispatcher_prefetch: int = 64
-    # Test-only fault hook; see worker/faults.py. Never set in production.
-    fault_crash_marker: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
