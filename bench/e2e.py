@@ -19,27 +19,15 @@ the last job's webhook (or result event).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import importlib.util
 import logging
 import multiprocessing
-import os
 import queue as queue_module
-import secrets
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-
-import pika
 
 from bench.cpu import CpuAccount, find_pids
 from bench.publisher import publish_jobs
@@ -47,39 +35,20 @@ from bench.sink import RESULTS, WEBHOOK, Arrivals, SinkProcess
 from mtq.settings import Settings
 from mtq.topology import RESULTS_QUEUE, job_queue
 from mtq.topology_cli import declare_all
+from tests.harness import (
+    BrokerUnavailable,
+    MtqProcess,
+    consumer_count,
+    new_secret,
+    private_vhost,
+    wait_until,
+)
 from worker.engines import Engine
 
 log = logging.getLogger(__name__)
 
 ROUTE = "en-de"
-AMQP_HOST = "127.0.0.1"
-
-
-class BrokerUnavailable(RuntimeError):
-    """No local RabbitMQ (or no rabbitmqctl): the end-to-end strategy cannot run."""
-
-
-def rabbitmqctl(*args: str) -> str:
-    if shutil.which("rabbitmqctl") is None:
-        raise BrokerUnavailable("rabbitmqctl not found: the end-to-end run needs local RabbitMQ")
-    result = subprocess.run(
-        ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=120, check=False
-    )
-    if result.returncode != 0:
-        raise BrokerUnavailable(f"rabbitmqctl {' '.join(args)}: {result.stderr.strip()}")
-    return result.stdout
-
-
-@contextlib.contextmanager
-def private_vhost(prefix: str = "mtq-bench") -> Iterator[str]:
-    """A fresh vhost for one run; yields its AMQP URL and deletes it with everything in it."""
-    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    rabbitmqctl("add_vhost", name)
-    try:
-        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-        yield f"amqp://guest:guest@{AMQP_HOST}:5672/{quote(name, safe='')}"
-    finally:
-        rabbitmqctl("delete_vhost", name)
+__all__ = ["BrokerUnavailable", "EndToEndTiming", "dispatcher_available", "run_end_to_end"]
 
 
 def dispatcher_available() -> bool:
@@ -89,83 +58,44 @@ def dispatcher_available() -> bool:
 # -- the dispatcher child process --------------------------------------------------------------
 
 
-class Dispatcher:
+def start_dispatcher(
+    amqp_url: str, secret: str, receiver_port: int, log_file: Path, settings: Settings
+) -> MtqProcess:
     """``python -m mtq dispatcher`` against the run's vhost, allowed to call loopback.
 
     Its concurrency settings come from the run's :class:`Settings`, like the worker's."""
-
-    def __init__(
-        self, amqp_url: str, secret: str, receiver_port: int, log_file: Path, settings: Settings
-    ) -> None:
-        env = {
-            **os.environ,
-            "MTQ_DISPATCHER_PREFETCH": str(settings.dispatcher_prefetch),
-            "MTQ_WEBHOOK_CONCURRENCY": str(settings.webhook_concurrency),
-            "MTQ_WEBHOOK_PER_HOST": str(settings.webhook_per_host),
-            "MTQ_AMQP_URL": amqp_url,
-            "MTQ_ROUTES": ROUTE,
-            "MTQ_WEBHOOK_SECRET": secret,
-            "MTQ_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
-            "MTQ_WEBHOOK_ALLOW_PORTS": f"80 443 {receiver_port}",
-            "MTQ_METRICS_PORT": str(_free_port()),
-        }
-        self._log = log_file.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mtq", "--log-level", "INFO", "dispatcher"],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        self.log_file = log_file
-
-    def peak_rss_bytes(self) -> int | None:
-        try:
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        return None
-
-    def stop(self) -> None:
-        """Idempotent: SIGTERM (the dispatcher drains), SIGKILL after 30 s."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if not self._log.closed:
-            self._log.close()
-
-    def count_in_log(self, word: str) -> int:
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except OSError:
-            return 0
-        return sum(word in line for line in text.splitlines())
+    child = MtqProcess(["dispatcher"], {
+        "MTQ_DISPATCHER_PREFETCH": str(settings.dispatcher_prefetch),
+        "MTQ_WEBHOOK_CONCURRENCY": str(settings.webhook_concurrency),
+        "MTQ_WEBHOOK_PER_HOST": str(settings.webhook_per_host),
+        "MTQ_AMQP_URL": amqp_url,
+        "MTQ_ROUTES": ROUTE,
+        "MTQ_WEBHOOK_SECRET": secret,
+        "MTQ_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
+        "MTQ_WEBHOOK_ALLOW_PORTS": f"80 443 {receiver_port}",
+    }, log_file)
+    child.start()
+    return child
 
 
-    def tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _consumer_count(amqp_url: str, queue: str) -> int:
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+def peak_rss_bytes(pid: int) -> int | None:
+    """VmHWM of a running process (None once it is gone)."""
     try:
-        frame = connection.channel().queue_declare(queue, passive=True)
-        return int(frame.method.consumer_count)
-    finally:
-        connection.close()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def lines_with(child: MtqProcess, word: str) -> int:
+    return sum(word in line for line in child.log_text().splitlines())
+
+
+def log_tail(child: MtqProcess, lines: int = 20) -> str:
+    return "\n".join(child.log_text().splitlines()[-lines:])
 
 
 def _run_settings(settings: Settings, amqp_url: str, secret: str, port: int) -> Settings:
@@ -176,22 +106,12 @@ def _run_settings(settings: Settings, amqp_url: str, secret: str, port: int) -> 
     )
 
 
-def _dispatcher_up(dispatcher: Dispatcher, amqp_url: str) -> bool:
-    up = _wait_until(
-        lambda: dispatcher.process.poll() is not None
-        or _consumer_count(amqp_url, RESULTS_QUEUE) > 0,
+def _dispatcher_up(dispatcher: MtqProcess, amqp_url: str) -> bool:
+    wait_until(
+        lambda: not dispatcher.alive() or consumer_count(amqp_url, RESULTS_QUEUE) > 0,
         timeout=90, interval=0.5,
     )
-    return up and dispatcher.process.poll() is None
-
-
-def _wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval)
-    return False
+    return dispatcher.alive()
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -234,22 +154,22 @@ def run_end_to_end(
     if webhooks == "auto" and not use_dispatcher:
         notes.append("no dispatcher yet (webhooks/cli.py absent): timed to mtq.results")
     with contextlib.ExitStack() as cleanup:
-        amqp_url = cleanup.enter_context(private_vhost())
-        secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-        dispatcher: Dispatcher | None = None
+        amqp_url, _vhost = cleanup.enter_context(private_vhost("mtq-bench"))
+        secret = new_secret()
+        dispatcher: MtqProcess | None = None
         sink: SinkProcess | None = None
         if use_dispatcher:
             receiver = SinkProcess(WEBHOOK)
             cleanup.callback(receiver.close)
             asyncio.run(declare_all(_run_settings(settings, amqp_url, secret, receiver.port)))
-            dispatcher = Dispatcher(
+            dispatcher = start_dispatcher(
                 amqp_url, secret, receiver.port, work_dir / "dispatcher.log", settings
             )
             cleanup.callback(dispatcher.stop)
             if _dispatcher_up(dispatcher, amqp_url):
                 sink = receiver
             else:
-                tail = dispatcher.tail()
+                tail = log_tail(dispatcher)
                 dispatcher.stop()
                 dispatcher = None
                 if webhooks == "on":
@@ -274,11 +194,11 @@ def run_end_to_end(
         run_settings = _run_settings(settings, amqp_url, secret, sink.port)
         timing = _drive(
             engine, run_settings, payload, sink, amqp_url, on_start, timeout_s,
-            dispatcher.process.pid if dispatcher is not None else None,
+            dispatcher.pid if dispatcher is not None else None,
         )
         if dispatcher is not None:
-            timing.dispatcher_peak_rss_bytes = dispatcher.peak_rss_bytes()
-            timing.deferred_webhooks = dispatcher.count_in_log("deferred")
+            timing.dispatcher_peak_rss_bytes = peak_rss_bytes(dispatcher.pid)
+            timing.deferred_webhooks = lines_with(dispatcher, "deferred")
             _verify_signatures(secret, sink.stop())
         timing.notes = notes + timing.notes
         timing.sink = sink.label
@@ -308,7 +228,7 @@ def _drive(
         while True:
             if worker.is_ready():
                 consumers = await loop.run_in_executor(
-                    None, _consumer_count, amqp_url, job_queue(ROUTE)
+                    None, consumer_count, amqp_url, job_queue(ROUTE)
                 )
                 if consumers:
                     break
@@ -388,3 +308,4 @@ def _verify_signatures(secret: str, arrivals: Arrivals) -> None:
     verifier = Webhook(secret)
     for headers, body in arrivals.hooks:
         verifier.verify(body, headers)
+

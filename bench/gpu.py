@@ -2,13 +2,18 @@
 
     bash bench/gpu.sh            # on the GPU machine: under 5 minutes, prints the table
     bash bench/gpu.sh --tiny     # a seconds-long check of the script (works on CPU)
+    bash bench/gpu.sh --ct2      # then the CTranslate2 GPU rows (bench/ct2/gpu.py)
+
+``bench/gpu.sh`` runs ``python -m bench gpu`` with a timeout and the offline environment.
 
 No RabbitMQ: it compares the raw engine on ideally packed batches (``limit``) with the
 worker's in-process scheduler and inference thread (``scheduler``), sweeps the batch size
 (token budget and segment cap, plus the budget the worker would size from GPU memory), runs
 fp32 and bf16, and a naive one-job-at-a-time baseline on the first jobs, all on the
 opus-mt-en-de-shaped model (:mod:`bench.models`) with the many-small-jobs mix. A time guard
-skips what would not fit in ``--budget-s``.
+skips what would not fit in ``--budget-s``. With ``--ct2`` (needs ctranslate2), the
+CTranslate2 float16 / int8_float16 rows beside HF bf16 follow, in their own table and time
+budget (:mod:`bench.ct2.gpu`), once this table is printed.
 """
 
 from __future__ import annotations
@@ -24,9 +29,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):  # `python bench/gpu.py`: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.compat import install_fallbacks
 
@@ -46,7 +48,7 @@ TINY = Sizes(segments=24, max_new_tokens=4, naive_jobs=4, budget_s=120)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench/gpu.sh", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench gpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="a few segments: checks the script")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
@@ -54,10 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--segments", type=int)
     parser.add_argument("--max-new-tokens", type=int)
     parser.add_argument("--budget-s", type=float, help="stop starting runs after this long")
+    parser.add_argument("--ct2", action="store_true",
+                        help="then the CTranslate2 GPU rows ('skipped: no CUDA' without)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.filterwarnings("ignore", message="Unfeasible length constraints")
-    notes = install_fallbacks()
+    fallbacks = install_fallbacks()
+    notes = list(fallbacks)
 
     import torch
 
@@ -83,7 +88,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Stopped:
         notes.append("stopped by SIGTERM (the outer timeout): the table is partial")
     _print(device, workload, max_new, started, clock, notes)
+    if args.ct2:
+        return _ct2_rows(args.tiny, fallbacks)
     return 0
+
+
+def _ct2_rows(tiny: bool, fallbacks: list[str]) -> int:
+    from bench.ct2.gpu import GpuArgs, run_gpu_rows
+
+    print("\n-- CTranslate2 GPU rows --", flush=True)
+    try:
+        return run_gpu_rows(GpuArgs(tiny=tiny), fallbacks)
+    except _Stopped:
+        print("note: CTranslate2 rows stopped by SIGTERM (the outer timeout)")
+        return 0
 
 
 class _Stopped(Exception):
@@ -216,7 +234,7 @@ def _run_dtype(
     for packing in chosen:
 
         def scheduler(packing: Packing = packing) -> Any:
-            return run_scheduler(engine, tokens, options, packing)
+            return run_scheduler(engine, tokens, options, packing.settings())
 
         clock.measure(label, f"scheduler {packing.token_budget}/{packing.max_batch_segments}",
                       engine, probe, scheduler, jobs, segments)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The GPU benchmark (bench/gpu.py): limit vs in-process scheduler + engine, batch-size sweep,
-# fp32 vs bf16, on the opus-mt-en-de-shaped model. Needs only python3 with torch and
-# transformers (no RabbitMQ, no pip install); finishes in under 5 minutes on one GPU.
+# The GPU benchmark (`python -m bench gpu`, bench/gpu.py): limit vs in-process scheduler +
+# engine, batch-size sweep, fp32 vs bf16, on the opus-mt-en-de-shaped model. Needs only python3
+# with torch and transformers (no RabbitMQ, no pip install); under 5 minutes on one GPU.
 #   bash bench/gpu.sh          # full run, prints the table
 #   bash bench/gpu.sh --tiny   # a quick check of the script, also on a machine without CUDA
-#   bash bench/gpu.sh --ct2    # also CTranslate2 float16 / int8_float16 rows (bench/ct2.py);
+#   bash bench/gpu.sh --ct2    # then CTranslate2 float16 / int8_float16 rows (bench/ct2/gpu.py);
 #                              # needs ctranslate2 installed there, adds up to ~3.5 minutes
+# Other arguments go to `python -m bench gpu` (--help lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # $PYTHON if set; else the machine's python3 when it has torch and transformers (a GPU box);
@@ -23,15 +24,9 @@ if [ -z "$python" ]; then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 TOKENIZERS_PARALLELISM=false
-args=()
-ct2=0
+# The whole run stays under the outer timeout: about 5 minutes, 3.5 more with --ct2.
+limit="${MTQ_BENCH_GPU_TIMEOUT:-290}"
 for arg in "$@"; do
-    if [ "$arg" = "--ct2" ]; then ct2=1; else args+=("$arg"); fi
+    if [ "$arg" = "--ct2" ]; then limit=$((limit + ${MTQ_BENCH_CT2_GPU_TIMEOUT:-200})); fi
 done
-if [ "$ct2" = 1 ]; then
-    tiny=()
-    for arg in "${args[@]}"; do [ "$arg" = "--tiny" ] && tiny=(--tiny); done
-    timeout -k 15 "${MTQ_BENCH_CT2_GPU_TIMEOUT:-200}" "$python" -m bench.ct2 --gpu "${tiny[@]}" \
-        || echo "bench.ct2 --gpu failed (exit $?)" >&2
-fi
-exec timeout -k 15 "${MTQ_BENCH_GPU_TIMEOUT:-290}" "$python" -m bench.gpu "${args[@]}"
+exec timeout -k 15 "$limit" "$python" -m bench gpu "$@"

@@ -4,7 +4,8 @@ The receiver must not share the worker's process: the worker's inference thread 
 for most of a ``generate`` step, and a webhook server in the same interpreter would take it
 away (py-spy showed it holding the GIL in 8% of the samples), which no production setup does.
 
-- ``webhook``: a loopback HTTP server that records every POST (the dispatcher's webhooks);
+- ``webhook``: the harness's loopback receiver (:class:`tests.harness.LoopbackReceiver`),
+  recording every POST (the dispatcher's webhooks);
 - ``results``: a consumer of ``mtq.results``, for runs without a dispatcher.
 
 Arrival times are ``time.monotonic()`` (CLOCK_MONOTONIC on Linux, comparable across
@@ -15,8 +16,6 @@ Kept free of torch imports: ``multiprocessing`` re-imports this module in the ch
 from __future__ import annotations
 
 import contextlib
-import http.server
-import json
 import multiprocessing
 import threading
 import time
@@ -26,6 +25,7 @@ from typing import Any
 import pika
 
 from mtq.topology import RESULTS_QUEUE
+from tests.harness import LoopbackReceiver, Received, Reply
 
 WEBHOOK = "webhook"
 RESULTS = "results queue"
@@ -60,25 +60,19 @@ class _Recorder:
             self._count.value = len(arrivals.times)
 
 
-def _webhook_server(recorder: _Recorder) -> http.server.ThreadingHTTPServer:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            try:
-                event = json.loads(body)
-                recorder.record(str(event["job_id"]), str(event["type"]), headers, body)
-                self.send_response(204)
-            except (ValueError, KeyError):
-                self.send_response(400)
-            self.end_headers()
+def _webhook_receiver(recorder: _Recorder) -> LoopbackReceiver:
+    """The harness's loopback receiver, recording each job's first event as it arrives."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    def answer(request: Received, _n: int) -> Reply:
+        try:
+            event = request.json()
+            recorder.record(str(event["job_id"]), str(event["type"]), request.headers,
+                            request.body)
+        except (ValueError, KeyError, TypeError):
+            return Reply(400, body=b"")
+        return Reply(204, body=b"")
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.request_queue_size = 128
-    return server
+    return LoopbackReceiver(responder=answer, path="/hooks/mt")
 
 
 def _consume_results(
@@ -113,13 +107,9 @@ def serve(kind: str, amqp_url: str, info: Any, count: Any, stop: Any, out: Any) 
     recorder = _Recorder(count)
     try:
         if kind == WEBHOOK:
-            server = _webhook_server(recorder)
-            port = int(server.server_address[1])
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            info.put(("ok", port, f"http://127.0.0.1:{port}/hooks/mt"))
-            stop.wait()
-            server.shutdown()
-            server.server_close()
+            with _webhook_receiver(recorder) as receiver:
+                info.put(("ok", receiver.port, receiver.url))
+                stop.wait()
         else:
             registered = threading.Event()
             errors: list[BaseException] = []

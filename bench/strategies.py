@@ -9,6 +9,9 @@ completion times, measured from the moment the whole backlog was handed over.
   these batch shapes, with no scheduling, broker or tokenizing cost.
 - ``scheduler``: the worker's :class:`~worker.scheduler.BatchQueue` and
   :class:`~worker.inference.InferenceThread`, fed the whole backlog at once: mtq minus RabbitMQ.
+  The scheduler comes from the run's :class:`~mtq.settings.Settings` through
+  :meth:`~worker.scheduler.Scheduler.from_settings`, as the worker builds it (padding cap
+  included), so the row measures what production runs.
 - ``naive``: one job at a time, its segments in order (in chunks of ``fixed_batch`` when a job
   is larger than that), no batching across jobs: a plain task-queue worker.
 - ``fixed``: batches of ``fixed_batch`` segments across jobs in arrival order, no length
@@ -24,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtq.contract import DecodeOptions
-from worker.scheduler import BatchQueue, Scheduler, batch_cost
+from mtq.settings import Settings
+from worker.scheduler import BatchQueue, Scheduler, WorkItem, batch_cost
 
 TokenJobs = Sequence[Sequence[Sequence[int]]]
 
@@ -36,6 +40,13 @@ class Packing:
     token_budget: int = 8192
     max_batch_segments: int = 64
     max_wait_s: float = 0.02
+
+    def settings(self, base: Settings | None = None) -> Settings:
+        """``base`` (default: the deployed defaults) with this packing."""
+        return (base or Settings()).replace(
+            batch_tokens=self.token_budget, max_batch_segments=self.max_batch_segments,
+            batch_max_wait_ms=round(self.max_wait_s * 1000),
+        )
 
 
 @dataclass(frozen=True)
@@ -130,18 +141,15 @@ def run_fixed(
 
 
 def run_scheduler(
-    engine: object, jobs: TokenJobs, options: DecodeOptions, packing: Packing
+    engine: object, jobs: TokenJobs, options: DecodeOptions, settings: Settings
 ) -> Timing:
     """The worker's scheduler and inference thread, minus the broker and the tokenizer."""
     from prometheus_client import CollectorRegistry
 
-    from worker.faults import FaultHook
     from worker.inference import InferenceThread, SegmentResult
     from worker.metrics import WorkerMetrics
 
-    queue = BatchQueue(
-        Scheduler(packing.token_budget, packing.max_batch_segments, packing.max_wait_s)
-    )
+    queue = BatchQueue(Scheduler.from_settings(settings))
     total = sum(len(job) for job in jobs)
     lock = threading.Lock()
     all_done = threading.Event()
@@ -161,11 +169,11 @@ def run_scheduler(
                 all_done.set()
 
     thread = InferenceThread(
-        engine, queue, sink, WorkerMetrics(CollectorRegistry()), FaultHook(),  # type: ignore[arg-type]
+        engine, queue, sink, WorkerMetrics(CollectorRegistry()),  # type: ignore[arg-type]
     )
     completion.start = time.perf_counter()
     for j, job in enumerate(jobs):
-        queue.add(str(j), options, [(i, tokens, "") for i, tokens in enumerate(job)])
+        queue.add(str(j), options, [WorkItem(i, tokens) for i, tokens in enumerate(job)])
     thread.start()
     try:
         while not all_done.wait(0.5):

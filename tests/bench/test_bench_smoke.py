@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench import report
-from bench.run import IN_PROCESS, ModelPlan, SuiteConfig, run_suite
 from bench.strategies import Packing
+from bench.suite import IN_PROCESS, ModelPlan, SuiteConfig, run_suite
 from bench.workload import MIXES
 
 pytestmark = pytest.mark.filterwarnings("ignore:Unfeasible length constraints")

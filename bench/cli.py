@@ -1,0 +1,35 @@
+"""``python -m bench``: every benchmark behind one command line.
+
+    python -m bench [--quick] [options]       the suite: limit, scheduler, e2e, naive, fixed
+    python -m bench ct2 [--quick] [options]   CTranslate2 vs HF on this CPU, engine and e2e
+    python -m bench gpu [--tiny] [--ct2]      the GPU rows (what bench/gpu.sh runs)
+    python -m bench cache [options]           translation cache and in-flight dedup rows
+
+Without a subcommand the suite runs (``python -m bench --help`` lists its options). Each
+subcommand's module is imported only when chosen: ``gpu`` must start on a machine that has
+only torch and transformers (see :mod:`bench.compat`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+SUITE = "suite"
+COMMANDS = {
+    SUITE: "bench.suite_cli",
+    "ct2": "bench.ct2.cli",
+    "gpu": "bench.gpu",
+    "cache": "bench.cache",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args and args[0] in COMMANDS else SUITE
+    if command == SUITE and args[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+    module = importlib.import_module(COMMANDS[command])
+    code: int = module.main(args)
+    return code
