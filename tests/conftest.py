@@ -13,20 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.harness import (
-    AMQP_HOST,
-    TEST_SECRET,
     BrokerUnavailable,
     LoopbackReceiver,
-    Received,
     amqp_url_for,
     create_vhost,
     delete_vhost,
 )
-
-# Old names, kept while the test folders move to tests.harness.
-WebhookReceiver = LoopbackReceiver
-ReceivedHook = Received
-__all__ = ["AMQP_HOST", "TEST_SECRET", "ReceivedHook", "WebhookReceiver"]
 
 
 @pytest.fixture
