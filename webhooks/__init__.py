@@ -13,6 +13,6 @@ Module map (one concern each):
 - ``settle``: the one place that acks, schedules a retry or parks a result.
 - ``dispatcher``: the aio-pika consumer, concurrency limits and the SIGTERM drain.
 - ``parking``: list, inspect and redrive parked events (``mtq webhooks``).
-- ``metrics``: Prometheus metrics on the default registry.
+- ``metrics``: the dispatcher's Prometheus metrics, one object on its own registry.
 - ``cli``: ``mtq dispatcher`` and ``mtq webhooks``.
 """

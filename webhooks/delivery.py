@@ -26,8 +26,8 @@ from tenacity import (
 from mtq.callback_policy import NetworkPolicy, UnusableCallback
 from mtq.errors import ConfigError
 from mtq.settings import Settings
-from webhooks import metrics
 from webhooks.events import ResultMessage
+from webhooks.metrics import DispatcherMetrics, status_class
 from webhooks.policy import (
     RETRY_AFTER_STATUSES,
     Decision,
@@ -117,8 +117,10 @@ class Deliverer:
         *,
         resolver: Resolver = system_resolver,
         clock: Callable[[], float] = time.time,
+        metrics: DispatcherMetrics | None = None,
     ) -> None:
         self._config = config
+        self._metrics = metrics if metrics is not None else DispatcherMetrics()
         self._executor = executor
         self._resolver = resolver
         self._clock = clock
@@ -152,11 +154,11 @@ class Deliverer:
             # The host only: callback URLs often carry tokens in their path or query.
             log.warning("job %s: callback on host %s refused (%s): %s", event.job_id,
                         event.host, exc.park_reason, exc.detail)
-            metrics.ATTEMPTS.labels(outcome="blocked", status_class="none").inc()
+            self._metrics.attempts.labels(outcome="blocked", status_class="none").inc()
             return Outcome(Verdict.LADDER, error=exc.detail, park_reason=exc.park_reason)
         except ResolutionFailed as exc:
             log.warning("job %s: %s", event.job_id, exc)
-            metrics.ATTEMPTS.labels(outcome="failed", status_class="none").inc()
+            self._metrics.attempts.labels(outcome="failed", status_class="none").inc()
             return Outcome(Verdict.QUICK_RETRY, error=str(exc))
         timestamp = int(self._clock())
         headers = {
@@ -174,9 +176,9 @@ class Deliverer:
                                             cap_s=float(max(self._config.schedule)))
         verdict = classify(result.status, timed_out=result.timed_out, retry_after=retry_after)
         label = _outcome_label(verdict, result)
-        metrics.ATTEMPTS.labels(outcome=label,
-                                status_class=metrics.status_class(result.status)).inc()
-        metrics.DELIVERY_SECONDS.labels(outcome=label).observe(result.elapsed_s)
+        self._metrics.attempts.labels(outcome=label,
+                                      status_class=status_class(result.status)).inc()
+        self._metrics.delivery_seconds.labels(outcome=label).observe(result.elapsed_s)
         error = result.error
         if result.status is not None and verdict is not Verdict.DELIVERED and result.body:
             error += ": " + result.body[:200].decode("utf-8", "replace")

@@ -23,13 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
-from prometheus_client import REGISTRY
 
 from mtq.errors import ConfigError, TransientError
 from mtq.health import DISPATCHER_METRICS_PORT, HealthServer, metrics_port
 from mtq.settings import Settings
 from mtq.topology import RESULTS_QUEUE, declare_results_topology
-from webhooks import metrics
 from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import (
     JOB_ID_HEADER,
@@ -39,6 +37,7 @@ from webhooks.events import (
     parse_result,
 )
 from webhooks.hostgates import HostBusy, HostGates
+from webhooks.metrics import DispatcherMetrics
 from webhooks.settle import Settler
 from webhooks.ssrf import Resolver, system_resolver
 
@@ -52,8 +51,9 @@ STALL_S = 30.0
 
 class Dispatcher:
     def __init__(self, settings: Settings, config: DeliveryConfig, deliverer: Deliverer,
-                 *, burst: bool = False) -> None:
+                 metrics: DispatcherMetrics, *, burst: bool = False) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._config = config
         self._deliverer = deliverer
         self._burst = burst
@@ -109,7 +109,7 @@ class Dispatcher:
                     f"{RESULTS_QUEUE} exists with other arguments than these settings declare "
                     f"(MTQ_DELIVERY_LIMIT?); change a live queue with a policy: {exc}"
                 ) from exc
-            self._settler = Settler(channel)
+            self._settler = Settler(channel, self._metrics)
             tag = await queue.consume(self._on_message)
             self._consuming = True
             log.info("dispatcher %s consuming %s (prefetch %d, concurrency %d, per host %d)",
@@ -138,7 +138,7 @@ class Dispatcher:
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         assert self._settler is not None
-        metrics.IN_FLIGHT.inc()
+        self._metrics.in_flight.inc()
         try:
             try:
                 event = parse_result(message.body, message.headers)
@@ -160,7 +160,7 @@ class Dispatcher:
                               event.webhook_id)
                 await self._settler.nack(message, event.job_id)
         finally:
-            metrics.IN_FLIGHT.dec()
+            self._metrics.in_flight.dec()
 
     async def _deliver(self, message: AbstractIncomingMessage, event: ResultMessage) -> None:
         assert self._settler is not None
@@ -219,6 +219,7 @@ async def run_dispatcher(
     stop: asyncio.Event | None = None,
     resolver: Resolver = system_resolver,
     handle_signals: bool = True,
+    metrics: DispatcherMetrics | None = None,
 ) -> int:
     """Validate settings, then run until ``stop`` is set, SIGTERM/SIGINT, or (burst) idle.
 
@@ -229,13 +230,14 @@ async def run_dispatcher(
     stop = stop or asyncio.Event()
     executor = ThreadPoolExecutor(settings.webhook_concurrency,
                                   thread_name_prefix="mtq-webhook")
-    dispatcher = Dispatcher(settings, config, Deliverer(config, executor, resolver=resolver),
-                            burst=burst)
+    metrics = metrics if metrics is not None else DispatcherMetrics()
+    deliverer = Deliverer(config, executor, resolver=resolver, metrics=metrics)
+    dispatcher = Dispatcher(settings, config, deliverer, metrics, burst=burst)
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
     server = None
     try:
-        server = _health_server(settings, dispatcher)
+        server = _health_server(settings, dispatcher, metrics)
         for signum in signals:
             loop.add_signal_handler(signum, stop.set)
         return await dispatcher.run(stop)
@@ -247,11 +249,12 @@ async def run_dispatcher(
         executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _health_server(settings: Settings, dispatcher: Dispatcher) -> HealthServer | None:
+def _health_server(settings: Settings, dispatcher: Dispatcher,
+                   metrics: DispatcherMetrics) -> HealthServer | None:
     port = metrics_port(settings, DISPATCHER_METRICS_PORT)
     if not port:
         return None
-    server = HealthServer(port, REGISTRY, liveness={"event_loop": dispatcher.is_alive},
+    server = HealthServer(port, metrics.registry, liveness={"event_loop": dispatcher.is_alive},
                           readiness={"consuming": dispatcher.is_ready})
     server.start()
     return server

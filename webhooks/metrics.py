@@ -1,46 +1,49 @@
-"""Prometheus metrics for webhook delivery, on the default registry (served by the entry point).
-
-These module-level objects are constants (metric definitions); all state lives in their
-collectors, which prometheus-client makes thread-safe.
+"""Prometheus metrics of the dispatcher. One object per process, on its own registry, passed to
+whoever records (like the worker's ``worker/metrics.py``); the probe server serves its registry.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-ATTEMPTS = Counter(
-    "mtq_webhook_attempts_total",
-    "HTTP delivery attempts by outcome and status class.",
-    ["outcome", "status_class"],
-)
-DELIVERY_SECONDS = Histogram(
-    "mtq_webhook_delivery_seconds",
-    "Duration of one HTTP delivery attempt.",
-    ["outcome"],
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
-)
-RETRIES_SCHEDULED = Counter(
-    "mtq_webhook_retries_scheduled_total",
-    "Events moved to a retry-ladder queue, by ladder step.",
-    ["delay_s"],
-)
-PARKED = Counter(
-    "mtq_webhook_parked_total",
-    "Events moved to mtq.results.parked, by reason.",
-    ["reason"],
-)
-DEFERRED = Counter(
-    "mtq_webhook_deferred_total",
-    "Events deferred to the first ladder step because their host already had a full backlog.",
-)
-DELIVERED = Counter(
-    "mtq_webhook_delivered_total",
-    "Events delivered (2xx) and acked.",
-)
-IN_FLIGHT = Gauge(
-    "mtq_webhook_in_flight",
-    "Result messages held by this dispatcher (waiting for a slot or being delivered).",
-)
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30)
+
+
+class DispatcherMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.attempts = Counter(
+            "mtq_webhook_attempts_total", "HTTP delivery attempts by outcome and status class.",
+            ["outcome", "status_class"], registry=self.registry,
+        )
+        self.delivery_seconds = Histogram(
+            "mtq_webhook_delivery_seconds", "Duration of one HTTP delivery attempt.",
+            ["outcome"], buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.retries_scheduled = Counter(
+            "mtq_webhook_retries_scheduled_total",
+            "Events moved to a retry-ladder queue, by ladder step.", ["delay_s"],
+            registry=self.registry,
+        )
+        self.parked = Counter(
+            "mtq_webhook_parked_total", "Events moved to mtq.results.parked, by reason.",
+            ["reason"], registry=self.registry,
+        )
+        self.deferred = Counter(
+            "mtq_webhook_deferred_total",
+            "Events deferred to the first ladder step because their host already had a full "
+            "backlog.",
+            registry=self.registry,
+        )
+        self.delivered = Counter(
+            "mtq_webhook_delivered_total", "Events delivered (2xx) and acked.",
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "mtq_webhook_in_flight",
+            "Result messages held by this dispatcher (waiting for a slot or being delivered).",
+            registry=self.registry,
+        )
 
 
 def status_class(status: int | None) -> str:

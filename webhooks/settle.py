@@ -18,8 +18,8 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishError
 
 from mtq.topology import PARKED_QUEUE, retry_queue
-from webhooks import metrics
 from webhooks.events import ResultMessage, deferred_headers, parked_headers, retry_headers
+from webhooks.metrics import DispatcherMetrics
 from webhooks.policy import Ack, Decision, Park, Retry
 
 log = logging.getLogger(__name__)
@@ -30,19 +30,21 @@ _AMQP_FAILURES: tuple[type[BaseException], ...] = (
 
 
 class Settler:
-    def __init__(self, channel: AbstractChannel, *, publish_timeout_s: float = 30.0) -> None:
+    def __init__(self, channel: AbstractChannel, metrics: DispatcherMetrics, *,
+                 publish_timeout_s: float = 30.0) -> None:
         self._channel = channel
+        self._metrics = metrics
         self._publish_timeout_s = publish_timeout_s
 
     async def settle(self, message: AbstractIncomingMessage, event: ResultMessage,
                      decision: Decision, status: int | None, error: str) -> None:
         if isinstance(decision, Ack):
-            metrics.DELIVERED.inc()
+            self._metrics.delivered.inc()
             await self.ack(message, event.job_id)
         elif isinstance(decision, Retry):
             headers = retry_headers(message.headers, decision.attempt, status, error)
             if await self._move(message, retry_queue(decision.delay_s), headers, event.job_id):
-                metrics.RETRIES_SCHEDULED.labels(delay_s=str(decision.delay_s)).inc()
+                self._metrics.retries_scheduled.labels(delay_s=str(decision.delay_s)).inc()
                 log.info("job %s: attempt %d of %s failed (%s); retrying in %ds",
                          event.job_id, decision.attempt, event.webhook_id,
                          status if status is not None else error, decision.delay_s)
@@ -54,7 +56,7 @@ class Settler:
                    attempt: int, status: int | None, error: str) -> None:
         headers = parked_headers(message.headers, reason, attempt, status, error)
         if await self._move(message, PARKED_QUEUE, headers, job_id):
-            metrics.PARKED.labels(reason=reason).inc()
+            self._metrics.parked.labels(reason=reason).inc()
             log.warning("job %s: webhook parked after %d attempt(s): %s (last status %s: %s)",
                         job_id, attempt, reason, status, error[:200])
 
@@ -63,7 +65,7 @@ class Settler:
         """Put an event back on the ladder without spending an attempt (its host is busy)."""
         headers = deferred_headers(message.headers)
         if await self._move(message, retry_queue(delay_s), headers, job_id):
-            metrics.DEFERRED.inc()
+            self._metrics.deferred.inc()
             log.info("job %s: %s; deferred %ds without spending an attempt", job_id, why,
                      delay_s)
 

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import yaml
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.deploy.manifests import DEPLOY, container, find, render
 
@@ -36,12 +36,12 @@ def _exprs() -> list[str]:
 
 def _exported_names() -> set[str]:
     """Metric family names that the worker and the dispatcher register."""
-    from webhooks import metrics as _webhook_metrics  # noqa: F401 - registers on REGISTRY
+    from webhooks.metrics import DispatcherMetrics
     from worker.metrics import WorkerMetrics
 
     registry = CollectorRegistry()
     WorkerMetrics(registry)
-    text = (generate_latest(registry) + generate_latest(REGISTRY)).decode()
+    text = (generate_latest(registry) + generate_latest(DispatcherMetrics().registry)).decode()
     return set(re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE))
 
 

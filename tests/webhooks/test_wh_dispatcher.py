@@ -24,6 +24,7 @@ from tests.webhooks.whtest import (
     settings_for,
 )
 from webhooks.dispatcher import run_dispatcher
+from webhooks.metrics import DispatcherMetrics
 from webhooks.parking import Selector, list_parked
 
 pytestmark = pytest.mark.integration
@@ -38,12 +39,13 @@ async def wait_count(b: Broker, queue: str, expected: int, timeout: float = 20.0
 async def test_burst_delivers_everything_and_exits(amqp_url: str) -> None:
     with endpoint() as server:
         settings = settings_for(amqp_url, server.port)
-        delivered_before = metric("mtq_webhook_delivered_total")
+        m = DispatcherMetrics()
+        delivered_before = metric(m, "mtq_webhook_delivered_total")
         async with broker(amqp_url) as b:
             for n in range(4):
                 await b.publish(f"burst-{n}", server.url)
             await b.publish("burst-f", server.url, event_type="job.failed")
-            assert await run_dispatcher(settings, burst=True, handle_signals=False) == 0
+            assert await run_dispatcher(settings, burst=True, handle_signals=False, metrics=m) == 0
             assert await b.count(RESULTS_QUEUE) == 0
         seen = server.delivered()
         assert sorted(s.job_id for s in seen) == sorted([*(f"burst-{n}" for n in range(4)),
@@ -51,7 +53,7 @@ async def test_burst_delivers_everything_and_exits(amqp_url: str) -> None:
         for request in seen:
             body = Webhook(SECRET).verify(request.body, request.headers)
             assert request.headers["webhook-id"] == webhook_id(body["job_id"], body["type"])
-        assert metric("mtq_webhook_delivered_total") - delivered_before == 5
+        assert metric(m, "mtq_webhook_delivered_total") - delivered_before == 5
 
 
 async def test_failing_endpoint_is_retried_on_the_ladder_until_it_succeeds(
@@ -61,8 +63,10 @@ async def test_failing_endpoint_is_retried_on_the_ladder_until_it_succeeds(
         return Reply(status=500) if n <= 2 else Reply(status=200)
 
     with endpoint(behaviour=fail_twice) as server:
-        retries_before = metric("mtq_webhook_retries_scheduled_total", delay_s="1")
-        async with broker(amqp_url) as b, dispatching(settings_for(amqp_url, server.port)):
+        m = DispatcherMetrics()
+        retries_before = metric(m, "mtq_webhook_retries_scheduled_total", delay_s="1")
+        async with broker(amqp_url) as b, dispatching(settings_for(amqp_url, server.port),
+                                                      metrics=m):
             await b.publish("ladder-1", server.url)
             await eventually(lambda: len(server.delivered()) == 1, what="delivery")
             await wait_count(b, RESULTS_QUEUE, 0)
@@ -74,15 +78,17 @@ async def test_failing_endpoint_is_retried_on_the_ladder_until_it_succeeds(
         assert stamps[0] < stamps[1] < stamps[2]  # a fresh timestamp per attempt
         assert seen[2].at - seen[1].at >= 1.9  # second ladder step is 2 s
         Webhook(SECRET).verify(seen[2].body, seen[2].headers)
-        assert metric("mtq_webhook_retries_scheduled_total", delay_s="1") - retries_before == 1
+        retries = metric(m, "mtq_webhook_retries_scheduled_total", delay_s="1")
+        assert retries - retries_before == 1
 
 
 async def test_dead_endpoint_is_parked_then_redriven(amqp_url: str) -> None:
     with endpoint() as server:
         server.stop()  # connection refused for the whole ladder
         settings = settings_for(amqp_url, server.port)
-        parked_before = metric("mtq_webhook_parked_total", reason="retries_exhausted")
-        async with broker(amqp_url) as b, dispatching(settings):
+        m = DispatcherMetrics()
+        parked_before = metric(m, "mtq_webhook_parked_total", reason="retries_exhausted")
+        async with broker(amqp_url) as b, dispatching(settings, metrics=m):
             await b.publish("dead-1", server.url)
             await b.publish("other-1", "http://127.0.0.1:9/never")  # port 9: parked, stays
             await wait_count(b, PARKED_QUEUE, 2)
@@ -91,7 +97,7 @@ async def test_dead_endpoint_is_parked_then_redriven(amqp_url: str) -> None:
             assert parked.reason == "retries_exhausted"
             assert parked.attempt == 3 and parked.last_status is None
             assert "refused" in parked.last_error.lower()
-            assert metric("mtq_webhook_parked_total", reason="retries_exhausted") \
+            assert metric(m, "mtq_webhook_parked_total", reason="retries_exhausted") \
                 - parked_before == 1
 
             server.start()  # back on the same port
@@ -121,13 +127,15 @@ async def test_retry_after_picks_a_longer_ladder_step(amqp_url: str) -> None:
         return Reply(status=429, headers={"Retry-After": "2"}) if n == 1 else Reply()
 
     with endpoint(behaviour=throttle_once) as server:
-        before = metric("mtq_webhook_retries_scheduled_total", delay_s="2")
-        async with broker(amqp_url) as b, dispatching(settings_for(amqp_url, server.port)):
+        m = DispatcherMetrics()
+        before = metric(m, "mtq_webhook_retries_scheduled_total", delay_s="2")
+        async with broker(amqp_url) as b, dispatching(settings_for(amqp_url, server.port),
+                                                      metrics=m):
             await b.publish("throttled-1", server.url)
             await eventually(lambda: len(server.delivered()) == 1, what="delivery")
         first, second = server.seen()
         assert second.at - first.at >= 1.9  # the 2 s step, not the first (1 s) one
-        assert metric("mtq_webhook_retries_scheduled_total", delay_s="2") - before == 1
+        assert metric(m, "mtq_webhook_retries_scheduled_total", delay_s="2") - before == 1
 
 
 async def test_redirect_is_a_failure_and_parks_with_its_status(amqp_url: str) -> None:
@@ -148,9 +156,10 @@ async def test_blocked_destination_is_parked_and_never_contacted(amqp_url: str) 
     with endpoint() as server:
         # No loopback exemption here: the endpoint is an "internal" service.
         settings = settings_for(amqp_url, server.port, webhook_allow_networks=())
-        blocked_before = metric("mtq_webhook_attempts_total", outcome="blocked",
+        m = DispatcherMetrics()
+        blocked_before = metric(m, "mtq_webhook_attempts_total", outcome="blocked",
                                 status_class="none")
-        async with broker(amqp_url) as b, dispatching(settings):
+        async with broker(amqp_url) as b, dispatching(settings, metrics=m):
             await b.publish("ssrf-1", f"http://2130706433:{server.port}/")
             await b.publish("ssrf-2", "http://169.254.169.254/latest/meta-data/")
             await wait_count(b, PARKED_QUEUE, 2)
@@ -158,7 +167,7 @@ async def test_blocked_destination_is_parked_and_never_contacted(amqp_url: str) 
         assert {p.reason for p in parked} == {"blocked_destination"}
         assert {p.attempt for p in parked} == {1}
         assert server.seen() == []
-        assert metric("mtq_webhook_attempts_total", outcome="blocked",
+        assert metric(m, "mtq_webhook_attempts_total", outcome="blocked",
                       status_class="none") - blocked_before == 2
 
 
@@ -176,18 +185,19 @@ async def test_slow_host_does_not_hold_up_others(amqp_url: str) -> None:
         settings = settings_for(amqp_url, slow.port, fast.port, webhook_per_host=1,
                                 dispatcher_prefetch=16, webhook_timeout_s=3.0,
                                 webhook_connect_timeout_s=1.0, drain_timeout_s=5.0)
-        deferred_before = metric("mtq_webhook_deferred_total")
+        m = DispatcherMetrics()
+        deferred_before = metric(m, "mtq_webhook_deferred_total")
         async with broker(amqp_url) as b:
             for n in range(8):
                 await b.publish(f"slow-{n}", slow.url)
             for n in range(3):
                 await b.publish(f"fast-{n}", fast.url)
-            async with dispatching(settings):
+            async with dispatching(settings, metrics=m):
                 await eventually(lambda: len(fast.delivered()) == 3, 10, "fast deliveries")
                 # All fast events got through while the slow host's first request still hangs.
                 assert slow.delivered() == []
                 assert len(slow.seen()) == 1
-                await eventually(lambda: metric("mtq_webhook_deferred_total")
+                await eventually(lambda: metric(m, "mtq_webhook_deferred_total")
                                  > deferred_before, 5, "a deferral")
 
 

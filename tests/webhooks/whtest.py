@@ -21,6 +21,7 @@ from mtq.events import encode_json, result_headers, webhook_id
 from mtq.settings import Settings
 from mtq.topology import RESULTS_EXCHANGE, RESULTS_ROUTING_KEY, declare_results_topology
 from webhooks.dispatcher import run_dispatcher
+from webhooks.metrics import DispatcherMetrics
 from webhooks.ssrf import Resolver, system_resolver
 
 SECRET = "whsec_" + base64.b64encode(b"mtq-webhooks-test-secret-0123456").decode()
@@ -231,7 +232,7 @@ class Broker:
         message = aio_pika.Message(
             body=event_body(job_id, event_type),
             headers=headers if headers is not None
-            else result_headers(job_id, event_type, callback_url),
+            else dict[str, Any](result_headers(job_id, event_type, callback_url)),
             content_type="application/json", message_id=msg_id,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
@@ -260,12 +261,14 @@ async def broker(amqp_url: str, schedule: tuple[int, ...] = SCHEDULE,
 
 
 @asynccontextmanager
-async def dispatching(settings: Settings, resolver: Resolver = system_resolver
+async def dispatching(settings: Settings, resolver: Resolver = system_resolver,
+                      metrics: DispatcherMetrics | None = None
                       ) -> AsyncIterator[asyncio.Task[int]]:
     """An in-process dispatcher on this event loop, stopped (drained) on exit."""
     stop = asyncio.Event()
     task = asyncio.create_task(
-        run_dispatcher(settings, stop=stop, resolver=resolver, handle_signals=False)
+        run_dispatcher(settings, stop=stop, resolver=resolver, handle_signals=False,
+                       metrics=metrics)
     )
     try:
         yield task
@@ -287,10 +290,9 @@ def run_cli(argv: list[str], settings: Settings) -> int:
     return result
 
 
-def metric(name: str, **labels: str) -> float:
-    from prometheus_client import REGISTRY
-
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+def metric(metrics: DispatcherMetrics, name: str, **labels: str) -> float:
+    """One sample of a dispatcher's own registry (0 when never recorded)."""
+    return metrics.registry.get_sample_value(name, labels) or 0.0
 
 
 @contextmanager
