@@ -6,21 +6,56 @@ Only batches that carry markup segments pay for this; plain batches never reach 
   outputs returns their cross-attention (the chosen beam's attention, without tracking beam
   indices through the search, and without touching the search itself, so the words are the
   same as without markup). Averaged over layers and heads.
-- CTranslate2: ``translate_batch(return_attention=True)`` returns the chosen hypothesis'
-  attention directly.
+- CTranslate2: the chosen output is decoded again as a forced ``target_prefix`` with
+  ``return_attention=True``, which gives its attention row by row.
 
-Either way an engine hands back one attention row per output token id, over the source token
-ids; :func:`char_alignment` turns that into character links for :func:`mtq.markup.restore`.
+Both run after ``generate``, on the inference thread, only for the segments that ask for it,
+so a batch's outputs never depend on which jobs share it. An engine hands back one attention
+row per output token id, over the source token ids (:class:`AttentionSource`);
+:func:`char_alignment` turns that into character links for :func:`mtq.markup.restore`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from mtq.markup import CharLink, prefix_spans, token_links
 
+log = logging.getLogger(__name__)
 Attention = list[list[float]]  # one row per output token, one weight per source token
+
+
+@runtime_checkable
+class AttentionSource(Protocol):
+    """An engine that can say where each output token looked in its source."""
+
+    def attention(
+        self, sources: Sequence[Sequence[int]], outputs: Sequence[Sequence[int]]
+    ) -> list[Attention]: ...
+
+
+def attention_for(
+    engine: object, sources: Sequence[Sequence[int]], outputs: Sequence[Sequence[int]],
+    wanted: Sequence[bool],
+) -> list[Attention | None]:
+    """Attention for the rows that want it; None elsewhere and whenever it is unavailable
+    (the restorer then uses its deterministic fallback: an alignment never fails a segment).
+    """
+    rows: list[Attention | None] = [None] * len(sources)
+    picked = [i for i, want in enumerate(wanted) if want]
+    if not picked or not isinstance(engine, AttentionSource):
+        return rows
+    try:
+        found = engine.attention([sources[i] for i in picked], [outputs[i] for i in picked])
+    except Exception:  # the fallback placement still keeps every guarantee
+        log.warning("no attention for %d segment(s); codes placed without it", len(picked),
+                    exc_info=True)
+        return rows
+    for i, attention in zip(picked, found, strict=True):
+        rows[i] = attention
+    return rows
 
 
 def hf_cross_attention(
@@ -63,6 +98,25 @@ def hf_cross_attention(
     for row, (tokens, output) in enumerate(zip(sources, outputs, strict=True)):
         weights = mean[row, : max(len(output) - 1, 0), : len(tokens)].tolist()
         rows.append([[0.0] * len(tokens), *weights])
+    return rows
+
+
+def ct2_forced_attention(
+    translator: Any, tokenizer: Any, sources: Sequence[Sequence[int]],
+    outputs: Sequence[Sequence[int]],
+) -> list[Attention]:
+    """CTranslate2 attention of each chosen output, decoded again as a forced prefix."""
+    source_tokens = [tokenizer.convert_ids_to_tokens(list(s)) for s in sources]
+    prefixes = [tokenizer.convert_ids_to_tokens(list(o)) for o in outputs]
+    results = translator.translate_batch(
+        source_tokens, target_prefix=prefixes, beam_size=1,
+        max_decoding_length=max(len(p) for p in prefixes) + 1, min_decoding_length=0,
+        max_input_length=0, return_attention=True,
+    )
+    rows: list[Attention] = []
+    for source, output, result in zip(sources, outputs, results, strict=True):
+        attention = result.attention[0] if result.attention else []
+        rows.append([list(row[: len(source)]) for row in attention[: len(output)]])
     return rows
 
 

@@ -7,7 +7,7 @@ segment, any guarantee that could not be met.
 
 from mtq.markup.align import CharLink, prefix_spans, token_links
 from mtq.markup.check import verify
-from mtq.markup.codes import Code, Kind, MarkupWarning
+from mtq.markup.codes import Code, Kind, MarkupWarning, SegmentWarning
 from mtq.markup.mask import Masked, mask
 from mtq.markup.options import MarkupOptions, markup_options, options_problem
 from mtq.markup.parse import MARKUPS, parse
@@ -16,6 +16,6 @@ from mtq.markup.restore import Restored, restore
 
 __all__ = [
     "MARKUPS", "PLACEHOLDER_NAMES", "CharLink", "Code", "Kind", "MarkupOptions", "MarkupWarning",
-    "Masked", "Restored", "markup_options", "mask", "options_problem", "parse", "prefix_spans",
-    "restore", "token_links", "verify",
+    "Masked", "Restored", "SegmentWarning", "markup_options", "mask", "options_problem", "parse",
+    "prefix_spans", "restore", "token_links", "verify",
 ]

@@ -57,3 +57,15 @@ UNBALANCED = "markup_unbalanced"  # source tags not paired/nested: kept as stand
 CODES_CHANGED = "codes_changed"  # the output's codes differ from the source's
 PLACEHOLDERS_CHANGED = "placeholders_changed"  # a placeholder count differs from the source
 OUTPUT_UNBALANCED = "output_unbalanced"  # the output's tags are not paired and nested
+
+
+@dataclass(frozen=True)
+class SegmentWarning:
+    """A :class:`MarkupWarning` about one segment of a job, as the result reports it."""
+
+    segment: int
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"segment": self.segment, "code": self.code, "message": self.message}

@@ -41,3 +41,24 @@ def test_hf_cross_attention_has_one_row_per_output_token(hf_engine: HFEngine) ->
         assert links, "every non-empty translation gets some links"
         result = restore(m, translation, links)
         assert result.warnings == ()
+
+
+def test_ct2_forced_attention_has_one_row_per_output_token(markup_ct2_model: Path) -> None:
+    from worker.alignment import ct2_forced_attention
+    from worker.engines.ct2 import CTranslate2Engine
+
+    engine = CTranslate2Engine.from_folder(markup_ct2_model, compute_type="float32",
+                                           inter_threads=1, intra_threads=1, device="cpu")
+    masked = [mask(s, "html") for s in SEGMENTS]
+    sources = engine.encode([m.text for m in masked])
+    options = DecodeOptions(beam_size=2, max_new_tokens=8)
+    outputs = engine.generate(sources, options)
+    rows = ct2_forced_attention(engine.translator, engine.tokenizer, sources, outputs)
+    assert [len(r) for r in rows] == [len(o) for o in outputs]
+    assert all(len(row) == len(s) for s, r in zip(sources, rows, strict=True) for row in r)
+    assert engine.generate(sources, options) == outputs
+    decode = lambda ids: engine.decode([ids])[0]  # noqa: E731
+    for m, source, output, attention in zip(masked, sources, outputs, rows, strict=True):
+        translation = decode(output)
+        links = char_alignment(decode, source, m.text, output, translation, attention)
+        assert restore(m, translation, links).warnings == ()
