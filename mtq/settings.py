@@ -47,8 +47,17 @@ class Settings:
     # None: the process's own default, so a worker and a dispatcher side by side on one host
     # both come up (mtq/health.py: worker 9000, dispatcher 9001); 0 turns the server off.
     metrics_port: int | None = None
-    # Consumer and scheduler.
+    # Consumer and scheduler. The bulk lane's window is sized in segments
+    # (worker/intake_window.py): about intake_segments in flight, between 2 and prefetch_max
+    # jobs, starting at prefetch; intake_segments 0 keeps the window fixed at prefetch.
     prefetch: int = 16
+    intake_segments: int = 256
+    prefetch_max: int = 512
+    # Lanes and tenants (worker/fairness.py): the interactive lane's own prefetch, one batch in
+    # every bulk_every anchored on bulk while it waits, "tenant=weight" fair-share weights.
+    interactive_prefetch: int = 32
+    bulk_every: int = 4
+    tenant_weights: tuple[str, ...] = ()
     batch_tokens: int = 8192
     max_batch_segments: int = 64
     batch_max_wait_ms: int = 20
@@ -113,16 +122,38 @@ class Settings:
         positive = (
             "prefetch", "batch_tokens", "max_batch_segments", "max_job_segments", "max_job_tokens",
             "max_segment_chars", "delivery_limit", "max_beam_size", "max_new_tokens_limit",
+            "prefetch_max", "interactive_prefetch", "bulk_every",
         )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"MTQ_{name.upper()} must be at least 1")
+        if self.intake_segments < 0:
+            raise ConfigError("MTQ_INTAKE_SEGMENTS must be 0 (a fixed window) or more")
+        if self.intake_segments and self.prefetch_max < self.prefetch:
+            raise ConfigError("MTQ_PREFETCH_MAX must be at least MTQ_PREFETCH")
+        self.tenant_weights_map()
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise ConfigError("MTQ_METRICS_PORT must be a TCP port (1-65535), or 0 for none")
         if self.engine not in ("hf", "ctranslate2"):
             raise ConfigError("MTQ_ENGINE must be 'hf' or 'ctranslate2'")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError("MTQ_DEVICE must be 'auto', 'cpu' or 'cuda'")
+
+    def tenant_weights_map(self) -> dict[str, float]:
+        """``MTQ_TENANT_WEIGHTS`` ("acme=3 beta=0.5") as a mapping; ConfigError when malformed."""
+        weights: dict[str, float] = {}
+        for item in self.tenant_weights:
+            tenant, sep, raw = item.partition("=")
+            try:
+                weight = float(raw) if sep and tenant else 0.0
+            except ValueError:
+                weight = 0.0
+            if weight <= 0:
+                raise ConfigError(
+                    f"MTQ_TENANT_WEIGHTS: {item!r} must look like 'tenant=2' (a positive weight)"
+                )
+            weights[tenant] = weight
+        return weights
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

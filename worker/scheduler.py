@@ -1,9 +1,11 @@
 """Micro-batch formation across every in-flight job. Pure logic: no torch, no AMQP.
 
 Segments of all jobs wait in one pool per decode setting (beam size, max new tokens), since
-only segments with equal settings can share a ``generate`` call. A batch is built around the
-oldest waiting segment (so no job starves) and grown with the segments nearest in length (so
-little compute is spent on padding) until the token budget is reached.
+only segments with equal settings can share a ``generate`` call. A batch is anchored on the
+oldest waiting segment of the lane and tenant whose turn it is (``worker/fairness.py``: the
+interactive lane first with a bound that keeps bulk moving, then weighted fair shares of
+tokens between tenants) and grown with the segments nearest in length (``worker/pools.py``,
+so little compute is spent on padding) until the token budget is reached.
 
 Cost of a batch = segments × longest source length × beam size: what beam search holds in
 memory and computes per step is proportional to it.
@@ -11,14 +13,15 @@ memory and computes per step is proportional to it.
 
 from __future__ import annotations
 
-import bisect
 import threading
 import time
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 
 from mtq.contract import DecodeOptions
 from mtq.settings import Settings
+from worker.fairness import DEFAULT_TENANT, Lane, LanePolicy, TenantShares
+from worker.pools import BatchLimits, Pool, batch_cost
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class Segment:
     tokens: tuple[int, ...]
     arrival: int  # global arrival order: the oldest segment anchors the next batch
     enqueued_at: float
+    lane: Lane = Lane.BULK
+    tenant: str = DEFAULT_TENANT
 
     @property
     def length(self) -> int:
@@ -78,39 +83,20 @@ class Batch:
         )
 
 
-def batch_cost(count: int, longest: int, beam_size: int) -> int:
-    return count * longest * beam_size
-
-
-@dataclass
-class _Pool:
-    """Waiting segments of one decode setting, kept sorted by (length, arrival)."""
-
-    segments: list[Segment] = field(default_factory=list)
-    keys: list[tuple[int, int]] = field(default_factory=list)
-
-    def add(self, segment: Segment) -> None:
-        key = (segment.length, segment.arrival)
-        position = bisect.bisect(self.keys, key)
-        self.keys.insert(position, key)
-        self.segments.insert(position, segment)
-
-    def oldest_index(self) -> int:
-        return min(range(len(self.segments)), key=lambda i: self.segments[i].arrival)
-
-    def take(self, start: int, stop: int) -> list[Segment]:
-        taken = self.segments[start:stop]
-        del self.segments[start:stop]
-        del self.keys[start:stop]
-        return taken
-
-
 class Scheduler:
-    """Forms batches. Not thread-safe: :class:`BatchQueue` guards it for the worker."""
+    """Forms batches. Not thread-safe: :class:`BatchQueue` guards it for the worker.
+
+    Which batch comes next: among the pools that are due (full, or their oldest segment has
+    waited ``max_wait_s``), the lane policy picks the lane (interactive first, bulk at least one
+    batch in ``bulk_every``), the tenant shares pick the tenant furthest behind in that lane,
+    and the batch is anchored on that tenant's oldest segment there (``worker/pools.py`` grows
+    it). With one lane and one tenant that is simply the oldest waiting segment.
+    """
 
     def __init__(
         self, token_budget: int, max_batch_segments: int, max_wait_s: float,
         min_token_budget: int = 256, max_padding: float = 1.0, padding_free_segments: int = 8,
+        bulk_every: int = 4, tenant_weights: Mapping[str, float] | None = None,
     ) -> None:
         self.token_budget = token_budget
         self.max_batch_segments = max_batch_segments
@@ -118,7 +104,9 @@ class Scheduler:
         self.min_token_budget = min(min_token_budget, token_budget)
         self.max_padding = max_padding
         self.padding_free_segments = padding_free_segments
-        self._pools: dict[DecodeOptions, _Pool] = {}
+        self.lanes = LanePolicy(bulk_every)
+        self.shares = TenantShares(tenant_weights)
+        self._pools: dict[DecodeOptions, Pool] = {}
         self._arrivals = 0
 
     @classmethod
@@ -129,36 +117,35 @@ class Scheduler:
             max_batch_segments=settings.max_batch_segments,
             max_wait_s=settings.batch_max_wait_ms / 1000,
             max_padding=settings.batch_max_padding,
+            bulk_every=settings.bulk_every,
+            tenant_weights=settings.tenant_weights_map(),
         )
 
     # -- input ----------------------------------------------------------------------------
 
     def add(
         self, job_key: Hashable, options: DecodeOptions, items: Sequence[WorkItem], now: float,
+        *, lane: Lane = Lane.BULK, tenant: str = DEFAULT_TENANT,
     ) -> None:
         """Queue the segments of one job that need the model."""
-        pool = self._pools.setdefault(options, _Pool())
+        pool = self._pools.setdefault(options, Pool())
         for item in items:
             self._arrivals += 1
-            pool.add(Segment(job_key, item.index, tuple(item.tokens), self._arrivals, now))
+            pool.add(Segment(job_key, item.index, tuple(item.tokens), self._arrivals, now,
+                             lane, tenant))
 
     def cancel(self, job_key: Hashable) -> int:
         """Drop every waiting segment of a job (it failed or is being requeued)."""
         dropped = 0
         for options, pool in list(self._pools.items()):
-            keep = [i for i, s in enumerate(pool.segments) if s.job_key != job_key]
-            dropped += len(pool.segments) - len(keep)
-            pool.segments = [pool.segments[i] for i in keep]
-            pool.keys = [pool.keys[i] for i in keep]
-            if not pool.segments:
+            dropped += pool.remove_job(job_key)
+            if not pool:
                 del self._pools[options]
         return dropped
 
     def withdraw_unstarted(self, job_key: Hashable, expected: int) -> bool:
         """Remove a job's segments only if all ``expected`` of them are still waiting."""
-        waiting = sum(
-            1 for pool in self._pools.values() for s in pool.segments if s.job_key == job_key
-        )
+        waiting = sum(1 for pool in self._pools.values() for s in pool if s.job_key == job_key)
         if waiting != expected:
             return False
         self.cancel(job_key)
@@ -166,10 +153,10 @@ class Scheduler:
 
     @property
     def waiting(self) -> int:
-        return sum(len(pool.segments) for pool in self._pools.values())
+        return sum(len(pool) for pool in self._pools.values())
 
     def waiting_jobs(self) -> set[Hashable]:
-        return {s.job_key for pool in self._pools.values() for s in pool.segments}
+        return {s.job_key for pool in self._pools.values() for s in pool}
 
     # -- output ---------------------------------------------------------------------------
 
@@ -181,8 +168,7 @@ class Scheduler:
         for options, pool in self._pools.items():
             if self._pool_is_full(options, pool):
                 return 0.0
-            oldest = pool.segments[pool.oldest_index()]
-            wait = max(0.0, oldest.enqueued_at + self.max_wait_s - now)
+            wait = max(0.0, pool.oldest().enqueued_at + self.max_wait_s - now)
             best = wait if best is None else min(best, wait)
         return best
 
@@ -191,77 +177,43 @@ class Scheduler:
 
         ``force`` skips the wait (used when draining).
         """
-        ready = []
-        for options, pool in self._pools.items():
-            oldest = pool.segments[pool.oldest_index()]
-            due = oldest.enqueued_at + self.max_wait_s <= now
-            if force or due or self._pool_is_full(options, pool):
-                ready.append((oldest.arrival, options))
+        ready = [
+            (options, pool) for options, pool in self._pools.items()
+            if force or pool.oldest().enqueued_at + self.max_wait_s <= now
+            or self._pool_is_full(options, pool)
+        ]
         if not ready:
             return None
-        _, options = min(ready, key=lambda item: item[0])
-        pool = self._pools[options]
-        start, stop = self._window(pool, options.beam_size)
-        batch = Batch(options, tuple(pool.take(start, stop)))
-        if not pool.segments:
+        waiting_lanes = set().union(*(pool.lanes() for _, pool in ready))
+        lane = self.lanes.choose(waiting_lanes)
+        assert lane is not None
+        tenant = self.shares.first(set().union(*(pool.tenants(lane) for _, pool in ready)))
+        anchor = (lane, tenant)
+        options, pool = min(
+            ((o, p) for o, p in ready if p.oldest_in(anchor) is not None),
+            key=lambda item: item[1].oldest_in(anchor).arrival,  # type: ignore[union-attr]
+        )
+        limits = BatchLimits(self.token_budget, self.max_batch_segments, options.beam_size,
+                             self.max_padding, self.padding_free_segments)
+        segments = pool.build(anchor, limits, self.shares)
+        if not pool:
             del self._pools[options]
-        return batch
+        self.lanes.record(lane, bulk_waiting=Lane.BULK in waiting_lanes)
+        served: dict[str, int] = {}
+        for segment in segments:
+            served[segment.tenant] = served.get(segment.tenant, 0) + segment.length
+        self.shares.charge(served)
+        return Batch(options, tuple(segments))
 
     def shrink_budget(self, factor: float = 0.75) -> int:
         """Lower the token budget after the device ran out of memory; returns the new budget."""
         self.token_budget = max(self.min_token_budget, int(self.token_budget * factor))
         return self.token_budget
 
-    def _pool_is_full(self, options: DecodeOptions, pool: _Pool) -> bool:
-        if len(pool.segments) >= self.max_batch_segments:
+    def _pool_is_full(self, options: DecodeOptions, pool: Pool) -> bool:
+        if len(pool) >= self.max_batch_segments:
             return True
-        longest = pool.segments[-1].length
-        return batch_cost(len(pool.segments), longest, options.beam_size) >= self.token_budget
-
-    def _window(self, pool: _Pool, beam_size: int) -> tuple[int, int]:
-        """The slice of the length-sorted pool that forms the batch.
-
-        Starts at the oldest segment and grows one neighbour at a time, picking the side that
-        adds less padding, while the batch stays within budget. A single segment always fits
-        (one over the budget on its own still has to be translated). Past
-        ``padding_free_segments`` segments a neighbour that would push the batch's padding
-        ratio over ``max_padding`` is not taken: a smaller, denser batch beats a wasteful one.
-        """
-        segments = pool.segments
-        start = pool.oldest_index()
-        stop = start + 1
-        real = segments[start].length
-        while stop - start < self.max_batch_segments:
-            longest = segments[stop - 1].length
-            count = stop - start + 1
-            left_ok = start > 0 and batch_cost(count, longest, beam_size) <= self.token_budget
-            right_ok = stop < len(segments) and (
-                batch_cost(count, segments[stop].length, beam_size) <= self.token_budget
-            )
-            if count > self.padding_free_segments:
-                left_ok = left_ok and self._dense(real + segments[start - 1].length, count, longest)
-                right_ok = right_ok and self._dense(
-                    real + segments[stop].length, count, segments[stop].length
-                )
-            if not (left_ok or right_ok):
-                break
-            left_padding = longest - segments[start - 1].length if left_ok else None
-            right_padding = (
-                (segments[stop].length - longest) * (stop - start) if right_ok else None
-            )
-            prefer_left = left_padding is not None and (
-                right_padding is None or left_padding <= right_padding
-            )
-            if prefer_left:
-                start -= 1
-                real += segments[start].length
-            else:
-                real += segments[stop].length
-                stop += 1
-        return start, stop
-
-    def _dense(self, real_tokens: int, count: int, longest: int) -> bool:
-        return 1 - real_tokens / (count * longest) <= self.max_padding
+        return batch_cost(len(pool), pool.longest(), options.beam_size) >= self.token_budget
 
 
 class BatchQueue:
@@ -278,9 +230,12 @@ class BatchQueue:
         self._draining = False
         self._closed = False
 
-    def add(self, job_key: Hashable, options: DecodeOptions, items: Sequence[WorkItem]) -> None:
+    def add(
+        self, job_key: Hashable, options: DecodeOptions, items: Sequence[WorkItem],
+        *, lane: Lane = Lane.BULK, tenant: str = DEFAULT_TENANT,
+    ) -> None:
         with self._cond:
-            self._scheduler.add(job_key, options, items, self._clock())
+            self._scheduler.add(job_key, options, items, self._clock(), lane=lane, tenant=tenant)
             self._cond.notify()
 
     def cancel(self, job_key: Hashable) -> int:
