@@ -5,7 +5,9 @@ Rules for the masked text (documented in the README):
 - a standalone code or placeholder between two word characters leaves one space
   (``a<br/>b`` reads ``a b``), as does an html block element (``<li>a</li><li>b</li>``);
   whitespace on both sides of removed codes collapses to the first run, and the text is
-  stripped (the segment's own leading/trailing whitespace comes back as is);
+  stripped (the segment's own leading/trailing whitespace comes back as is); a space left
+  before closing punctuation by a removed code goes (``Hello {name}, you`` reads
+  ``Hello, you``);
 - a paired tag whose content has no text (``<g id="1"></g>``, ``<b>%s</b>``) is one standalone
   block, restored verbatim.
 """
@@ -122,6 +124,11 @@ def _build(
             plain = plain.lstrip()
             if not plain:
                 continue
+        if last_char == " " and plain[0] in _CLOSING and anchors and anchors[-1] == length:
+            # ``Hello {name}, you`` reads ``Hello, you``, not ``Hello , you``.
+            parts[-1] = parts[-1][:-1]
+            length -= 1
+            anchors = [min(a, length) for a in anchors]
         parts.append(plain)
         length += len(plain)
         last_char = plain[-1]
@@ -130,6 +137,9 @@ def _build(
         partner[code_index[open_]] = code_index[close]
         partner[code_index[close]] = code_index[open_]
     return "".join(parts), codes, anchors, partner
+
+
+_CLOSING = frozenset(",.;:!?)]}»、。，")
 
 
 def _wordy(ch: str) -> bool:
