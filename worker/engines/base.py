@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mtq.contract import DecodeOptions, ModelInfo
+from worker.engines.languages import LanguagePair, ModelLanguages
 
 
 class Engine(Protocol):
@@ -15,11 +16,13 @@ class Engine(Protocol):
 
     info: ModelInfo
     max_source_tokens: int
+    languages: ModelLanguages  # which pairs it serves, and how (worker/engines/languages.py)
 
-    def encode(self, texts: Sequence[str]) -> list[list[int]]: ...
+    def encode(self, texts: Sequence[str], pair: LanguagePair = ...) -> list[list[int]]: ...
 
     def generate(
-        self, sources: Sequence[Sequence[int]], options: DecodeOptions
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions, *,
+        prefixes: Sequence[Sequence[int]] | None = None,
     ) -> list[list[int]]: ...
 
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]: ...

@@ -28,15 +28,16 @@ from mtq.contract import DecodeOptions, ModelInfo
 from mtq.convert import Conversion
 from mtq.cpus import usable_cpus
 from mtq.errors import ConfigError
+from mtq.languages import LanguageCodes
 from mtq.settings import Settings
 from worker.engines.base import model_display_name, model_revision
 from worker.engines.codec import (
     decode_ids,
-    encode_texts,
     pick_device,
     warmup_batch,
     warmup_options,
 )
+from worker.engines.languages import BILINGUAL, LanguagePair, ModelLanguages
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,9 @@ class CTranslate2Engine:
             conversion.max_source_tokens if conversion else _tokenizer_limit(self.tokenizer)
         )
         self._defaults = _GenerationDefaults.read(folder, self.tokenizer)
+        self.languages = ModelLanguages.from_tokenizer(
+            self.tokenizer, LanguageCodes.parse(settings.language_codes)
+        )
         self.info = ModelInfo(
             name=model_display_name(settings.model),
             revision=model_revision(settings.model, None, settings.model_revision),
@@ -144,24 +148,27 @@ class CTranslate2Engine:
             inter_threads=inter_threads, intra_threads=intra_threads,
         ))
 
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return encode_texts(self.tokenizer, texts)
+    def encode(self, texts: Sequence[str], pair: LanguagePair = BILINGUAL) -> list[list[int]]:
+        return self.languages.encode(self.tokenizer, texts, pair)
 
     def suggest_token_budget(self, configured: int, options: DecodeOptions) -> int:
         """CTranslate2 caches and reuses device memory itself: keep the configured budget."""
         return configured
 
-    def generate(self, sources: Sequence[Sequence[int]], options: DecodeOptions) -> list[list[int]]:
+    def generate(
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions,
+        prefixes: Sequence[Sequence[int]] | None = None,
+    ) -> list[list[int]]:
+        """``prefixes[i]`` (the target language) is row i's ``target_prefix``."""
         submitted = []
         for chunk in split_for_replicas([len(s) for s in sources], self.replicas):
             tokens = [self.tokenizer.convert_ids_to_tokens(list(sources[i])) for i in chunk]
             cap = decoding_cap(max(len(sources[i]) for i in chunk), options.max_new_tokens)
             if self._defaults.forced_eos:
                 cap = max(1, cap - 1)  # HF spends the last slot of the cap on a forced </s>
-            prefix = self._defaults.target_prefix
             futures = self.translator.translate_batch(
                 tokens,
-                target_prefix=[prefix] * len(chunk) if prefix else None,
+                target_prefix=self._target_prefixes(chunk, prefixes),
                 beam_size=options.beam_size,
                 max_decoding_length=cap,
                 min_decoding_length=0,  # as HF: an empty translation may win
@@ -187,8 +194,20 @@ class CTranslate2Engine:
             raise error
         return outputs
 
+    def _target_prefixes(
+        self, chunk: Sequence[int], prefixes: Sequence[Sequence[int]] | None
+    ) -> list[list[str]] | None:
+        """Each row's own prefix when given, else the saved config's forced BOS, if any."""
+        default = self._defaults.target_prefix or []
+        rows: list[list[str]] = [
+            list(self.tokenizer.convert_ids_to_tokens(list(prefixes[i])))
+            if prefixes is not None and prefixes[i] else default
+            for i in chunk
+        ]
+        return rows if any(rows) else None
+
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]:
-        return decode_ids(self.tokenizer, outputs)
+        return decode_ids(self.tokenizer, self.languages.strip(outputs))
 
     def warmup(self, options: DecodeOptions) -> None:
         """One batch per replica, so every replica has run once before the worker is ready."""

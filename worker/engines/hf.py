@@ -9,15 +9,17 @@ from typing import Any
 from mtq.contract import DecodeOptions, ModelInfo
 from mtq.cpus import usable_cpus
 from mtq.errors import ConfigError
+from mtq.languages import LanguageCodes
 from mtq.settings import Settings
 from worker.engines.base import model_display_name, model_revision
 from worker.engines.codec import (
     decode_ids,
-    encode_texts,
     pick_device,
     warmup_batch,
     warmup_options,
 )
+from worker.engines.forcing import forcing_kwargs
+from worker.engines.languages import BILINGUAL, LanguagePair, ModelLanguages
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ class HFEngine:
         except OSError as exc:
             raise ConfigError(f"cannot load model {settings.model!r}: {exc}") from exc
         self.model = model.to(self.device).eval()
+        self.languages = ModelLanguages.from_tokenizer(
+            self.tokenizer, LanguageCodes.parse(settings.language_codes)
+        )
         config = self.model.config
         self.pad_id = int(config.pad_token_id)
         limit = getattr(config, "max_position_embeddings", None) or 512
@@ -54,12 +59,14 @@ class HFEngine:
             compute_type=str(self.dtype).removeprefix("torch."),
         )
 
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return encode_texts(self.tokenizer, texts)
+    def encode(self, texts: Sequence[str], pair: LanguagePair = BILINGUAL) -> list[list[int]]:
+        return self.languages.encode(self.tokenizer, texts, pair)
 
     def generate(
-        self, sources: Sequence[Sequence[int]], options: DecodeOptions, min_new_tokens: int = 0
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions, min_new_tokens: int = 0,
+        prefixes: Sequence[Sequence[int]] | None = None,
     ) -> list[list[int]]:
+        """Beam search; ``prefixes[i]`` (the target language) is forced at the start of row i."""
         torch = self._torch
         longest = max(len(s) for s in sources)
         input_ids = torch.full((len(sources), longest), self.pad_id, dtype=torch.long)
@@ -75,12 +82,13 @@ class HFEngine:
                 max_new_tokens=options.max_new_tokens,
                 do_sample=False,
                 **({"min_new_tokens": min_new_tokens} if min_new_tokens else {}),
+                **forcing_kwargs(torch, prefixes, options.beam_size),
             )
         rows: list[list[int]] = output.cpu().tolist()
         return rows
 
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]:
-        return decode_ids(self.tokenizer, outputs)
+        return decode_ids(self.tokenizer, self.languages.strip(outputs))
 
     def warmup(self, options: DecodeOptions) -> None:
         self.generate(warmup_batch(self.encode), warmup_options(options))
