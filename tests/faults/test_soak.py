@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak import SoakConfig, run_soak
+from tests.faults.soak import SoakConfig, run_soak
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.fault]
 

@@ -1,6 +1,6 @@
 """Soak: publish jobs while killing workers, dropping connections and failing webhooks.
 
-    python -m bench.soak --jobs 1000 --kills 10 --drops 2 --fail-rate 0.5
+    python -m tests.faults.soak --jobs 1000 --kills 10 --drops 2 --fail-rate 0.5
 
 Runs against the local RabbitMQ in a private vhost (``rabbitmqctl`` must work), with the tiny
 model, real ``mtq worker`` and ``mtq dispatcher`` processes (restarted whenever they die, as
@@ -11,329 +11,120 @@ Chaos is spread over the publishing window: ``kill -9`` of a worker that holds j
     soak: published=1000 completed=1000 lost=0 duplicates=41 max_redeliveries=3 ...
 
 ``lost`` counts confirmed jobs without a delivered webhook; ``max_redeliveries`` is the highest
-``x-delivery-count`` a worker completed a job with (from the workers' logs). Exit status 0 when
-nothing was lost, 1 otherwise. The process helpers here are reused by ``tests/faults``.
+``x-delivery-count`` a worker answered a job with, read from the workers' ``/metrics``
+(``mtq_job_delivery_count``), sampled twice a second and right before each kill. Exit status 0
+when nothing was lost, 1 otherwise. Process, vhost and receiver helpers are
+:mod:`tests.harness`; ``tests/faults/test_soak.py`` runs a short soak with the suite.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
+import asyncio
 import contextlib
-import http.server
 import json
-import os
+import math
 import random
-import re
-import secrets
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-AMQP_HOST = os.environ.get("MTQ_TEST_AMQP_HOST", "127.0.0.1")
-ROUTE = "en-de"
-DELIVERY_COUNT_LOG = re.compile(r"x-delivery-count (\d+)")
+from tests.harness import (
+    ROUTE,
+    LoopbackReceiver,
+    MtqProcess,
+    Received,
+    Reply,
+    Supervisor,
+    close_connections,
+    mtq_env,
+    new_secret,
+    private_vhost,
+    queue_counts,
+    wait_until,
+)
 
-
-# -- small helpers -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1) -> Any:
-    """The first truthy value of ``predicate`` within ``timeout`` seconds, else ``None``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
-
-
-def rabbitmqctl(*args: str, timeout: float = 60) -> str:
-    result = subprocess.run(
-        ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=timeout,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout
-
-
-def consumers(vhost: str) -> list[dict[str, Any]]:
-    """The broker's view: one dict per consumer (queue_name, prefetch_count, active)."""
-    out = rabbitmqctl("list_consumers", "-p", vhost, "--formatter", "json",
-                      "queue_name", "prefetch_count", "active")
-    return list(json.loads(out or "[]"))
-
-
-def queue_counts(vhost: str) -> dict[str, tuple[int, int]]:
-    """queue -> (ready, unacked)."""
-    out = rabbitmqctl("list_queues", "-p", vhost, "--formatter", "json",
-                      "name", "messages_ready", "messages_unacknowledged")
-    return {
-        row["name"]: (int(row["messages_ready"] or 0), int(row["messages_unacknowledged"] or 0))
-        for row in json.loads(out or "[]")
-    }
-
-
-def close_connections(vhost: str, reason: str = "mtq fault injection") -> None:
-    rabbitmqctl("close_all_connections", "-p", vhost, reason)
-
-
-@contextlib.contextmanager
-def private_vhost(prefix: str = "mtq-soak") -> Iterator[tuple[str, str]]:
-    """(amqp_url, vhost) of a fresh vhost, deleted afterwards."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-    try:
-        yield f"amqp://guest:guest@{AMQP_HOST}:5672/{quote(name, safe='')}", name
-    finally:
-        with contextlib.suppress(Exception):
-            rabbitmqctl("delete_vhost", name)
-
-
-# -- child processes -----------------------------------------------------------------------------
-
-
-@dataclass
-class MtqProcess:
-    """One ``python -m mtq <command>`` child: its own log file, a fresh metrics port per start."""
-
-    command: list[str]
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    metrics_port: int = 0
-    starts: int = 0
-
-    def start(self) -> None:
-        self.metrics_port = free_port()
-        env = {**os.environ, **self.env, "MTQ_METRICS_PORT": str(self.metrics_port)}
-        env.setdefault("OMP_NUM_THREADS", "1")
-        with self.log_path.open("ab") as log:
-            log.write(f"--- start {self.starts + 1} ---\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "mtq", "--log-level", "INFO", *self.command],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-        self.starts += 1
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def http(self, path: str) -> tuple[int, str] | None:
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}{path}", timeout=2
-            ) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-        except OSError:
-            return None
-
-    def ready(self) -> bool:
-        answer = self.http("/readyz")
-        return answer is not None and answer[0] == 200
-
-    def metric(self, name: str) -> float | None:
-        answer = self.http("/metrics")
-        if answer is None:
-            return None
-        for line in answer[1].splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-        return None
-
-    def send(self, signum: int) -> None:
-        if self.alive():
-            assert self.process is not None
-            self.process.send_signal(signum)
-
-    def wait(self, timeout: float) -> int | None:
-        if self.process is None:
-            return None
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self, timeout: float = 30) -> int | None:
-        """SIGTERM, then SIGKILL after ``timeout``."""
-        if not self.alive():
-            return self.process.returncode if self.process is not None else None
-        self.send(signal.SIGTERM)
-        code = self.wait(timeout)
-        if code is None:
-            self.send(signal.SIGKILL)
-            code = self.wait(10)
-        return code
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-class Supervisor:
-    """Restarts a process whenever it exits, like a Deployment's pod, until :meth:`close`."""
-
-    def __init__(self, child: MtqProcess) -> None:
-        self.child = child
-        self.exits: list[int] = []
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="mtq-supervisor")
-
-    def start(self) -> None:
-        self.child.start()
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._closed.is_set():
-            code = self.child.wait(0.2)
-            if code is None or self._closed.is_set():
-                continue
-            self.exits.append(code)
-            self.child.start()
-
-    def close(self) -> None:
-        self._closed.set()
-        self._thread.join(5)
-        self.child.stop()
-
-
-def mtq_env(amqp_url: str, model: Path | str, receiver_port: int, secret: str,
-            **extra: str) -> dict[str, str]:
-    """Environment for workers and dispatchers of one vhost, allowed to call the receiver."""
-    return {
-        "MTQ_AMQP_URL": amqp_url,
-        "MTQ_MODEL": str(model),
-        "MTQ_ROUTES": ROUTE,
-        "MTQ_WEBHOOK_SECRET": secret,
-        "MTQ_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
-        "MTQ_WEBHOOK_ALLOW_PORTS": f"80 443 {receiver_port}",
-        "MTQ_BATCH_MAX_WAIT_MS": "5",
-        **extra,
-    }
+DELIVERY_COUNT_METRIC = "mtq_job_delivery_count"
 
 
 # -- the webhook endpoint ------------------------------------------------------------------------
 
 
-@dataclass
-class Delivered:
-    webhook_id: str
-    job_id: str
-    event_type: str
-    delivery_count: int = 1
+def flaky_receiver(fail_rate: float, secret: str, seed: int) -> LoopbackReceiver:
+    """A loopback endpoint answering 500 to ``fail_rate`` of the requests (signatures checked)."""
+    rng = random.Random(seed)
+    lock = threading.Lock()
+
+    def respond(request: Received, _: int) -> Reply:
+        with lock:
+            fail = rng.random() < fail_rate
+        if fail:
+            return Reply(500)
+        return Reply(400 if request.bad_signature else 200)
+
+    return LoopbackReceiver(responder=respond, secret=secret, path="/hooks/mt")
 
 
-@dataclass
-class FlakyReceiver:
-    """Loopback endpoint: answers 500 to ``fail_rate`` of the requests, records the rest."""
+def delivered_jobs(receiver: LoopbackReceiver) -> dict[str, str]:
+    """job id -> the type of its first event delivered."""
+    return {job: str((r.event or r.json())["type"]) for job, r in receiver.first_by_job().items()}
 
-    fail_rate: float
-    secret: str
-    seed: int = 0
-    delivered: dict[str, Delivered] = field(default_factory=dict)  # by webhook id
-    jobs: dict[str, str] = field(default_factory=dict)  # job id -> event type delivered
-    accepted: int = 0
-    failed: int = 0
-    bad_signatures: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    server: http.server.ThreadingHTTPServer | None = None
 
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return int(self.server.server_address[1])
+# -- redeliveries, from the workers' metrics -----------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/mt"
+
+def max_delivery_count(metrics_text: str) -> int:
+    """The highest ``x-delivery-count`` in the ``mtq_job_delivery_count`` histogram (0: none)."""
+    buckets: list[tuple[float, float]] = []
+    for line in metrics_text.splitlines():
+        if line.startswith(DELIVERY_COUNT_METRIC + "_bucket{"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
+    total = max((count for _, count in buckets), default=0.0)
+    if total == 0:
+        return 0
+    finite = [bound for bound, _ in buckets if not math.isinf(bound)]
+    top = next((bound for bound, count in sorted(buckets) if count >= total), math.inf)
+    return int(top if not math.isinf(top) else max(finite, default=0))
+
+
+class RedeliveryWatch:
+    """Keeps the highest delivery count any worker reported, before its metrics die with it."""
+
+    def __init__(self, workers: list[Supervisor]) -> None:
+        self.workers = workers
+        self.highest = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="soak-watch")
 
     def start(self) -> None:
-        from standardwebhooks import Webhook
-
-        verifier = Webhook(self.secret)
-        rng = random.Random(self.seed)
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with owner.lock:
-                    fail = rng.random() < owner.fail_rate
-                if fail:
-                    with owner.lock:
-                        owner.failed += 1
-                    self._answer(500)
-                    return
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                try:
-                    event = verifier.verify(body, headers)
-                except Exception:  # any verification failure is a bad signature
-                    with owner.lock:
-                        owner.bad_signatures += 1
-                    self._answer(400)
-                    return
-                hook_id = headers.get("webhook-id", "")
-                with owner.lock:
-                    owner.accepted += 1
-                    seen = owner.delivered.get(hook_id)
-                    if seen is None:
-                        owner.delivered[hook_id] = Delivered(hook_id, event["job_id"],
-                                                             event["type"])
-                    else:
-                        seen.delivery_count += 1
-                    owner.jobs.setdefault(event["job_id"], event["type"])
-                self._answer(200)
-
-            def _answer(self, status: int) -> None:
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._thread.start()
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        self._stop.set()
+        self._thread.join(5)
+        self.sample_all()
 
-    def duplicates(self) -> int:
-        with self.lock:
-            return sum(d.delivery_count - 1 for d in self.delivered.values())
+    def sample(self, child: MtqProcess) -> None:
+        answer = child.http("/metrics")
+        if answer is not None and answer[0] == 200:
+            with self._lock:
+                self.highest = max(self.highest, max_delivery_count(answer[1]))
+
+    def sample_all(self) -> None:
+        for worker in self.workers:
+            self.sample(worker.child)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.sample_all()
 
 
 # -- publishing ----------------------------------------------------------------------------------
@@ -476,11 +267,13 @@ class Chaos:
     """Kills and drops spread evenly over ``window_s``; extra ones fire while work remains."""
 
     def __init__(self, config: SoakConfig, workers: list[Supervisor], vhost: str,
-                 window_s: float, busy: Callable[[], bool]) -> None:
+                 window_s: float, busy: Callable[[], bool],
+                 before_kill: Callable[[MtqProcess], None]) -> None:
         self.config = config
         self.workers = workers
         self.vhost = vhost
         self.busy = busy
+        self.before_kill = before_kill
         self.kills = 0
         self.drops = 0
         events = ["kill"] * config.kills + ["drop"] * config.drops
@@ -521,6 +314,7 @@ class Chaos:
         target = wait_until(busy_worker, timeout=30, interval=0.02)
         if target is None or self._stop.is_set():
             return 0
+        self.before_kill(target.child)
         target.child.send(signal.SIGKILL)
         # The supervisor restarts it; wait until it consumes again before the next event.
         wait_until(lambda: target.child.alive() and target.child.ready(), timeout=120)
@@ -528,8 +322,6 @@ class Chaos:
 
 
 def run_soak(config: SoakConfig, out: Callable[[str], None] = print) -> SoakResult:
-    import asyncio
-
     from mtq.settings import Settings
     from mtq.tiny_model import build_tiny_model
     from mtq.topology_cli import declare_all
@@ -540,11 +332,9 @@ def run_soak(config: SoakConfig, out: Callable[[str], None] = print) -> SoakResu
         log_dir = config.log_dir or scratch
         log_dir.mkdir(parents=True, exist_ok=True)
         model = config.model or build_tiny_model(scratch / "tiny-model")
-        amqp_url, vhost = stack.enter_context(private_vhost())
-        secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-        receiver = FlakyReceiver(config.fail_rate, secret, seed=config.seed)
-        receiver.start()
-        stack.callback(receiver.stop)
+        amqp_url, vhost = stack.enter_context(private_vhost("mtq-soak"))
+        secret = new_secret()
+        receiver = stack.enter_context(flaky_receiver(config.fail_rate, secret, config.seed))
         schedule = "1 1 2 2 3 3 5 5"  # with 3 quick retries each, parking odds are negligible
         env = mtq_env(amqp_url, model, receiver.port, secret,
                       MTQ_WEBHOOK_RETRY_SCHEDULE_S=schedule, MTQ_PREFETCH=str(config.prefetch),
@@ -574,10 +364,13 @@ def run_soak(config: SoakConfig, out: Callable[[str], None] = print) -> SoakResu
         publisher = Publisher(amqp_url, jobs, rate, burst=max(1, round(rate * 2)))
 
         def outstanding() -> bool:
-            with receiver.lock:
-                return not publisher.done.is_set() or len(receiver.jobs) < len(publisher.confirmed)
+            return (not publisher.done.is_set()
+                    or len(delivered_jobs(receiver)) < len(publisher.confirmed))
 
-        chaos = Chaos(config, workers, vhost, window, outstanding)
+        watch = RedeliveryWatch(workers)
+        chaos = Chaos(config, workers, vhost, window, outstanding, before_kill=watch.sample)
+        watch.start()
+        stack.callback(watch.stop)
         publisher.start()
         stack.callback(publisher.stop)
         chaos.start()
@@ -585,29 +378,25 @@ def run_soak(config: SoakConfig, out: Callable[[str], None] = print) -> SoakResu
         wait_until(lambda: not outstanding(), timeout=config.timeout_s, interval=0.5)
         chaos.stop()
         publisher.stop()
+        watch.stop()
         counts = queue_counts(vhost)
-        with receiver.lock:
-            delivered_jobs = dict(receiver.jobs)
+        delivered = delivered_jobs(receiver)
         confirmed = set(publisher.confirmed)
-        lost = len(confirmed - set(delivered_jobs))
-        redeliveries = [
-            int(match)
-            for supervisor in workers
-            for match in DELIVERY_COUNT_LOG.findall(supervisor.child.log_text())
-        ]
+        lost = len(confirmed - set(delivered))
+        seen = receiver.seen()
         result = SoakResult(
             published=len(confirmed),
-            completed=sum(1 for t in delivered_jobs.values() if t == "job.completed"),
-            failed=sum(1 for t in delivered_jobs.values() if t == "job.failed"),
+            completed=sum(1 for t in delivered.values() if t == "job.completed"),
+            failed=sum(1 for t in delivered.values() if t == "job.failed"),
             lost=lost,
             duplicates=receiver.duplicates(),
-            max_redeliveries=max(redeliveries, default=0),
+            max_redeliveries=watch.highest,
             kills=chaos.kills,
             drops=chaos.drops,
-            endpoint_failures=receiver.failed,
+            endpoint_failures=sum(1 for r in seen if r.answered == 500),
             parked=counts.get("mtq.results.parked", (0, 0))[0],
             dead_lettered=counts.get(f"mtq.jobs.{ROUTE}.dead", (0, 0))[0],
-            bad_signatures=receiver.bad_signatures,
+            bad_signatures=sum(1 for r in seen if r.bad_signature),
             elapsed_s=time.monotonic() - started,
         )
         if lost:
@@ -618,7 +407,8 @@ def run_soak(config: SoakConfig, out: Callable[[str], None] = print) -> SoakResu
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.soak", description="Soak mtq under injected faults; one line out."
+        prog="python -m tests.faults.soak",
+        description="Soak mtq under injected faults; one line out.",
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--jobs", type=int, default=200, help="jobs to publish (default 200)")
