@@ -9,11 +9,11 @@ Masking is pure and cheap, so completion masks again instead of carrying masks a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 
 from mtq.contract import Job
-from mtq.markup import CharLink, SegmentWarning, mask, restore
+from mtq.markup import CharLink, SegmentWarning, mask, restore, verify
 from worker.alignment import Attention, char_alignment
 
 log = logging.getLogger(__name__)
@@ -36,11 +36,14 @@ class RestoredJob:
 def restore_job(
     job: Job, translations: Sequence[str], outputs: Sequence[Sequence[int] | None],
     attention: Mapping[int, tuple[Sequence[int], Attention]], decode: Decode,
+    answered: Container[int] = (),
 ) -> RestoredJob:
     """Every source code put back into its translation, with per-segment warnings.
 
     ``attention`` maps a segment index to (its source token ids, the attention of its output);
-    segments without it are placed by the deterministic fallback.
+    segments without it are placed by the deterministic fallback. Segments in ``answered``
+    already hold their final text (blank, or a cached result that was restored when it was
+    computed): they are only checked again, which gives the same warnings as the first time.
     """
     options = job.markup
     if not options.active:
@@ -52,6 +55,12 @@ def restore_job(
             texts.append(translation)  # answered at intake, as without markup
             continue
         masked = mask(segment, options.markup, options.placeholders)
+        if index in answered:
+            texts.append(translation)
+            found = [*masked.warnings, *verify(masked, translation)]
+            warnings.extend(SegmentWarning(index, w.code, w.message)
+                            for n, w in enumerate(found) if w not in found[:n])
+            continue
         links: list[CharLink] | None = None
         output = outputs[index]
         if index in attention and output:
