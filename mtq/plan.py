@@ -33,6 +33,7 @@ from mtq.plan_sim import (
     ScalingRules,
     simulate,
 )
+from mtq.route_scaling import format_triggers
 from mtq.settings import Settings
 
 # Seconds between the end of the worker's drain and SIGKILL: publishing the last results,
@@ -140,7 +141,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="--throughput is in jobs/s or segments/s (default jobs)")
     p.add_argument("--segments-per-job", type=float,
                    help="average segments per job (needed with --unit segments)")
-    p.add_argument("--backlog", type=float, required=True, help="jobs to clear")
+    p.add_argument("--backlog", type=float, required=True,
+                   help="jobs to clear (summed over the routes the worker pool serves)")
+    p.add_argument("--routes", help="the routes one worker pool serves (default MTQ_ROUTES): "
+                   "prints its trigger on the sum of their queues")
     p.add_argument("--target", type=float, required=True,
                    help="seconds to clear the backlog in")
     p.add_argument("--startup", type=float, default=180,
@@ -184,6 +188,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     rec = recommend(workload)
     print(format_recommendation(workload, rec))
+    routes = tuple(args.routes.replace(",", " ").split()) if args.routes else settings.routes
+    print()
+    print(format_triggers(routes, rec.value, depth_per_route=rec.value))
     rules = ScalingRules(
         value=rec.value,
         activation_value=rec.activation_value,

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from mtq import plan
 from mtq.health import HealthServer
 from mtq.plan_sim import rules_from_scaledobject
+from mtq.route_scaling import job_queues_regex, matched_queues
 from mtq.settings import Settings
 from mtq.topology import RESULTS_QUEUE, job_queue
 from tests.deploy.manifests import OVERLAYS, Manifest, config, container, find, render
@@ -46,8 +47,15 @@ def test_worker_scaledobject_follows_topology_and_prefetch(folder: str) -> None:
     spec = find(docs, "ScaledObject", "mtq-worker")["spec"]
     assert spec["scaleTargetRef"]["name"] == "mtq-worker"
     find(docs, "Deployment", "mtq-worker")
-    queues = [t["metadata"]["queueName"] for t in spec["triggers"]]
-    assert sorted(queues) == sorted(job_queue(route) for route in settings.routes)
+    # One trigger on the sum of every route's job queue (mtq/route_scaling.py).
+    (jobs,) = spec["triggers"]
+    assert jobs["metadata"]["queueName"] == job_queues_regex(settings.routes)
+    assert matched_queues(jobs["metadata"], [job_queue(r) for r in settings.routes]) == [
+        job_queue(r) for r in settings.routes
+    ]
+    assert jobs["metadata"]["useRegex"] == "true"
+    assert jobs["metadata"]["operation"] == "sum"
+    assert int(jobs["metadata"]["pageSize"]) >= len(settings.routes)
     for trigger in spec["triggers"]:
         meta = trigger["metadata"]
         assert trigger["type"] == "rabbitmq"
