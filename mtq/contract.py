@@ -23,6 +23,8 @@ from mtq.settings import Settings
 _DEFAULTS = Settings()
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Who a job is for, for fair shares between tenants (worker/fairness.py); echoed in events.
+TENANT_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # A language tag: alphanumerics, with "_" before BCP 47 subtags (pt_BR, zh_Hant); mtq/languages.py.
 LANGUAGE_TAG_PATTERN = r"^[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*$"
 # Characters a translation segment may not contain: C0/C1 controls except tab, LF and CR.
@@ -73,6 +75,7 @@ class Job:
     callback_url: str
     options: DecodeOptions
     metadata: dict[str, Any] = field(default_factory=dict)
+    tenant: str | None = None
 
     @property
     def route(self) -> str:
@@ -92,7 +95,7 @@ class InvalidJob(PermanentError):
 
     def __init__(
         self, code: ErrorCode, message: str, *, job_id: str, callback_url: str,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None, tenant: str | None = None,
     ) -> None:
         super().__init__(f"{code.value}: {message}")
         self.code = code
@@ -100,6 +103,7 @@ class InvalidJob(PermanentError):
         self.job_id = job_id
         self.callback_url = callback_url
         self.metadata = metadata or {}
+        self.tenant = tenant
 
 
 class _OptionsModel(BaseModel):
@@ -117,6 +121,7 @@ class _JobModel(BaseModel):
     callback_url: str
     options: _OptionsModel = Field(default_factory=_OptionsModel)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    tenant: str | None = Field(default=None, pattern=TENANT_PATTERN.pattern)
 
 
 def callback_problem(url: object) -> str | None:
@@ -173,10 +178,13 @@ def parse_job(body: bytes, limits: JobLimits, *, routes: tuple[str, ...] | None 
     metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
     if _json_size(metadata) > limits.max_metadata_bytes:
         metadata = {}  # never echo back the very thing that was refused
+    tenant = raw.get("tenant")
+    if not (isinstance(tenant, str) and TENANT_PATTERN.match(tenant)):
+        tenant = None  # an invalid tenant is reported, not echoed
 
     def fail(code: ErrorCode, message: str) -> InvalidJob:
         return InvalidJob(code, message, job_id=job_id, callback_url=raw["callback_url"],
-                          metadata=metadata)
+                          metadata=metadata, tenant=tenant)
 
     try:
         model = _JobModel.model_validate(raw)
@@ -199,6 +207,7 @@ def parse_job(body: bytes, limits: JobLimits, *, routes: tuple[str, ...] | None 
         callback_url=model.callback_url,
         options=DecodeOptions(beam_size=beam, max_new_tokens=max_new),
         metadata=model.metadata,
+        tenant=model.tenant,
     )
 
 

@@ -98,6 +98,7 @@ class CompletedEvent:
             "model": self.model.to_json(),
             "metadata": self.job.metadata,
             "stats": self.stats.to_json(),
+            **({"tenant": self.job.tenant} if self.job.tenant is not None else {}),
         }
 
 
@@ -109,6 +110,7 @@ class FailedEvent:
     code: ErrorCode
     message: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    tenant: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.code, ErrorCode):
@@ -124,6 +126,7 @@ class FailedEvent:
             "job_id": self.job_id,
             "error": {"code": self.code.value, "message": self.message},
             "metadata": self.metadata or {},
+            **({"tenant": self.tenant} if self.tenant is not None else {}),
         }
 
 

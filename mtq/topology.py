@@ -35,8 +35,20 @@ def broker_death_reason(headers: dict[str, Any]) -> str | None:
     return str(reason) if reason else None
 
 
+INTERACTIVE_SUFFIX = "interactive"
+
+
 def job_queue(route: str) -> str:
     return f"{JOBS_EXCHANGE}.{route}"
+
+
+def interactive_routing_key(route: str) -> str:
+    """Jobs published with this routing key go to the route's interactive lane."""
+    return f"{route}.{INTERACTIVE_SUFFIX}"
+
+
+def interactive_queue(route: str) -> str:
+    return job_queue(interactive_routing_key(route))
 
 
 def dead_letter_queue(route: str) -> str:
@@ -63,7 +75,8 @@ def _dead_lettering(routing_key: str, exchange: str = DEAD_LETTER_EXCHANGE) -> d
 @dataclass(frozen=True)
 class JobTopology:
     exchange: AbstractExchange
-    queues: dict[str, AbstractQueue]
+    queues: dict[str, AbstractQueue]  # bulk lane, by route
+    interactive: dict[str, AbstractQueue]  # interactive lane, by route
 
 
 async def _declare_dead_letter_target(channel: AbstractChannel, queue_name: str) -> AbstractQueue:
@@ -78,22 +91,26 @@ async def _declare_dead_letter_target(channel: AbstractChannel, queue_name: str)
 async def declare_job_topology(
     channel: AbstractChannel, routes: tuple[str, ...], delivery_limit: int
 ) -> JobTopology:
-    """Exchange ``mtq.jobs`` and, per route, ``mtq.jobs.<route>`` plus its dead-letter queue."""
+    """Exchange ``mtq.jobs`` and, per route, the bulk lane ``mtq.jobs.<route>``, the
+    interactive lane ``mtq.jobs.<route>.interactive`` and their shared dead-letter queue."""
     exchange = await channel.declare_exchange(
         JOBS_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
     )
     queues: dict[str, AbstractQueue] = {}
+    interactive: dict[str, AbstractQueue] = {}
     for route in routes:
         dead = dead_letter_queue(route)
         await _declare_dead_letter_target(channel, dead)
-        queue = await channel.declare_queue(
-            job_queue(route),
-            durable=True,
-            arguments=_quorum_args(**{"x-delivery-limit": delivery_limit}, **_dead_lettering(dead)),
-        )
+        arguments = _quorum_args(**{"x-delivery-limit": delivery_limit}, **_dead_lettering(dead))
+        queue = await channel.declare_queue(job_queue(route), durable=True, arguments=arguments)
         await queue.bind(exchange, routing_key=route)
         queues[route] = queue
-    return JobTopology(exchange=exchange, queues=queues)
+        lane = await channel.declare_queue(
+            interactive_queue(route), durable=True, arguments=arguments
+        )
+        await lane.bind(exchange, routing_key=interactive_routing_key(route))
+        interactive[route] = lane
+    return JobTopology(exchange=exchange, queues=queues, interactive=interactive)
 
 
 async def declare_results_topology(

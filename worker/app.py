@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -29,8 +30,10 @@ from worker.completion import Completion
 from worker.consumer import BrokerLink
 from worker.drain import drain, stop_when_idle
 from worker.engines import Engine
+from worker.fairness import DEFAULT_TENANT, Lane
 from worker.inference import InferenceThread, SegmentResult
 from worker.intake import Intake
+from worker.intake_window import IntakeWindow, WindowRule
 from worker.jobs import InFlightJob
 from worker.jobtable import JobTable
 from worker.metrics import WorkerMetrics
@@ -62,6 +65,11 @@ class Worker:
                                           self.metrics)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.link = BrokerLink(settings, self._on_message, self._on_link_lost)
+        self.window = (
+            IntakeWindow(WindowRule.from_settings(settings), initial=settings.prefetch)
+            if settings.intake_segments else None
+        )
+        self.metrics.intake_window.set(settings.prefetch)
         self.outbox = Outbox(self.link, settings.result_publish_timeout_s)
         self.settler = Settler(self.link, self.outbox, self.metrics)
         self.solo = SoloRunner(self.table, self.link.set_consuming, self._control.spawn,
@@ -156,18 +164,38 @@ class Worker:
 
     # -- wiring ------------------------------------------------------------------------------
 
-    async def _on_message(self, message: AbstractIncomingMessage, route: str) -> None:
-        await self.intake.receive(message, route)
+    async def _on_message(
+        self, message: AbstractIncomingMessage, route: str, lane: Lane
+    ) -> None:
+        await self.intake.receive(message, route, lane)
 
     def _on_link_lost(self) -> None:
         self.recovery.on_link_lost()
 
     def _start(self, entry: InFlightJob, work: list[WorkItem]) -> None:
         """An admitted job's segments go to the scheduler; one with none left is answered."""
+        lane = entry.delivery.lane
+        if lane is Lane.BULK:
+            self._observe_job_size(len(entry.job.segments))
         if work:
-            self.queue.add(entry.key, entry.job.options, work)
+            self.queue.add(entry.key, entry.job.options, work, lane=lane,
+                           tenant=entry.job.tenant or DEFAULT_TENANT)
         else:
             self.completion.finish(entry)
+
+    def _observe_job_size(self, segments: int) -> None:
+        """The intake window follows the size of bulk jobs (``worker/intake_window.py``)."""
+        if self.window is None:
+            return
+        self.window.observe(segments)
+        now = time.monotonic()
+        proposal = self.window.propose(now)
+        if proposal is not None:
+            log.info("intake window: %d -> %d jobs (%.1f segments per job)",
+                     self.window.current, proposal, self.window.segments_per_job or 0)
+            self.window.applied(proposal, now)
+            self.metrics.intake_window.set(proposal)
+            self._control.spawn(self.link.resize(Lane.BULK, proposal))
 
     def _from_inference_thread(self, results: list[SegmentResult]) -> None:
         assert self._loop is not None

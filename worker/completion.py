@@ -59,7 +59,7 @@ class Completion:
                 self._spawn(self._answer(entry, FailedEvent(
                     job.job_id, ErrorCode.SEGMENT_FAILED,
                     f"segments[{result.segment.index}] could not be translated: {result.error}",
-                    job.metadata,
+                    job.metadata, job.tenant,
                 )))
                 continue
             first = not entry.started
@@ -96,7 +96,7 @@ class Completion:
             return FailedEvent(
                 job.job_id, ErrorCode.INTERNAL_ERROR,
                 f"the translations could not be assembled: {type(exc).__name__}",
-                job.metadata,
+                job.metadata, job.tenant,
             )
 
     def _translations(self, entry: InFlightJob) -> list[str]:

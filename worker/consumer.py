@@ -12,6 +12,11 @@ dead session stay bound to its dead channel, so settling them fails cleanly
 
 Consuming can be paused and resumed (``set_consuming``): the worker pauses intake while it runs
 a redelivered job alone, and stops it for good when draining. The wish survives reconnects.
+
+Each route has two lanes, bulk and interactive (``mtq.jobs.<route>.interactive``), each with
+its own prefetch. RabbitMQ applies a prefetch to consumers created after it is set, so
+:meth:`BrokerLink.resize` changes a lane's window by re-subscribing that lane's consumers:
+deliveries already received stay unacked on the channel and are settled as usual.
 """
 
 from __future__ import annotations
@@ -34,12 +39,19 @@ from aio_pika.abc import (
 )
 
 from mtq.settings import Settings
-from mtq.topology import declare_job_topology, declare_results_topology, job_queue
+from mtq.topology import (
+    declare_job_topology,
+    declare_results_topology,
+    interactive_queue,
+    job_queue,
+)
+from worker.fairness import Lane
 from worker.results import ResultPublisher
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[AbstractIncomingMessage, str], Awaitable[None]]
+MessageHandler = Callable[[AbstractIncomingMessage, str, Lane], Awaitable[None]]
+LaneQueue = tuple[str, Lane]  # (route, lane)
 CONNECT_TIMEOUT_S = 15.0
 CLOSE_TIMEOUT_S = 5.0
 FIRST_RETRY_S = 0.5
@@ -54,9 +66,9 @@ class _Session:
     connection: AbstractConnection
     consume_channel: AbstractChannel
     publisher: ResultPublisher
-    queues: dict[str, AbstractQueue]
+    queues: dict[LaneQueue, AbstractQueue]
     lost: asyncio.Event
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[LaneQueue, str] = field(default_factory=dict)
 
     @property
     def alive(self) -> bool:
@@ -77,6 +89,8 @@ class BrokerLink:
         self._closed = False
         self._want_consuming = True
         self._consume_lock = asyncio.Lock()
+        self.prefetch = {Lane.BULK: settings.prefetch,
+                         Lane.INTERACTIVE: settings.interactive_prefetch}
         self.sessions = 0  # how many sessions were opened (1 + reconnects)
         self.name = f"mtq-worker@{socket.gethostname()}:{os.getpid()}"
 
@@ -104,7 +118,7 @@ class BrokerLink:
         return session.publisher
 
     async def queue_depths(self) -> list[int]:
-        """Ready messages per route queue (raises while disconnected)."""
+        """Ready messages per job queue, both lanes (raises while disconnected)."""
         session = self._session
         if session is None or not session.alive:
             raise NotConnected("not connected")
@@ -157,6 +171,18 @@ class BrokerLink:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(session.connection.close(), CLOSE_TIMEOUT_S)
 
+    async def resize(self, lane: Lane, prefetch: int) -> None:
+        """Give ``lane`` a new prefetch (re-subscribes its consumers); survives reconnects."""
+        async with self._consume_lock:
+            if self.prefetch[lane] == prefetch:
+                return
+            self.prefetch[lane] = prefetch
+            session = self._session
+            if session is None or not session.alive or not self._want_consuming:
+                return
+            await self._cancel(session, lane)
+            await self._consume(session)
+
     async def set_consuming(self, wanted: bool) -> None:
         """Start or stop the consumers; remembered across reconnects. Idempotent."""
         async with self._consume_lock:
@@ -205,12 +231,12 @@ class BrokerLink:
                 mark_lost()
 
             underlay.on_consumer_cancel_callbacks.add(cancelled_by_broker)
-            # Per-consumer prefetch: quorum queues refuse global QoS.
-            await consume_channel.set_qos(prefetch_count=settings.prefetch)
-            queues = {
-                route: await consume_channel.get_queue(job_queue(route))
-                for route in settings.routes
-            }
+            queues: dict[LaneQueue, AbstractQueue] = {}
+            for route in settings.routes:
+                queues[(route, Lane.BULK)] = await consume_channel.get_queue(job_queue(route))
+                queues[(route, Lane.INTERACTIVE)] = await consume_channel.get_queue(
+                    interactive_queue(route)
+                )
             session = _Session(connection, consume_channel, publisher, queues, lost)
             async with self._consume_lock:
                 if self._want_consuming:
@@ -224,25 +250,35 @@ class BrokerLink:
         return session
 
     async def _consume(self, session: _Session) -> None:
-        for route, queue in session.queues.items():
-            if route not in session.tags:
-                session.tags[route] = await queue.consume(self._handler(route))
-        log.info("consuming %s with prefetch %d",
-                 ", ".join(q.name for q in session.queues.values()), self._settings.prefetch)
+        for lane in Lane:
+            missing = [key for key in session.queues if key[1] is lane and key not in session.tags]
+            if not missing:
+                continue
+            # Per-consumer prefetch (quorum queues refuse global QoS): it applies to the
+            # consumers created after it, so each lane sets its own just before subscribing.
+            await session.consume_channel.set_qos(prefetch_count=self.prefetch[lane])
+            for key in missing:
+                session.tags[key] = await session.queues[key].consume(self._handler(*key))
+            log.info("consuming %s with prefetch %d",
+                     ", ".join(session.queues[key].name for key in missing), self.prefetch[lane])
 
-    async def _cancel(self, session: _Session) -> None:
-        for route, tag in list(session.tags.items()):
+    async def _cancel(self, session: _Session, lane: Lane | None = None) -> None:
+        for key, tag in list(session.tags.items()):
+            if lane is not None and key[1] is not lane:
+                continue
             with contextlib.suppress(Exception):
-                await session.queues[route].cancel(tag)
-            session.tags.pop(route, None)
+                await session.queues[key].cancel(tag)
+            session.tags.pop(key, None)
         # Deliveries that reached the client before the cancel-ok are already scheduled as
         # tasks; two loop turns let them register with the worker before anyone counts them.
         for _ in range(3):
             await asyncio.sleep(0)
 
-    def _handler(self, route: str) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+    def _handler(
+        self, route: str, lane: Lane
+    ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
-            await self._on_message(message, route)
+            await self._on_message(message, route, lane)
 
         return on_message
 

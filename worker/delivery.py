@@ -16,6 +16,8 @@ import logging
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 
+from worker.fairness import Lane
+
 log = logging.getLogger(__name__)
 
 _SETTLE_FAILURES: tuple[type[BaseException], ...] = (
@@ -26,9 +28,12 @@ _SETTLE_FAILURES: tuple[type[BaseException], ...] = (
 class Delivery:
     """A received job message that must be settled exactly once."""
 
-    def __init__(self, message: AbstractIncomingMessage, route: str) -> None:
+    def __init__(
+        self, message: AbstractIncomingMessage, route: str, lane: Lane = Lane.BULK
+    ) -> None:
         self.message = message
         self.route = route
+        self.lane = lane
         self.settled = False
         self.fingerprint = hashlib.sha256(message.body).hexdigest()
 

@@ -24,6 +24,7 @@ from mtq.settings import Settings
 from worker.admission import blocked_reason, job_limits, size_problem
 from worker.delivery import Delivery
 from worker.engines import Engine
+from worker.fairness import Lane
 from worker.jobs import InFlightJob
 from worker.jobtable import JobTable
 from worker.outbox import Outbox
@@ -53,9 +54,11 @@ class Intake:
         self._limits = job_limits(settings)
         self._policy = NetworkPolicy.from_settings(settings)
 
-    async def receive(self, message: AbstractIncomingMessage, route: str) -> None:
+    async def receive(
+        self, message: AbstractIncomingMessage, route: str, lane: Lane = Lane.BULK
+    ) -> None:
         """The error boundary of one message: whatever happens, it gets settled."""
-        delivery = Delivery(message, route)
+        delivery = Delivery(message, route, lane)
         self._table.receiving += 1
         try:
             try:

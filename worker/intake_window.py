@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from mtq.settings import Settings
+
 HYSTERESIS = 1.5  # change only when the new window is at least 1.5× larger or smaller
 SMOOTHING = 0.2  # weight of the newest job in the moving average
 
@@ -37,6 +39,11 @@ class WindowRule:
             raise ValueError("the intake window needs 1 <= floor <= ceiling")
         if self.target_segments < 1:
             raise ValueError("target_segments must be at least 1")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WindowRule:
+        return cls(target_segments=max(settings.intake_segments, 1),
+                   floor=min(2, settings.prefetch_max), ceiling=settings.prefetch_max)
 
     def window_for(self, segments_per_job: float) -> int:
         wanted = math.ceil(self.target_segments / max(segments_per_job, 1.0)) + 1

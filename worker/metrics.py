@@ -63,6 +63,10 @@ class WorkerMetrics:
         self.token_budget = Gauge(
             "mtq_token_budget", "Current micro-batch token budget", registry=registry
         )
+        self.intake_window = Gauge(
+            "mtq_intake_window", "Prefetch of the bulk lane (jobs held unacked at most)",
+            registry=registry,
+        )
         self.oom_total = Counter(
             "mtq_oom_total", "Out-of-memory errors recovered from", registry=registry
         )

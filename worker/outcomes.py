@@ -60,4 +60,6 @@ Outcome = Ack | Requeue | DeadLetter | Publish | Hold
 
 def fail(exc: InvalidJob) -> Publish:
     """An invalid job that can be answered: ``job.failed`` with the exception's code."""
-    return Publish(FailedEvent(exc.job_id, exc.code, exc.message, exc.metadata), exc.callback_url)
+    return Publish(
+        FailedEvent(exc.job_id, exc.code, exc.message, exc.metadata, exc.tenant), exc.callback_url
+    )
