@@ -17,29 +17,31 @@ from typing import Any
 
 from mtq.errors import ConfigError
 from mtq.settings import parse_route
-from mtq.topology import job_queue
+from mtq.topology import INTERACTIVE_SUFFIX, job_queue
 
 KEDA_DEFAULT_PAGE_SIZE = 100
 MANAGEMENT_MAX_PAGE_SIZE = 500  # RabbitMQ's limit on page_size
 
 
 def job_queues_regex(routes: Sequence[str]) -> str:
-    """An anchored regex matching exactly the job queues of ``routes`` (never ``.dead``)."""
+    """An anchored regex matching exactly the job queues of ``routes``, both lanes (bulk and
+    ``.interactive``), never ``.dead``."""
     if not routes:
         raise ConfigError("no routes to scale on")
     for route in routes:
         parse_route(route)
     prefix = re.escape(job_queue(""))
     alternatives = "|".join(sorted(routes))  # route tags hold only [A-Za-z0-9_-]
-    return f"^{prefix}(?:{alternatives})$"
+    return f"^{prefix}(?:{alternatives})(?:\\.{INTERACTIVE_SUFFIX})?$"
 
 
 def page_size(routes: Sequence[str]) -> int:
-    """KEDA's ``pageSize`` that holds every matching queue (a multiple of 100)."""
-    needed = max(KEDA_DEFAULT_PAGE_SIZE, math.ceil(len(routes) / 100) * 100)
+    """KEDA's ``pageSize`` that holds every matching queue, two per route (a multiple of 100)."""
+    queues = 2 * len(routes)
+    needed = max(KEDA_DEFAULT_PAGE_SIZE, math.ceil(queues / 100) * 100)
     if needed > MANAGEMENT_MAX_PAGE_SIZE:
         raise ConfigError(
-            f"{len(routes)} routes are more than one management API page "
+            f"{len(routes)} routes ({queues} queues) are more than one management API page "
             f"({MANAGEMENT_MAX_PAGE_SIZE}) can sum: split them over several worker "
             "Deployments, each with its own ScaledObject"
         )

@@ -21,7 +21,7 @@ from mtq.route_scaling import (
     page_size,
     sum_trigger,
 )
-from mtq.topology import dead_letter_queue, declare_job_topology, job_queue
+from mtq.topology import dead_letter_queue, declare_job_topology, interactive_queue, job_queue
 from tests.harness.broker import management, vhost_of
 from tests.harness.env import wait_for
 
@@ -32,11 +32,11 @@ def test_the_regex_matches_exactly_the_routes_job_queues() -> None:
     trigger = sum_trigger(ROUTES, value=16)["metadata"]
     others = [dead_letter_queue(r) for r in ROUTES] + [
         job_queue("en-es"), job_queue("en-de_CH"), job_queue("xen-de"), "mtq.results",
-        "mtq.jobsxen-de", "mtq.jobs.en-de.x",
+        "mtq.jobsxen-de", "mtq.jobs.en-de.x", "mtq.jobs.en-de.interactive.dead",
+        interactive_queue("en-es"),
     ]
-    assert matched_queues(trigger, [*others, *map(job_queue, ROUTES)]) == [
-        job_queue(r) for r in ROUTES
-    ]
+    lanes = [*map(job_queue, ROUTES), *map(interactive_queue, ROUTES)]
+    assert matched_queues(trigger, [*others, *lanes]) == lanes
     assert trigger["operation"] == "sum"
     assert trigger["protocol"] == "http"  # useRegex is an http-protocol feature
 
@@ -49,9 +49,9 @@ def test_one_trigger_per_queue_under_provisions_and_the_sum_does_not() -> None:
 
 def test_the_page_holds_every_route() -> None:
     assert page_size(ROUTES) == 100
-    assert page_size([f"en-x{i}" for i in range(101)]) == 200
+    assert page_size([f"en-x{i}" for i in range(51)]) == 200  # two lanes per route
     with pytest.raises(ConfigError, match="several worker Deployments"):
-        page_size([f"en-x{i}" for i in range(501)])
+        page_size([f"en-x{i}" for i in range(251)])
 
 
 def test_bad_routes_are_refused() -> None:
@@ -71,6 +71,9 @@ async def test_the_management_api_sums_what_keda_would_read(amqp_url: str) -> No
                 await topology.exchange.publish(
                     aio_pika.Message(b"{}", message_id=f"{route}-{n}"), routing_key=route
                 )
+        await topology.exchange.publish(  # the interactive lane counts too
+            aio_pika.Message(b"{}", message_id="chat"), routing_key="en-de.interactive"
+        )
         trigger = sum_trigger(ROUTES, value=16)["metadata"]
         vhost = quote(vhost_of(amqp_url), safe="")
         query = urlencode({"page": 1, "page_size": trigger["pageSize"],
@@ -80,9 +83,9 @@ async def test_the_management_api_sums_what_keda_would_read(amqp_url: str) -> No
             page = management("GET", f"queues/{vhost}?{query}")
             names = sorted(q["name"] for q in page["items"])
             total = sum(int(q.get("messages") or 0) for q in page["items"])
-            return (total, names) if total == sum(waiting.values()) else None
+            return (total, names) if total == sum(waiting.values()) + 1 else None
 
         # Management statistics refresh every few seconds.
         total, names = await asyncio.to_thread(wait_for, summed, 60, "the summed queue depth")
-    assert names == sorted(job_queue(r) for r in ROUTES)
-    assert total == sum(waiting.values())
+    assert names == sorted([*map(job_queue, ROUTES), *map(interactive_queue, ROUTES)])
+    assert total == sum(waiting.values()) + 1
