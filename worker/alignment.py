@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from mtq.markup import CharLink, prefix_spans, token_links
+from mtq.markup import CharLink, token_links, token_spans
 
 log = logging.getLogger(__name__)
 Attention = list[list[float]]  # one row per output token, one weight per source token
@@ -121,10 +121,11 @@ def ct2_forced_attention(
 
 
 def char_alignment(
-    decode: Callable[[Sequence[int]], str], source_ids: Sequence[int], source_text: str,
+    decode: Callable[[Sequence[Sequence[int]]], list[str]], source_ids: Sequence[int],
+    source_text: str,
     output_ids: Sequence[int], translation: str, attention: Attention,
 ) -> list[CharLink]:
     """Character links between ``source_text`` (what was encoded) and ``translation``."""
-    source_spans = prefix_spans(decode, source_ids, source_text)
-    target_spans = prefix_spans(decode, output_ids, translation)
+    source_spans = token_spans(decode, source_ids, source_text)
+    target_spans = token_spans(decode, output_ids, translation)
     return token_links(attention, source_spans, target_spans)

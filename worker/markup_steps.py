@@ -17,7 +17,7 @@ from mtq.markup import CharLink, SegmentWarning, mask, restore, verify
 from worker.alignment import Attention, char_alignment
 
 log = logging.getLogger(__name__)
-Decode = Callable[[Sequence[int]], str]
+Decode = Callable[[Sequence[Sequence[int]]], list[str]]  # Engine.decode
 
 
 def model_texts(job: Job) -> list[str]:

@@ -5,7 +5,7 @@ code back into the translation (using an alignment when one is given) and report
 segment, any guarantee that could not be met.
 """
 
-from mtq.markup.align import CharLink, prefix_spans, token_links
+from mtq.markup.align import CharLink, token_links, token_spans
 from mtq.markup.check import verify
 from mtq.markup.codes import Code, Kind, MarkupWarning, SegmentWarning
 from mtq.markup.mask import Masked, mask
@@ -17,5 +17,5 @@ from mtq.markup.restore import Restored, restore
 __all__ = [
     "MARKUPS", "PLACEHOLDER_NAMES", "CharLink", "Code", "Kind", "MarkupOptions", "MarkupWarning",
     "Masked", "Restored", "SegmentWarning", "markup_options", "mask", "options_problem", "parse",
-    "prefix_spans", "restore", "token_links", "verify",
+    "restore", "token_links", "token_spans", "verify",
 ]

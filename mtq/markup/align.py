@@ -1,14 +1,14 @@
 """Alignments between the masked source and the translation, at the level of units.
 
-An engine aligns tokens; :func:`token_links` turns a target-by-source attention matrix into
-character-span links, which :func:`unit_links` turns into unit links for placement. Without an
+An engine aligns tokens: :func:`token_spans` places them in the text, :func:`token_links` turns
+a target-by-source attention matrix into character-span links, and :func:`unit_links` turns
+those into unit links for placement. Without an
 alignment, :func:`lexical_links` finds units that are spelled the same on both sides (names,
 numbers) as anchors for the monotone fallback.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 
 from mtq.markup.units import Span
@@ -16,43 +16,32 @@ from mtq.markup.units import Span
 CharLink = tuple[Span, Span]  # (source chars in the masked text, target chars in the output)
 
 
-def prefix_spans(
-    decode: Callable[[Sequence[int]], str], ids: Sequence[int], reference: str
+def token_spans(
+    decode: Callable[[Sequence[Sequence[int]]], list[str]], ids: Sequence[int], reference: str
 ) -> list[Span | None]:
-    """Each token's character span in ``reference``, found by decoding growing prefixes.
+    """Each token's character span in ``reference``, or None where it cannot be found.
 
-    Works for any tokenizer; ``reference`` is the text the tokens stand for (the masked source
-    or the decoded translation). Where decoding does not reproduce ``reference`` exactly
-    (normalization), offsets are mapped through a character diff.
+    Works for any tokenizer: every token is decoded on its own (one batch call) and looked for
+    in ``reference`` (the text the tokens stand for: the masked source or the decoded
+    translation) from where the previous one ended. Special tokens decode to nothing; a piece
+    the tokenizer normalized (quotes, unknown characters) is not found and gets no span, so it
+    takes no part in the alignment.
     """
-    decoded = decode(ids)
-    mapping = _offset_map(decoded, reference)
+    pieces = decode([[token] for token in ids])
     spans: list[Span | None] = []
-    previous = 0
-    for count in range(1, len(ids) + 1):
-        end = len(decode(ids[:count]))
-        end = min(max(end, previous), len(decoded))
-        start, stop = mapping[previous], mapping[end]
-        while start < stop and reference[start].isspace():
-            start += 1
-        spans.append((start, stop) if start < stop else None)
-        previous = end
+    cursor = 0
+    for piece in pieces:
+        piece = piece.strip()
+        at = reference.find(piece, cursor, cursor + len(piece) + _SLACK) if piece else -1
+        if at < 0:
+            spans.append(None)
+            continue
+        spans.append((at, at + len(piece)))
+        cursor = at + len(piece)
     return spans
 
 
-def _offset_map(decoded: str, reference: str) -> list[int]:
-    """For each offset in ``decoded`` (0..len), the matching offset in ``reference``."""
-    if decoded == reference:
-        return list(range(len(decoded) + 1))
-    mapping = [0] * (len(decoded) + 1)
-    matcher = difflib.SequenceMatcher(None, decoded, reference, autojunk=False)
-    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
-        for offset in range(a0, a1 + 1):
-            if tag == "equal":
-                mapping[offset] = b0 + (offset - a0)
-            else:
-                mapping[offset] = b0 + (b1 - b0) * (offset - a0) // max(a1 - a0, 1)
-    return mapping
+_SLACK = 16  # characters a piece may start after the previous one (spaces, skipped pieces)
 
 
 def token_links(

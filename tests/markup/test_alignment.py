@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mtq.markup import mask, prefix_spans, restore, token_links
+from mtq.markup import mask, restore, token_links, token_spans
 
 _VOCAB = ["", "▁the", "▁red", "▁car", "▁la", "▁voiture", "▁rouge", "."]
 
 
-def _decode(ids: Sequence[int]) -> str:
-    return "".join(_VOCAB[i] for i in ids).replace("▁", " ").strip()
+def _decode(rows: Sequence[Sequence[int]]) -> list[str]:
+    return ["".join(_VOCAB[i] for i in ids).replace("▁", " ").strip() for ids in rows]
 
 
-def test_prefix_spans_finds_each_token_in_the_text() -> None:
-    spans = prefix_spans(_decode, [1, 2, 3, 7, 0], "the red car.")
+def test_token_spans_find_each_token_in_the_text() -> None:
+    spans = token_spans(_decode, [1, 2, 3, 7, 0], "the red car.")
     assert spans == [(0, 3), (4, 7), (8, 11), (11, 12), None]
 
 
-def test_prefix_spans_maps_through_normalization() -> None:
-    # The reference differs from what the tokens decode to (a normalized quote, extra space).
-    spans = prefix_spans(_decode, [1, 2, 3], "the  red car")
-    assert spans[2] == (9, 12)
+def test_token_spans_skip_what_the_text_does_not_hold() -> None:
+    # "voiture" was normalized away: no span, and the tokens after it are still found.
+    spans = token_spans(_decode, [4, 5, 6], "la  car rouge")
+    assert spans == [(0, 2), None, (8, 13)]
 
 
 def test_token_links_take_the_strongest_source_token() -> None:

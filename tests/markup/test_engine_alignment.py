@@ -34,10 +34,10 @@ def test_hf_cross_attention_has_one_row_per_output_token(hf_engine: HFEngine) ->
     # The search is untouched: the same outputs with the model back on its own kernels.
     assert hf_engine.generate(sources, options) == outputs
 
-    decode = lambda ids: hf_engine.decode([ids])[0]  # noqa: E731
     for m, source, output, attention in zip(masked, sources, outputs, rows, strict=True):
-        translation = decode(output)
-        links = char_alignment(decode, source, m.text, output, translation, attention)
+        translation = hf_engine.decode([output])[0]
+        links = char_alignment(hf_engine.decode, source, m.text, output, translation,
+                               attention)
         assert links, "every non-empty translation gets some links"
         result = restore(m, translation, links)
         assert result.warnings == ()
@@ -57,8 +57,8 @@ def test_ct2_forced_attention_has_one_row_per_output_token(markup_ct2_model: Pat
     assert [len(r) for r in rows] == [len(o) for o in outputs]
     assert all(len(row) == len(s) for s, r in zip(sources, rows, strict=True) for row in r)
     assert engine.generate(sources, options) == outputs
-    decode = lambda ids: engine.decode([ids])[0]  # noqa: E731
     for m, source, output, attention in zip(masked, sources, outputs, rows, strict=True):
-        translation = decode(output)
-        links = char_alignment(decode, source, m.text, output, translation, attention)
+        translation = engine.decode([output])[0]
+        links = char_alignment(engine.decode, source, m.text, output, translation, attention)
+        assert links
         assert restore(m, translation, links).warnings == ()
