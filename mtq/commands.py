@@ -50,6 +50,9 @@ def register(subparsers: SubParsers) -> None:
     submit.add_argument("--beam-size", type=int)
     submit.add_argument("--max-new-tokens", type=int)
     submit.add_argument("--metadata", help="JSON object echoed back in the events")
+    submit.add_argument("--tenant", help="who the jobs are for (fair shares between tenants)")
+    submit.add_argument("--interactive", action="store_true",
+                        help="publish to the interactive lane (<route>.interactive)")
     submit.add_argument("--quiet", action="store_true", help="no progress line")
     submit.set_defaults(func=run_submit)
 
@@ -121,7 +124,8 @@ def run_submit(args: argparse.Namespace, settings: Settings) -> int:
             metadata = json.loads(args.metadata)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--metadata is not JSON: {exc.msg}") from exc
-    defaults = JobDefaults(source, target, args.callback_url, options or None, metadata)
+    defaults = JobDefaults(source, target, args.callback_url, options or None, metadata,
+                           args.tenant)
     lines = read_input(args.input)
     fmt = args.format
     if fmt == "auto":
@@ -147,7 +151,8 @@ def run_submit(args: argparse.Namespace, settings: Settings) -> int:
         progress.update(state["jobs"], state["segments"])
 
     limits = JobLimits.from_settings(settings)
-    count, segments = publish_all(jobs, settings.amqp_url, limits, report)
+    count, segments = publish_all(jobs, settings.amqp_url, limits, report,
+                                  interactive=args.interactive)
     progress.update(count, segments, final=True)
     print(f"published {count} jobs ({segments} segments), all confirmed by the broker")
     return 0

@@ -22,7 +22,7 @@ import pika.exceptions
 from mtq.broker import connect_blocking
 from mtq.contract import JOB_ID_PATTERN, InvalidJob, JobLimits, NotAJob, parse_job
 from mtq.errors import ConfigError, PublishError
-from mtq.topology import JOBS_EXCHANGE
+from mtq.topology import JOBS_EXCHANGE, interactive_routing_key
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class JobDefaults:
     callback_url: str | None = None
     options: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
+    tenant: str | None = None
 
 
 def split_job(job: dict[str, Any], max_segments: int) -> list[dict[str, Any]]:
@@ -84,7 +85,7 @@ def jobs_from_jsonl(
 
 def _with_defaults(job: dict[str, Any], defaults: JobDefaults) -> dict[str, Any]:
     merged = dict(job)
-    for name in ("source_lang", "target_lang", "callback_url", "options", "metadata"):
+    for name in ("source_lang", "target_lang", "callback_url", "options", "metadata", "tenant"):
         value = getattr(defaults, name)
         if value is not None and name not in merged:
             merged[name] = value
@@ -100,15 +101,17 @@ def validate(job: dict[str, Any], limits: JobLimits) -> None:
 
 
 class JobPublisher:
-    """A confirmed publisher of job messages to ``mtq.jobs``."""
+    """A confirmed publisher of job messages to ``mtq.jobs`` (bulk or interactive lane)."""
 
-    def __init__(self, amqp_url: str) -> None:
+    def __init__(self, amqp_url: str, *, interactive: bool = False) -> None:
+        self._interactive = interactive
         self._connection = connect_blocking(amqp_url, "mtq-submit")
         self._channel = self._connection.channel()
         self._channel.confirm_delivery()
 
     def publish(self, job: dict[str, Any]) -> None:
         route = f"{job['source_lang']}-{job['target_lang']}"
+        routing_key = interactive_routing_key(route) if self._interactive else route
         properties = pika.BasicProperties(
             content_type="application/json",
             delivery_mode=pika.DeliveryMode.Persistent,
@@ -118,11 +121,11 @@ class JobPublisher:
         body = json.dumps(job, ensure_ascii=False).encode("utf-8")
         try:
             self._channel.basic_publish(
-                JOBS_EXCHANGE, route, body, properties=properties, mandatory=True
+                JOBS_EXCHANGE, routing_key, body, properties=properties, mandatory=True
             )
         except pika.exceptions.UnroutableError as exc:
             raise PublishError(
-                f"job {job['job_id']}: no queue serves {route} (run `mtq topology` with "
+                f"job {job['job_id']}: no queue serves {routing_key} (run `mtq topology` with "
                 f"MTQ_ROUTES including {route})"
             ) from exc
         except pika.exceptions.NackError as exc:
@@ -163,11 +166,11 @@ class Progress:
 
 def publish_all(
     jobs: Iterable[dict[str, Any]], amqp_url: str, limits: JobLimits,
-    on_published: Callable[[dict[str, Any]], None] | None = None,
+    on_published: Callable[[dict[str, Any]], None] | None = None, *, interactive: bool = False,
 ) -> tuple[int, int]:
     """Validate and publish every job; returns (jobs, segments). Stops at the first error."""
     count = segments = 0
-    with JobPublisher(amqp_url) as publisher:
+    with JobPublisher(amqp_url, interactive=interactive) as publisher:
         for job in jobs:
             validate(job, limits)
             publisher.publish(job)
