@@ -4,6 +4,7 @@
     python -m bench ct2 [--quick] [options]   CTranslate2 vs HF on this CPU, engine and e2e
     python -m bench gpu [--tiny] [--ct2]      the GPU rows (what bench/gpu.sh runs)
     python -m bench cache [options]           translation cache and in-flight dedup rows
+    python -m bench intake [options]          intake window, lanes, tenants, pipeline cost
 
 Without a subcommand the suite runs (``python -m bench --help`` lists its options). Each
 subcommand's module is imported only when chosen: ``gpu`` must start on a machine that has
@@ -22,6 +23,7 @@ COMMANDS = {
     "ct2": "bench.ct2.cli",
     "gpu": "bench.gpu",
     "cache": "bench.cache",
+    "intake": "bench.intake",
 }
 
 
