@@ -7,10 +7,12 @@ simulate the replica count with KEDA's and the HPA's rules (mtq/plan_sim.py) and
 
 The arithmetic, in short (docs/deploy.md has the long form):
 
-- ``value`` = MTQ_PREFETCH. KEDA's http protocol counts ready + unacked messages, and each
-  busy pod holds up to one prefetch window unacked, so ceil(messages / prefetch) replicas is
+- ``value`` = one worker's window. KEDA's http protocol counts ready + unacked messages, and
+  each busy pod holds up to one window unacked, so ceil(messages / window) replicas is
   exactly enough for every waiting job to sit in some pod's window. Smaller would add pods
   that find nothing to take; larger leaves jobs waiting while replicas could still be added.
+  The window is MTQ_PREFETCH when it is fixed, and the intake rule's window for the job size
+  (mtq/intake_rule.py) when the worker sizes it (MTQ_INTAKE_SEGMENTS > 0, the default).
 - ``maxReplicaCount`` = ceil(backlog / (jobs_per_s * (target - startup))): the replicas that
   clear the backlog in time once they are up. It is the real cost ceiling.
 - grace period = drain timeout + margin; the drain timeout must cover finishing one full GPU
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mtq.errors import ConfigError
+from mtq.intake_rule import FLOOR, WindowRule
 from mtq.plan_sim import (
     BacklogCurve,
     Drain,
@@ -65,6 +68,16 @@ class Workload:
     drain_timeout_s: float
     segments_per_job: float | None = None
     max_batch_segments: int = 64
+    intake_segments: int = 0  # 0: the window is fixed at prefetch
+    prefetch_max: int = 512
+
+    def window(self) -> int:
+        """Jobs one busy worker holds unacked for this job size."""
+        if self.intake_segments and self.segments_per_job:
+            rule = WindowRule(self.intake_segments, min(FLOOR, self.prefetch_max),
+                              self.prefetch_max)
+            return rule.window_for(self.segments_per_job)
+        return self.prefetch
 
 
 @dataclass(frozen=True)
@@ -101,7 +114,9 @@ def recommend(w: Workload) -> Recommendation:
             )
             drain_timeout = needed
         jobs_per_batch = w.max_batch_segments / w.segments_per_job
-        if w.prefetch < jobs_per_batch:
+        if w.intake_segments:
+            pass  # the worker sizes its window from the job sizes itself
+        elif w.prefetch < jobs_per_batch:
             notes.append(
                 f"MTQ_PREFETCH={w.prefetch} is below one batch ({jobs_per_batch:.0f} jobs of "
                 f"{w.segments_per_job:g} segments): batches never fill"
@@ -111,14 +126,15 @@ def recommend(w: Workload) -> Recommendation:
                 f"MTQ_PREFETCH={w.prefetch} holds more than three batches: busy pods hoard "
                 "jobs that idle new pods could take"
             )
-    held_s = w.prefetch / w.jobs_per_s
+    window = w.window()
+    held_s = window / w.jobs_per_s
     if held_s > CONSUMER_TIMEOUT_S / 2:
         notes.append(
             f"a full prefetch window takes {held_s:.0f} s to work off, close to RabbitMQ's "
             f"consumer_timeout ({CONSUMER_TIMEOUT_S} s): lower MTQ_PREFETCH or the job size"
         )
     return Recommendation(
-        value=w.prefetch,
+        value=window,
         activation_value=0,
         max_replicas=max_replicas,
         cooldown_period_s=max(300, math.ceil(2 * w.startup_s)),
@@ -149,7 +165,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="seconds to clear the backlog in")
     p.add_argument("--startup", type=float, default=180,
                    help="seconds from scale-up to a consuming worker (default 180)")
-    p.add_argument("--prefetch", type=int, help="default: MTQ_PREFETCH")
+    p.add_argument("--prefetch", type=int, help="a fixed window of this many jobs (default: "
+                   "the intake window for --segments-per-job, else MTQ_PREFETCH)")
     p.add_argument("--drain-timeout", type=float, help="default: MTQ_DRAIN_TIMEOUT_S")
     p.add_argument("--max-replicas", type=int, help="simulate this instead of the recommended")
     p.add_argument("--curve", help="simulate this backlog instead of draining --backlog: "
@@ -185,6 +202,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         drain_timeout_s=args.drain_timeout or settings.drain_timeout_s,
         segments_per_job=args.segments_per_job,
         max_batch_segments=settings.max_batch_segments,
+        intake_segments=0 if args.prefetch else settings.intake_segments,
+        prefetch_max=settings.prefetch_max,
     )
     rec = recommend(workload)
     print(format_recommendation(workload, rec))
@@ -231,8 +250,9 @@ def format_recommendation(w: Workload, rec: Recommendation) -> str:
         f"One worker: {w.jobs_per_s:.3g} jobs/s; clear {w.backlog_jobs:g} jobs in "
         f"{w.target_s:g} s; {w.startup_s:g} s to start a worker.",
         "",
-        f"  trigger value                  {rec.value:>6}   = MTQ_PREFETCH: one replica per "
-        "prefetch window of ready+unacked messages",
+        f"  trigger value                  {rec.value:>6}   = "
+        + ("the intake window for this job size" if w.intake_segments and w.segments_per_job
+           else "MTQ_PREFETCH") + ": one replica per window of ready+unacked messages",
         f"  activationValue                {rec.activation_value:>6}   any waiting job wakes "
         "a worker",
         f"  maxReplicaCount                {rec.max_replicas:>6}   = ceil({w.backlog_jobs:g} / "

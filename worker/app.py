@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from mtq.contract import DecodeOptions
 from mtq.health import WORKER_METRICS_PORT, HealthServer, metrics_port
+from mtq.intake_rule import WindowRule
 from mtq.settings import Settings
 from worker.completion import Completion
 from worker.consumer import BrokerLink
@@ -33,7 +34,7 @@ from worker.engines import Engine
 from worker.fairness import DEFAULT_TENANT, Lane
 from worker.inference import InferenceThread, SegmentResult
 from worker.intake import Intake
-from worker.intake_window import IntakeWindow, WindowRule
+from worker.intake_window import IntakeWindow
 from worker.jobs import InFlightJob
 from worker.jobtable import JobTable
 from worker.metrics import WorkerMetrics

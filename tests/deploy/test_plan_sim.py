@@ -205,3 +205,19 @@ def test_mtq_plan_with_a_curve(capsys: pytest.CaptureFixture[str]) -> None:
     assert "HPA: 5 -> 8" in out and "KEDA cooldown" in out
     assert main(["plan", "--throughput", "5", "--unit", "segments", "--backlog", "1",
                  "--target", "900"]) == 2
+
+
+def test_value_follows_the_intake_window_for_the_job_size() -> None:
+    # 1-segment jobs: a worker holds ceil(256 / 1) + 1 = 257 of them, so KEDA's value is 257.
+    assert recommend(workload(segments_per_job=1, intake_segments=256)).value == 257
+    # 300-segment jobs: the floor, two jobs per worker.
+    assert recommend(workload(segments_per_job=300, intake_segments=256)).value == 2
+    # A fixed window (MTQ_INTAKE_SEGMENTS=0 or an explicit --prefetch) is the value itself.
+    assert recommend(workload(segments_per_job=1, intake_segments=0)).value == 16
+
+
+def test_mtq_plan_prints_the_window_value(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--throughput", "400", "--unit", "segments", "--segments-per-job",
+                 "1", "--backlog", "50000", "--target", "900"]) == 0
+    out = capsys.readouterr().out
+    assert "trigger value                     257   = the intake window" in out

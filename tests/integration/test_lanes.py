@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mtq.intake_rule import WindowRule
 from mtq.settings import Settings
 from mtq.tiny_model import generated_sentences
 from mtq.topology import interactive_queue, interactive_routing_key, job_queue
@@ -16,7 +17,6 @@ from tests.harness import consumers, vhost_of
 from tests.integration.helpers import drain_queue, make_job, publish_jobs, publish_raw
 from worker.app import Worker
 from worker.engines.hf import HFEngine
-from worker.intake_window import WindowRule
 
 pytestmark = pytest.mark.integration
 CALLBACK = "https://client.example/hooks/mt"
