@@ -37,9 +37,10 @@ class Settings:
     engine: str = "hf"
     device: str = "auto"
     dtype: str = "auto"
-    # CTranslate2 engine only (docs/engines.md): compute type, replicas, threads per replica.
+    # CTranslate2 engine only (docs/engines.md): compute type, replicas, threads per replica
+    # (0: measured at start on CPU, see thread_tuning_s).
     compute_type: str = "auto"
-    inter_threads: int = 1
+    inter_threads: int = 0
     intra_threads: int = 0
     webhook_secret: tuple[str, ...] = ()
     webhook_allow_networks: tuple[str, ...] = ()
@@ -62,7 +63,9 @@ class Settings:
     max_batch_segments: int = 64
     batch_max_wait_ms: int = 20
     batch_max_padding: float = 0.10
-    torch_threads: int = 0
+    torch_threads: int = 0  # HF engine on CPU; 0: measured at start
+    # Bound on measuring the CPU threading at start (worker/engines/tuning.py); 0: rules.
+    thread_tuning_s: float = 20.0
     drain_timeout_s: float = 60.0
     result_publish_timeout_s: float = 120.0
     # Fault tolerance (docs/reliability.md): a job delivered this many times before runs alone

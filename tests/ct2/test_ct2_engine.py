@@ -113,6 +113,6 @@ def test_compute_type_the_device_lacks_is_refused(ct2_model_path: Path) -> None:
         CTranslate2Engine.from_folder(ct2_model_path, compute_type="float16", device="cpu")
 
 
-def test_no_replicas_is_refused(ct2_model_path: Path) -> None:
+def test_negative_replicas_are_refused(ct2_model_path: Path) -> None:
     with pytest.raises(ConfigError, match="MTQ_INTER_THREADS"):
-        CTranslate2Engine.from_folder(ct2_model_path, inter_threads=0, device="cpu")
+        CTranslate2Engine.from_folder(ct2_model_path, inter_threads=-1, device="cpu")

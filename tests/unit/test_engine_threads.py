@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtq.cpus import affinity_cpus, cgroup_quota_cpus, quota_cpus, usable_cpus
-from worker.engines.ct2 import default_intra_threads
 from worker.engines.hf import cpu_threads
 
 
@@ -22,11 +21,6 @@ def test_configured_threads_win() -> None:
 def test_default_leaves_a_core_for_the_event_loop() -> None:
     assert cpu_threads(0) == max(1, usable_cpus() - 1)
     assert usable_cpus() >= 1
-
-
-def test_ct2_default_shares_the_usable_cpus_among_replicas() -> None:
-    assert default_intra_threads(1) == usable_cpus()
-    assert default_intra_threads(10_000) == 1
 
 
 def test_cgroup_v2_quota(tmp_path: Path) -> None:

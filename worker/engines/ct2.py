@@ -17,6 +17,7 @@ thread keeps all replicas busy. See docs/engines.md.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -24,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mtq.contract import DecodeOptions, ModelInfo
+from mtq.contract import DecodeOptions
 from mtq.convert import Conversion
-from mtq.cpus import usable_cpus
 from mtq.errors import ConfigError
+from mtq.events import ModelInfo
 from mtq.languages import LanguageCodes
 from mtq.settings import Settings
 from worker.engines.base import model_display_name, model_revision
@@ -38,6 +39,9 @@ from worker.engines.codec import (
     warmup_options,
 )
 from worker.engines.languages import BILINGUAL, LanguagePair, ModelLanguages
+from worker.engines.probe import probe_batch
+from worker.engines.threads import ct2_plan
+from worker.engines.tuning import Threads
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,8 @@ def split_for_replicas(lengths: Sequence[int], parts: int) -> list[list[int]]:
 class CTranslate2Engine:
     """``ctranslate2.Translator`` behind the engine interface."""
 
+    translator: Any  # a ctranslate2.Translator; loaded again when the threading changes
+
     def __init__(self, settings: Settings) -> None:
         try:
             import ctranslate2
@@ -101,23 +107,21 @@ class CTranslate2Engine:
                 f"MTQ_MODEL={settings.model!r} is not a CTranslate2 model folder (no model.bin); "
                 "convert a HF model with `mtq convert SRC DST` and point MTQ_MODEL at DST"
             )
-        if settings.inter_threads < 1 or settings.intra_threads < 0:
-            raise ConfigError("MTQ_INTER_THREADS must be at least 1 and MTQ_INTRA_THREADS >= 0")
         gpus = int(ctranslate2.get_cuda_device_count())
         self.device = pick_device(settings.device, gpus > 0, "CTranslate2")
         compute_type = _check_compute_type(ctranslate2, self.device, settings.compute_type)
-        intra_threads = settings.intra_threads
-        if intra_threads == 0 and self.device == "cpu":
-            intra_threads = default_intra_threads(settings.inter_threads)
+        # Replicas x threads: explicit settings, else measured at warm-up (threads.py).
+        self._settings, self._threads = settings, ct2_plan(settings, self.device)
+        self._translator_for = functools.partial(
+            ctranslate2.Translator, str(folder), device=self.device, compute_type=compute_type
+        )
+        self._loaded: Threads | None = None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            self.translator = ctranslate2.Translator(
-                str(folder), device=self.device, compute_type=compute_type,
-                inter_threads=settings.inter_threads, intra_threads=intra_threads,
-            )
+            self._set_threads(self._threads.initial)
         except (OSError, ValueError, RuntimeError) as exc:
             raise ConfigError(f"cannot load CTranslate2 model {settings.model!r}: {exc}") from exc
-        self.replicas = settings.inter_threads
+        self.threading = self._threads.settled()
         conversion = Conversion.read(folder)
         self.max_source_tokens = (
             conversion.max_source_tokens if conversion else _tokenizer_limit(self.tokenizer)
@@ -133,8 +137,8 @@ class CTranslate2Engine:
             compute_type=str(self.translator.compute_type),
         )
         log.info(
-            "loaded %s with CTranslate2 on %s as %s: %d replica(s) x %d thread(s)",
-            self.info.name, self.device, self.info.compute_type, self.replicas, intra_threads,
+            "loaded %s with CTranslate2 on %s as %s: %s (%s)", self.info.name, self.device,
+            self.info.compute_type, self._threads.initial.describe(), self._threads.how,
         )
 
     @classmethod
@@ -210,8 +214,23 @@ class CTranslate2Engine:
         return decode_ids(self.tokenizer, self.languages.strip(outputs))
 
     def warmup(self, options: DecodeOptions) -> None:
-        """One batch per replica, so every replica has run once before the worker is ready."""
+        """Measure the CPU threading if the settings leave it open; then one batch per
+        replica, so every replica has run once before the worker is ready."""
+        if self._threads.candidates:
+            probe = probe_batch(self.encode, self._settings, options.beam_size)
+            self.threading = self._threads.measure(self._set_threads, self.generate, probe)
         self.generate(warmup_batch(self.encode, self.replicas), warmup_options(options))
+
+    def _set_threads(self, threads: Threads) -> None:
+        """Load the model with ``threads``: CTranslate2 fixes them when it loads one."""
+        if threads == self._loaded:
+            return
+        if self._loaded is not None:
+            del self.translator  # free the old replicas before the new ones load
+        self.translator = self._translator_for(
+            inter_threads=threads.replicas, intra_threads=threads.intra
+        )
+        self._loaded, self.replicas = threads, threads.replicas
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         return "out of memory" in str(exc).lower()
@@ -231,11 +250,6 @@ def _check_compute_type(ctranslate2: Any, device: str, wanted: str) -> str:
             f"choose auto or one of {', '.join(supported)}"
         )
     return wanted
-
-
-def default_intra_threads(replicas: int) -> int:
-    """Threads per replica when ``MTQ_INTRA_THREADS`` is 0: the usable CPUs shared out."""
-    return max(1, usable_cpus() // max(1, replicas))
 
 
 def _tokenizer_limit(tokenizer: Any) -> int:

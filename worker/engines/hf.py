@@ -6,9 +6,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from mtq.contract import DecodeOptions, ModelInfo
+from mtq.contract import DecodeOptions
 from mtq.cpus import usable_cpus
 from mtq.errors import ConfigError
+from mtq.events import ModelInfo
 from mtq.languages import LanguageCodes
 from mtq.settings import Settings
 from worker.engines.base import model_display_name, model_revision
@@ -20,6 +21,9 @@ from worker.engines.codec import (
 )
 from worker.engines.forcing import forcing_kwargs
 from worker.engines.languages import BILINGUAL, LanguagePair, ModelLanguages
+from worker.engines.probe import probe_batch
+from worker.engines.threads import torch_plan
+from worker.engines.tuning import Threads
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +37,14 @@ class HFEngine:
 
         self._torch = torch
         self.device = pick_device(settings.device, torch.cuda.is_available(), "torch")
+        # More intra-op threads than free cores makes every step several times slower when
+        # the event loop and tokenizers compete for them, and the best count depends on the
+        # model and the machine: MTQ_TORCH_THREADS, else measured at warm-up (threads.py).
+        self._settings = settings
+        self._threads = torch_plan(settings, self.device)
+        self.threading = self._threads.settled()
         if self.device == "cpu":
-            # More intra-op threads than free cores makes every step several times slower
-            # when the event loop and tokenizers compete for them (docs/performance.md).
-            torch.set_num_threads(cpu_threads(settings.torch_threads))
+            self._set_threads(self._threads.initial)
         self.dtype = _pick_dtype(torch, self.device, settings.dtype)
         log.info("loading %s on %s as %s", settings.model, self.device, self.dtype)
         try:
@@ -91,7 +99,14 @@ class HFEngine:
         return decode_ids(self.tokenizer, self.languages.strip(outputs))
 
     def warmup(self, options: DecodeOptions) -> None:
+        """Measure the CPU threading first if the settings leave it open, then warm up."""
+        if self._threads.candidates:
+            probe = probe_batch(self.encode, self._settings, options.beam_size)
+            self.threading = self._threads.measure(self._set_threads, self.generate, probe)
         self.generate(warmup_batch(self.encode), warmup_options(options))
+
+    def _set_threads(self, threads: Threads) -> None:
+        self._torch.set_num_threads(threads.intra)
 
     def suggest_token_budget(self, configured: int, options: DecodeOptions) -> int:
         """On CUDA, size the budget from a probe batch and the free memory; else keep it."""

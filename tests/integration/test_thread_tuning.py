@@ -1,0 +1,46 @@
+"""The real warm-up measures torch's intra-op threads on the tiny model (no timed assertions)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+from prometheus_client import CollectorRegistry
+
+from mtq.contract import DecodeOptions
+from mtq.cpus import usable_cpus
+from mtq.settings import Settings
+from worker.engines.hf import HFEngine
+from worker.engines.metrics import register_engine_metrics
+from worker.engines.tuning import torch_candidates
+
+OPTIONS = DecodeOptions(beam_size=2, max_new_tokens=8)
+
+
+def test_warmup_measures_torch_threads(
+    tiny_model_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = HFEngine(Settings(model=str(tiny_model_path), device="cpu", max_batch_segments=8))
+    with caplog.at_level(logging.INFO, logger="worker.engines.probe"):
+        engine.warmup(OPTIONS)
+    tuning = engine.threading
+    candidates = torch_candidates(usable_cpus())
+    assert tuning.chosen in candidates
+    assert torch.get_num_threads() == tuning.chosen.intra
+    if len(candidates) > 1:
+        assert tuning.how == "measured" and "<- chosen" in caplog.text
+    registry = CollectorRegistry()
+    register_engine_metrics(registry, engine)
+    assert registry.get_sample_value("mtq_engine_intra_threads") == tuning.chosen.intra
+    assert registry.get_sample_value(
+        "mtq_engine_threads", {"how": tuning.how, "intra_threads": str(tuning.chosen.intra),
+                               "replicas": "1"}
+    ) == 1
+
+
+def test_explicit_torch_threads_win(tiny_model_path: Path) -> None:
+    engine = HFEngine(Settings(model=str(tiny_model_path), device="cpu", torch_threads=1))
+    engine.warmup(OPTIONS)
+    assert engine.threading.how == "explicit" and torch.get_num_threads() == 1
