@@ -90,7 +90,9 @@ class Settings:
     webhook_timeout_s: float = 10.0
     webhook_connect_timeout_s: float = 3.0
     webhook_concurrency: int = 32
-    webhook_per_host: int = 4
+    # The ceiling of each receiver host's adaptive window (webhooks/pace.py).
+    webhook_per_host: int = 8
+    webhook_dns_ttl_s: float = 30.0
     webhook_quick_retries: int = 3
     webhook_retry_schedule_s: tuple[int, ...] = (10, 60, 300, 1800, 7200, 21600, 43200, 86400)
     dispatcher_prefetch: int = 64

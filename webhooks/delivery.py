@@ -9,6 +9,7 @@ timestamp; the ``webhook-id`` never changes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -26,8 +27,10 @@ from tenacity import (
 from mtq.callback_policy import NetworkPolicy, UnusableCallback
 from mtq.errors import ConfigError
 from mtq.settings import Settings
+from webhooks.connections import ConnectionPools
 from webhooks.events import ResultMessage
 from webhooks.metrics import DispatcherMetrics, status_class
+from webhooks.pace import Feedback, Signal
 from webhooks.policy import (
     RETRY_AFTER_STATUSES,
     Decision,
@@ -38,7 +41,13 @@ from webhooks.policy import (
     parse_retry_after,
 )
 from webhooks.signing import SigningKey, parse_secrets, sign_headers
-from webhooks.ssrf import ResolutionFailed, Resolver, resolve_destination, system_resolver
+from webhooks.ssrf import (
+    CachingResolver,
+    ResolutionFailed,
+    Resolver,
+    resolve_destination,
+    system_resolver,
+)
 from webhooks.transport import HttpLimits, HttpResult, post
 
 log = logging.getLogger(__name__)
@@ -58,6 +67,8 @@ class DeliveryConfig:
     quick_retries: int = 3
     quick_wait_max_s: float = 2.0
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    per_host: int = 8
+    dns_ttl_s: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryConfig:
@@ -76,6 +87,8 @@ class DeliveryConfig:
         for name in ("webhook_concurrency", "webhook_per_host", "dispatcher_prefetch"):
             if getattr(settings, name) < 1:
                 raise ConfigError(f"MTQ_{name.upper()} must be at least 1")
+        if settings.webhook_dns_ttl_s < 0:
+            raise ConfigError("MTQ_WEBHOOK_DNS_TTL_S must be 0 (resolve every try) or more")
         if not settings.webhook_allow_ports:
             raise ConfigError("MTQ_WEBHOOK_ALLOW_PORTS is empty: no callback could be reached")
         return cls(
@@ -88,6 +101,8 @@ class DeliveryConfig:
             ),
             schedule=tuple(settings.webhook_retry_schedule_s),
             quick_retries=settings.webhook_quick_retries,
+            per_host=settings.webhook_per_host,
+            dns_ttl_s=settings.webhook_dns_ttl_s,
         )
 
 
@@ -100,6 +115,8 @@ class Outcome:
     error: str = ""
     retry_after_s: float | None = None
     park_reason: str | None = None  # set for permanent refusals (blocked, invalid, too large)
+    # What each HTTP try of the attempt said about the host's load (webhooks/pace.py).
+    feedback: tuple[Feedback, ...] = ()
 
     def decision(self, attempt: int, schedule: tuple[int, ...]) -> Decision:
         if self.park_reason is not None:
@@ -122,8 +139,13 @@ class Deliverer:
         self._config = config
         self._metrics = metrics if metrics is not None else DispatcherMetrics()
         self._executor = executor
-        self._resolver = resolver
+        self._resolver = CachingResolver(resolver, config.dns_ttl_s)
         self._clock = clock
+        self.pools = ConnectionPools(config.per_host, ca_certs=config.http.ca_certs,
+                                     on_connect=self._metrics.connections_opened.inc)
+
+    def close(self) -> None:
+        self.pools.close()
 
     async def deliver(self, event: ResultMessage) -> Outcome:
         if len(event.body) > self._config.max_request_bytes:
@@ -138,12 +160,15 @@ class Deliverer:
             retry_error_callback=_last_outcome,
             before_sleep=_log_quick_retry(event),
         )
-        outcome: Outcome = await retrying(self._try_in_thread, event)
-        return outcome
+        feedback: list[Feedback] = []
+        outcome: Outcome = await retrying(self._try_in_thread, event, feedback)
+        return dataclasses.replace(outcome, feedback=tuple(feedback))
 
-    async def _try_in_thread(self, event: ResultMessage) -> Outcome:
+    async def _try_in_thread(self, event: ResultMessage, feedback: list[Feedback]) -> Outcome:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.try_once, event)
+        outcome = await loop.run_in_executor(self._executor, self.try_once, event)
+        feedback.extend(outcome.feedback)
+        return outcome
 
     def try_once(self, event: ResultMessage) -> Outcome:
         """One HTTP try (blocking): destination check, fresh signature, POST."""
@@ -166,7 +191,9 @@ class Deliverer:
             "User-Agent": USER_AGENT,
             **sign_headers(self._config.keys, event.webhook_id, timestamp, event.body),
         }
-        result = post(destination, event.body, headers, self._config.http)
+        result = post(destination, event.body, headers, self._config.http, self.pools)
+        if result.status is None and not result.timed_out:
+            self._resolver.forget(destination.host)  # refused or reset: the address may move
         return self._judge(event, destination.address, result)
 
     def _judge(self, event: ResultMessage, address: str, result: HttpResult) -> Outcome:
@@ -186,7 +213,15 @@ class Deliverer:
         log.log(level, "job %s: %s %s to %s (%s) -> %s in %.2fs", event.job_id,
                 event.event_type, event.webhook_id, event.host, address,
                 result.status if result.status is not None else result.error, result.elapsed_s)
-        return Outcome(verdict, status=result.status, error=error, retry_after_s=retry_after)
+        return Outcome(verdict, status=result.status, error=error, retry_after_s=retry_after,
+                       feedback=(_feedback(result, retry_after),))
+
+
+def _feedback(result: HttpResult, retry_after_s: float | None) -> Feedback:
+    """Whether the answer speaks of load: no answer, 5xx and 429 do; other answers are prompt."""
+    loaded = result.status is None or result.status == 429 or result.status >= 500
+    return Feedback(Signal.FAILED if loaded else Signal.OK, result.elapsed_s, retry_after_s,
+                    answered=result.status is not None)
 
 
 def _outcome_label(verdict: Verdict, result: HttpResult) -> str:

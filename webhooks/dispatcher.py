@@ -2,8 +2,10 @@
 
 The event loop only talks AMQP and schedules work; every blocking HTTP call runs in a thread
 pool, so heartbeats and acks are never held up by a slow receiver. Concurrency is bounded
-three ways: the consumer's prefetch (per consumer: quorum queues reject global QoS),
-``webhook_concurrency`` deliveries at once, and ``webhook_per_host`` per receiver host.
+three ways: the consumer's prefetch (per consumer: quorum queues reject global QoS) bounds the
+messages held, ``webhook_concurrency`` the deliveries at once, and each host's adaptive window
+(``hostgates.py``, at most ``webhook_per_host``) the deliveries per receiver host. Events
+waiting for their host stay unacked here: back-pressure, not the retry ladder.
 
 SIGTERM (Kubernetes scale-in) stops consuming, lets in-flight deliveries finish within
 ``drain_timeout_s`` (keep it below ``terminationGracePeriodSeconds``) and exits 0. Anything
@@ -58,12 +60,12 @@ class Dispatcher:
         self._deliverer = deliverer
         self._burst = burst
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
-        # One host may hold at most half the prefetch window, and its events wait at most one
-        # delivery timeout for a slot; past that they are deferred to the ladder.
+        # A healthy host's events wait as long as it takes; a failing host may hold half the
+        # prefetch window, and only while it answers within a delivery timeout (hostgates.py).
         self._gates = HostGates(
-            settings.webhook_per_host,
+            settings.webhook_per_host, settings.webhook_timeout_s,
             max(settings.webhook_per_host, settings.dispatcher_prefetch // 2),
-            settings.webhook_timeout_s,
+            metrics=metrics.hosts,
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._active: set[asyncio.Task[None]] = set()
@@ -164,7 +166,7 @@ class Dispatcher:
 
     async def _deliver(self, message: AbstractIncomingMessage, event: ResultMessage) -> None:
         assert self._settler is not None
-        async with self._gates.hold(event.host), self._slots:
+        async with self._gates.hold(event.host) as slot, self._slots:
             if self._stopping:
                 return  # never started: left unacked, redelivered after we disconnect
             task = asyncio.current_task()
@@ -172,6 +174,8 @@ class Dispatcher:
             self._active.add(task)
             try:
                 outcome = await self._deliverer.deliver(event)
+                for feedback in outcome.feedback:
+                    self._gates.record(slot, feedback)
                 decision = outcome.decision(event.attempt + 1, self._config.schedule)
                 await self._settler.settle(message, event, decision, outcome.status,
                                            outcome.error)
@@ -247,6 +251,7 @@ async def run_dispatcher(
         if server is not None:
             server.stop()
         executor.shutdown(wait=False, cancel_futures=True)
+        deliverer.close()
 
 
 def _health_server(settings: Settings, dispatcher: Dispatcher,

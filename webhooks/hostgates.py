@@ -1,65 +1,209 @@
-"""Per-host fairness: a few deliveries per host at once, and a bounded backlog per host.
+"""Per-host gates: deliveries wait inside the dispatcher for their host's adaptive window.
 
-A dead or slow endpoint would otherwise fill the whole prefetch window with its own events
-(each one waiting out a timeout) and starve every other receiver. Each host gets
-``per_host`` concurrent deliveries and may hold at most ``max_held`` messages in total
-(delivering plus waiting), and a message waits at most ``max_wait_s`` for one of its host's
-slots. Past either bound :class:`HostBusy` is raised and the caller defers the event to the
-retry ladder. A fast host's waiters get a slot long before the bound, so healthy bursts are
-delivered straight away.
+Each receiver host has an :class:`~webhooks.pace.AdaptiveLimit`. A delivery holds one of its
+host's slots; when the window is full it waits, in arrival order, unacked. Waiting is how a busy
+host is paced: an event whose host answers 2xx is never sent to the retry ladder, however long
+the host's queue (the prefetch window bounds how many a dispatcher holds, see delivery.md).
+
+The one exception protects the other hosts from a failing one (its latest answer was a
+timeout, connection error, 5xx or 429, or it asked for a pause with ``Retry-After``): then at
+most ``failing_backlog`` of its events wait (a share of the prefetch window, so the others
+keep the rest), and they wait only while the host makes progress: when it has answered nothing
+for ``max_wait_s`` (stalled on timeouts), or its pause outlasts that, the waiting events raise
+:class:`HostBusy` and the caller defers them to the ladder without spending an attempt. They
+follow failed attempts of their host, so the ladder still only sees failures. A host that
+fails quickly (a fast 503) keeps making progress: its events each get their attempt.
+
+Host state outlives a burst (the learned window is kept) but is forgotten after
+``HOST_IDLE_S`` without traffic, and the table is bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import collections
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from webhooks.hostmetrics import HostMetrics
+from webhooks.pace import AdaptiveLimit, Feedback
+
+HOST_IDLE_S = 600.0
+MAX_HOSTS = 10_000
+_TICK_S = 0.25  # how often a waiter re-checks whether its host started failing
+
 
 class HostBusy(Exception):
-    """The host already holds its share of the prefetch window, or is too slow to wait for."""
+    """The host is failing and has no slot for this event within the bounds."""
+
+
+@dataclass
+class Slot:
+    """One delivery's hold on its host: when it started (for the once-per-window rule)."""
+
+    host: str
+    started: float
 
 
 @dataclass
 class _Host:
-    semaphore: asyncio.Semaphore
-    held: int = field(default=0)
+    limit: AdaptiveLimit
+    label: str
+    in_flight: int = 0
+    held: int = 0
+    waiters: collections.deque[asyncio.Future[None]] = field(default_factory=collections.deque)
+    last_used: float = 0.0
+    last_progress: float = 0.0  # when the host last answered a try (any status)
+    wake_scheduled: bool = False
 
 
 class HostGates:
-    def __init__(self, per_host: int, max_held: int, max_wait_s: float) -> None:
-        if per_host < 1 or max_held < per_host or max_wait_s <= 0:
-            raise ValueError("need 1 <= per_host <= max_held and max_wait_s > 0")
-        self._per_host = per_host
-        self._max_held = max_held
+    def __init__(self, ceiling: int, max_wait_s: float, failing_backlog: int, *,
+                 metrics: HostMetrics | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if ceiling < 1 or max_wait_s <= 0 or failing_backlog < 1:
+            raise ValueError("need a ceiling and a failing backlog of at least 1, max_wait_s > 0")
+        self._ceiling = ceiling
         self._max_wait_s = max_wait_s
+        self._failing_backlog = failing_backlog
+        self._metrics = metrics
+        self._clock = clock
         self._hosts: dict[str, _Host] = {}
 
     def held(self, host: str) -> int:
         entry = self._hosts.get(host)
         return entry.held if entry else 0
 
+    def window(self, host: str) -> int:
+        entry = self._hosts.get(host)
+        return entry.limit.window if entry else 0
+
     @asynccontextmanager
-    async def hold(self, host: str) -> AsyncIterator[None]:
-        """Hold one of the host's slots; raise HostBusy when it cannot be had in time."""
+    async def hold(self, host: str) -> AsyncIterator[Slot]:
+        """Hold one of the host's slots; raise HostBusy only when the host is failing."""
+        entry = self._entry(host)
+        entry.held += 1
+        self._gauge(entry, waiting=1)
+        try:
+            await self._acquire(entry)
+        except BaseException:
+            self._gauge(entry, waiting=-1)
+            entry.held -= 1
+            raise
+        self._gauge(entry, waiting=-1, in_flight=1)
+        try:
+            yield Slot(host, self._clock())
+        finally:
+            entry.in_flight -= 1
+            entry.held -= 1
+            entry.last_used = self._clock()
+            self._gauge(entry, in_flight=-1)
+            self._wake(entry)
+
+    def record(self, slot: Slot, feedback: Feedback) -> None:
+        """Feed one try's answer to the host's window (before the slot is released)."""
+        entry = self._hosts.get(slot.host)
+        if entry is None:
+            return
+        before = entry.limit.window
+        now = self._clock()
+        if feedback.answered:
+            entry.last_progress = now
+        entry.limit.record(feedback, slot.started, now)
+        if self._metrics is not None:
+            self._metrics.limit(entry.label, entry.limit.window - before)
+            self._metrics.observe(entry.label, feedback.latency_s)
+        self._wake(entry)
+
+    async def _acquire(self, entry: _Host) -> None:
+        if not entry.waiters and self._free(entry):
+            entry.in_flight += 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry.waiters.append(future)
+        since = self._clock()
+        try:
+            while True:
+                self._refuse_if_failing(entry, future, since)
+                try:
+                    await asyncio.wait_for(asyncio.shield(future), _TICK_S)
+                    return  # _wake handed us the slot (in_flight already counted)
+                except asyncio.TimeoutError:
+                    continue
+        except BaseException:
+            if future.done() and not future.cancelled():
+                entry.in_flight -= 1  # handed a slot we will not use: pass it on
+                self._wake(entry)
+            else:
+                future.cancel()
+            raise
+        finally:
+            if future in entry.waiters:
+                entry.waiters.remove(future)
+
+    def _refuse_if_failing(self, entry: _Host, future: asyncio.Future[None],
+                           since: float) -> None:
+        if future.done():
+            return
+        now = self._clock()
+        limit = entry.limit
+        if not (limit.failing or limit.paused(now)):
+            return
+        position = entry.waiters.index(future)
+        if position >= self._failing_backlog:
+            raise HostBusy(f"its host is failing and already has {position} events waiting")
+        if now - max(since, entry.last_progress) >= self._max_wait_s:
+            raise HostBusy(f"its host is failing and answered nothing for "
+                           f"{self._max_wait_s:g}s")
+        if limit.paused_until - now >= self._max_wait_s:
+            raise HostBusy(f"its host asked for a pause of {limit.paused_until - now:.0f}s")
+
+    def _free(self, entry: _Host) -> bool:
+        return (entry.in_flight < entry.limit.window
+                and not entry.limit.paused(self._clock()))
+
+    def _wake(self, entry: _Host) -> None:
+        """Hand free slots to the oldest waiters."""
+        while entry.waiters and self._free(entry):
+            future = entry.waiters.popleft()
+            if not future.done():
+                entry.in_flight += 1
+                future.set_result(None)
+        now = self._clock()
+        if entry.waiters and entry.limit.paused(now) and not entry.wake_scheduled:
+            entry.wake_scheduled = True
+            asyncio.get_running_loop().call_later(
+                entry.limit.paused_until - now, self._after_pause, entry)
+
+    def _after_pause(self, entry: _Host) -> None:
+        entry.wake_scheduled = False
+        self._wake(entry)
+
+    def _entry(self, host: str) -> _Host:
         entry = self._hosts.get(host)
         if entry is None:
-            entry = self._hosts[host] = _Host(asyncio.Semaphore(self._per_host))
-        if entry.held >= self._max_held:
-            raise HostBusy(f"{host} holds {entry.held} messages already")
-        entry.held += 1
-        try:
-            try:
-                await asyncio.wait_for(entry.semaphore.acquire(), self._max_wait_s)
-            except asyncio.TimeoutError:
-                raise HostBusy(f"{host} had no free slot for {self._max_wait_s:g}s") from None
-            try:
-                yield
-            finally:
-                entry.semaphore.release()
-        finally:
-            entry.held -= 1
-            if entry.held == 0:
-                # Forget idle hosts so the table does not grow with every receiver ever seen.
-                del self._hosts[host]
+            self._forget_idle()
+            label = self._metrics.label_for(host) if self._metrics is not None else host
+            entry = self._hosts[host] = _Host(AdaptiveLimit(self._ceiling), label,
+                                              last_progress=self._clock())
+            if self._metrics is not None:
+                self._metrics.limit(label, entry.limit.window)
+        entry.last_used = self._clock()
+        return entry
+
+    def _forget_idle(self) -> None:
+        now = self._clock()
+        idle = [host for host, entry in self._hosts.items()
+                if entry.held == 0 and (now - entry.last_used > HOST_IDLE_S
+                                        or len(self._hosts) >= MAX_HOSTS)]
+        for host in idle:
+            entry = self._hosts.pop(host)
+            if self._metrics is not None:
+                self._metrics.limit(entry.label, -entry.limit.window)
+                self._metrics.release(host)
+
+    def _gauge(self, entry: _Host, *, waiting: int = 0, in_flight: int = 0) -> None:
+        if self._metrics is not None:
+            self._metrics.counts(entry.label, waiting=waiting, in_flight=in_flight)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from webhooks.hostmetrics import HostMetrics
+
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30)
 
 
@@ -31,8 +33,8 @@ class DispatcherMetrics:
         )
         self.deferred = Counter(
             "mtq_webhook_deferred_total",
-            "Events deferred to the first ladder step because their host already had a full "
-            "backlog.",
+            "Events put back on the ladder without spending an attempt: their host was failing "
+            "and had no slot for them within the bounds (never for a host answering 2xx).",
             registry=self.registry,
         )
         self.delivered = Counter(
@@ -44,6 +46,12 @@ class DispatcherMetrics:
             "Result messages held by this dispatcher (waiting for a slot or being delivered).",
             registry=self.registry,
         )
+        self.connections_opened = Counter(
+            "mtq_webhook_connections_opened_total",
+            "TCP connections opened to receivers (kept alive and reused between webhooks).",
+            registry=self.registry,
+        )
+        self.hosts = HostMetrics(self.registry)
 
 
 def status_class(status: int | None) -> str:

@@ -3,13 +3,17 @@
 The policy itself (which destinations are allowed) is :mod:`mtq.callback_policy`. Here the
 host is resolved once, every address is checked against it, and the connection goes to the
 checked address (``Destination.address``); DNS is not consulted again for that request, so an
-answer that changes between check and connect cannot redirect it.
+answer that changes between check and connect cannot redirect it. :class:`CachingResolver`
+re-resolves on a schedule (``MTQ_WEBHOOK_DNS_TTL_S``) rather than on every try; its answers are
+checked again on every try all the same.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -106,3 +110,40 @@ def _resolve(host: str, port: int, resolver: Resolver) -> list[IPAddress]:
         except ValueError as exc:
             raise ResolutionFailed(f"{host} resolved to {answer!r}, not an address") from exc
     return addresses
+
+
+class CachingResolver:
+    """A resolver that re-resolves each ``(host, port)`` on a schedule, not on every try.
+
+    Only the DNS answer is cached: :func:`resolve_destination` still checks every address on
+    every try, so a cached answer is never used unchecked. ``ttl_s`` 0 resolves every time.
+    ``forget`` drops a host's answer (its connection failed: the address may have changed).
+    """
+
+    def __init__(self, inner: Resolver, ttl_s: float,
+                 clock: Callable[[], float] = time.monotonic, max_entries: int = 4096) -> None:
+        self._inner = inner
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._max_entries = max_entries
+        self._answers: dict[tuple[str, int], tuple[float, tuple[str, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, host: str, port: int) -> Sequence[str]:
+        now = self._clock()
+        with self._lock:
+            cached = self._answers.get((host, port))
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        answer = tuple(self._inner(host, port))
+        if self._ttl_s > 0 and answer:
+            with self._lock:
+                if len(self._answers) >= self._max_entries:
+                    self._answers.clear()  # a bound, not a policy: answers are cheap to redo
+                self._answers[(host, port)] = (now + self._ttl_s, answer)
+        return answer
+
+    def forget(self, host: str) -> None:
+        with self._lock:
+            for key in [key for key in self._answers if key[0] == host]:
+                del self._answers[key]

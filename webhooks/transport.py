@@ -3,9 +3,10 @@
 urllib3 (the engine under ``requests``) is used directly because pinning needs its pool
 arguments: the pool connects to ``Destination.address`` while the Host header, TLS SNI
 (``server_hostname``) and certificate check (``assert_hostname``) use the original host name.
-A fresh pool per attempt means every connection goes to an address checked moments ago and no
-environment proxy is ever consulted. This module is blocking; the dispatcher calls it from a
-thread pool, never from the event loop.
+The dispatcher passes its :class:`~webhooks.connections.ConnectionPools`, which keeps
+connections alive per checked address (keyed by it, so reuse never skips the check); without
+one a single-use pool is built and closed. No environment proxy is ever consulted. This module
+is blocking; the dispatcher calls it from a thread pool, never from the event loop.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
     NewConnectionError,
+    ProtocolError,
     ReadTimeoutError,
 )
 
+from webhooks.connections import ConnectionPools
 from webhooks.ssrf import Destination
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,8 @@ class HttpResult:
 
 
 def post(
-    destination: Destination, body: bytes, headers: Mapping[str, str], limits: HttpLimits
+    destination: Destination, body: bytes, headers: Mapping[str, str], limits: HttpLimits,
+    pools: ConnectionPools | None = None,
 ) -> HttpResult:
     """POST ``body`` to the pinned destination; never raises for network trouble."""
     started = time.monotonic()
@@ -60,20 +64,33 @@ def post(
     timeout = urllib3.Timeout(
         connect=limits.connect_timeout_s, read=limits.total_timeout_s, total=limits.total_timeout_s
     )
-    pool = _pool(destination, limits)
+    pool = _pool(destination, limits) if pools is None else pools.pool(destination)
+    sent = {**headers, "Host": destination.host_header}
+
+    def send() -> urllib3.BaseHTTPResponse:
+        return pool.urlopen("POST", destination.target, body=body, headers=sent,
+                            redirect=False, retries=False, preload_content=False,
+                            timeout=timeout)
+
     try:
-        response = pool.urlopen(
-            "POST", destination.target, body=body,
-            headers={**headers, "Host": destination.host_header},
-            redirect=False, retries=False, preload_content=False, timeout=timeout,
-        )
         try:
-            content = _read_capped(response, limits.max_response_bytes, deadline)
+            response = send()
+        except ProtocolError:
+            if pools is None:
+                raise
+            # A kept-alive connection the receiver closed (or garbled) as we sent: once more,
+            # on a fresh connection. Receivers dedupe on webhook-id if it did arrive.
+            response = send()
+        complete = False
+        try:
+            content, complete = _read_capped(response, limits.max_response_bytes, deadline)
         except (HTTPError, OSError):
             # The status line already decided the outcome; a body cut short changes nothing.
             content = b""
         finally:
-            response.close()
+            if not complete:
+                response.close()  # unread bytes left: this connection cannot carry another
+            response.release_conn()
         return HttpResult(
             status=response.status, elapsed_s=time.monotonic() - started,
             retry_after=response.headers.get("Retry-After"), body=content,
@@ -89,7 +106,8 @@ def post(
     except (HTTPError, OSError) as exc:
         return HttpResult(status=None, elapsed_s=time.monotonic() - started, error=_describe(exc))
     finally:
-        pool.close()
+        if pools is None:
+            pool.close()
 
 
 def _pool(destination: Destination, limits: HttpLimits) -> urllib3.HTTPConnectionPool:
@@ -103,27 +121,31 @@ def _pool(destination: Destination, limits: HttpLimits) -> urllib3.HTTPConnectio
                                       retries=False)
 
 
-def _read_capped(response: urllib3.BaseHTTPResponse, cap: int, deadline: float) -> bytes:
+def _read_capped(response: urllib3.BaseHTTPResponse, cap: int, deadline: float
+                 ) -> tuple[bytes, bool]:
     """Read at most ``cap`` bytes, stopping at ``deadline``; the rest is never read.
+
+    Returns the bytes and whether the body ended (only then may the connection be reused).
 
     ``read1`` returns after one socket read, so a server dripping bytes slowly cannot keep the
     loop alive past the deadline; each read's socket timeout shrinks to the time left.
     """
     chunks: list[bytes] = []
     size = 0
-    while size < cap:
+    sock = getattr(response.connection, "sock", None)
+    while size <= cap:
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        sock = getattr(response.connection, "sock", None)
         if sock is not None:
             sock.settimeout(left)
-        chunk = response.read1(min(_CHUNK, cap - size))
+        # One byte past the cap tells "ended at the cap" from "more to come".
+        chunk = response.read1(min(_CHUNK, cap + 1 - size))
         if not chunk:
-            break
+            return b"".join(chunks), True
         chunks.append(chunk)
         size += len(chunk)
-    return b"".join(chunks)
+    return b"".join(chunks)[:cap], False
 
 
 def _describe(exc: BaseException) -> str:

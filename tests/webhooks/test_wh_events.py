@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from mtq.events import result_headers, webhook_id
 from mtq.topology import REASON_HEADER
-from tests.webhooks.whtest import eventually
 from webhooks.events import (
     ATTEMPT_HEADER,
     LAST_ERROR_HEADER,
@@ -21,7 +18,6 @@ from webhooks.events import (
     redrive_headers,
     retry_headers,
 )
-from webhooks.hostgates import HostBusy, HostGates
 from webhooks.parking import ParkedEvent
 
 
@@ -57,50 +53,6 @@ def test_headers_across_the_ladder() -> None:
     assert REASON_HEADER not in again and LAST_ERROR_HEADER not in again
     assert redrive_headers(again)[REDRIVES_HEADER] == 2
     assert deferred_headers(retried)[ATTEMPT_HEADER] == 1
-
-
-async def test_host_gates_limit_and_backlog() -> None:
-    gates = HostGates(per_host=1, max_held=2, max_wait_s=5)
-    release = asyncio.Event()
-    entered: list[str] = []
-
-    async def hold(host: str) -> None:
-        async with gates.hold(host):
-            entered.append(host)
-            await release.wait()
-
-    tasks = [asyncio.create_task(hold(host)) for host in ("a", "a", "b")]
-    try:
-        await eventually(lambda: entered == ["a", "b"] and gates.held("a") == 2, 5)
-        # "a" has one slot and one waiter; "b" is not held up by it; a third "a" is refused.
-        with pytest.raises(HostBusy, match="holds 2"):
-            async with gates.hold("a"):
-                pass
-    finally:
-        release.set()
-        await asyncio.gather(*tasks)
-    assert entered == ["a", "b", "a"]
-    assert gates.held("a") == 0 and gates.held("b") == 0
-
-
-async def test_host_gates_defer_after_waiting_too_long() -> None:
-    gates = HostGates(per_host=1, max_held=5, max_wait_s=0.05)
-    release = asyncio.Event()
-
-    async def occupy() -> None:
-        async with gates.hold("slow"):
-            await release.wait()
-
-    task = asyncio.create_task(occupy())
-    try:
-        await eventually(lambda: gates.held("slow") == 1, 5)
-        with pytest.raises(HostBusy, match="no free slot"):
-            async with gates.hold("slow"):
-                pass
-    finally:
-        release.set()
-        await task
-    assert gates.held("slow") == 0
 
 
 def test_broker_parked_events_show_the_death_reason() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import dataclasses
 import http.server
 import socket
 import ssl
@@ -67,13 +69,18 @@ class Endpoint:
     """
 
     def __init__(self, host: str = "127.0.0.1", behaviour: Behaviour | None = None,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, port: int = 0) -> None:
         self.host = host
         self.tls = tls
         self.behaviour: Behaviour = behaviour or (lambda _seen, _n: Reply())
         self.requests: list[Seen] = []
+        self.connections = 0  # TCP connections accepted (HTTP/1.1 keep-alive reuses them)
+        self.tls_resumed = 0  # of those, TLS handshakes that resumed an earlier session
+        self.sockets: list[socket.socket] = []  # open connections, cut by stop()
+        self.active = 0  # requests being answered right now
+        self.peak = 0  # the most requests ever answered at once
         self.lock = threading.Lock()
-        self.port = 0
+        self.port = port
         self._server: http.server.ThreadingHTTPServer | None = None
         self.start()
 
@@ -92,10 +99,16 @@ class Endpoint:
         threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
 
     def stop(self) -> None:
+        """Stop listening and cut the kept-alive connections, like a receiver going down."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def seen(self) -> list[Seen]:
         with self.lock:
@@ -110,6 +123,16 @@ class Endpoint:
         endpoint = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers speak
+
+            def setup(self) -> None:
+                super().setup()
+                with endpoint.lock:
+                    endpoint.connections += 1
+                    endpoint.sockets.append(self.connection)
+                    if getattr(self.connection, "session_reused", False):
+                        endpoint.tls_resumed += 1
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()},
@@ -117,11 +140,14 @@ class Endpoint:
                 with endpoint.lock:
                     endpoint.requests.append(seen)
                     index = len(endpoint.requests)
+                    endpoint.active += 1
+                    endpoint.peak = max(endpoint.peak, endpoint.active)
                 reply = endpoint.behaviour(seen, index)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 with endpoint.lock:  # before replying: the client may act on it at once
                     seen.answered = reply.status
+                    endpoint.active -= 1
                 try:
                     self._reply(reply)
                 except OSError:  # the client hung up (timeout or size cap): expected in tests
@@ -132,7 +158,12 @@ class Endpoint:
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
-                if not reply.stream_bytes:
+                if reply.stream_bytes:
+                    self.close_connection = True  # no length: the body ends with the connection
+                    self.send_header("Connection", "close")
+                elif reply.status in (204, 304):
+                    reply = dataclasses.replace(reply, body=b"")  # these never carry a body
+                else:
                     self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
                 self.wfile.write(reply.body)
@@ -152,8 +183,8 @@ class Endpoint:
 
 @contextmanager
 def endpoint(host: str = "127.0.0.1", behaviour: Behaviour | None = None,
-             tls: ssl.SSLContext | None = None) -> Iterator[Endpoint]:
-    server = Endpoint(host, behaviour, tls)
+             tls: ssl.SSLContext | None = None, port: int = 0) -> Iterator[Endpoint]:
+    server = Endpoint(host, behaviour, tls, port)
     try:
         yield server
     finally:

@@ -1,0 +1,140 @@
+"""Kept-alive, pinned connections: reuse, TLS session reuse, and DNS changes checked first."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from mtq.callback_policy import NetworkPolicy
+from tests.webhooks.test_wh_ssrf import ResolverStub
+from tests.webhooks.test_wh_transport import Pki, pinned, pki  # noqa: F401 - the fixture
+from tests.webhooks.whtest import SECRET, Endpoint, endpoint, event_body, metric
+from webhooks.connections import ConnectionPools
+from webhooks.delivery import Deliverer, DeliveryConfig
+from webhooks.events import ResultMessage
+from webhooks.metrics import DispatcherMetrics
+from webhooks.signing import parse_secrets
+from webhooks.transport import HttpLimits, post
+
+NAME = "hooks.example.com"
+
+
+def _deliverer(port: int, resolver: ResolverStub, *, dns_ttl_s: float,
+               allow: tuple[str, ...] = ("127.0.0.1/32", "127.0.0.2/32"),
+               metrics: DispatcherMetrics | None = None) -> Deliverer:
+    config = DeliveryConfig(
+        keys=parse_secrets([SECRET]),
+        policy=NetworkPolicy(
+            allow_networks=tuple(ipaddress.ip_network(cidr) for cidr in allow),
+            allow_ports=frozenset({port}),
+        ),
+        http=HttpLimits(connect_timeout_s=0.5, total_timeout_s=2.0),
+        schedule=(1, 2), quick_retries=0, dns_ttl_s=dns_ttl_s,
+    )
+    return Deliverer(config, ThreadPoolExecutor(1), resolver=resolver, metrics=metrics)
+
+
+def _event(port: int, n: int) -> ResultMessage:
+    return ResultMessage(webhook_id=f"msg_{n}", job_id=f"conn-{n}", event_type="job.completed",
+                         callback_url=f"http://{NAME}:{port}/hooks", body=event_body(f"conn-{n}"),
+                         attempt=0)
+
+
+@pytest.fixture
+def two_addresses() -> Iterator[tuple[Endpoint, Endpoint]]:
+    """Two receivers on one port, at 127.0.0.1 and 127.0.0.2: one name, two DNS answers."""
+    with endpoint() as first, endpoint("127.0.0.2", port=first.port) as second:
+        yield first, second
+
+
+def test_webhooks_to_one_host_share_one_kept_alive_connection(
+    two_addresses: tuple[Endpoint, Endpoint],
+) -> None:
+    server, _ = two_addresses
+    m = DispatcherMetrics()
+    deliverer = _deliverer(server.port, ResolverStub({NAME: ["127.0.0.1"]}), dns_ttl_s=30,
+                           metrics=m)
+    for n in range(20):
+        assert deliverer.try_once(_event(server.port, n)).status == 200
+    assert len(server.delivered()) == 20
+    assert server.connections == 1
+    assert metric(m, "mtq_webhook_connections_opened_total") == 1
+    deliverer.close()
+
+
+def test_a_dns_change_is_checked_before_any_reuse(
+    two_addresses: tuple[Endpoint, Endpoint],
+) -> None:
+    first, second = two_addresses
+    # Each resolution answers the next table: 127.0.0.1, then 127.0.0.2, then 127.0.0.3
+    # (outside the allowed networks).
+    resolver = ResolverStub({NAME: ["127.0.0.1"]}, {NAME: ["127.0.0.2"]}, {NAME: ["127.0.0.3"]})
+    deliverer = _deliverer(first.port, resolver, dns_ttl_s=0)  # resolve on every try
+    assert deliverer.try_once(_event(first.port, 1)).status == 200
+    assert deliverer.try_once(_event(first.port, 2)).status == 200
+    # The kept-alive connection to the old address was not reused for the new answer.
+    assert [s.job_id for s in first.seen()] == ["conn-1"]
+    assert [s.job_id for s in second.seen()] == ["conn-2"]
+    blocked = deliverer.try_once(_event(first.port, 3))
+    assert blocked.park_reason == "blocked_destination"
+    assert len(first.seen()) == 1 and len(second.seen()) == 1  # no connection reused for it
+    deliverer.close()
+
+
+def test_answers_are_kept_for_the_ttl_and_dropped_when_the_address_fails(
+    two_addresses: tuple[Endpoint, Endpoint],
+) -> None:
+    first, second = two_addresses
+    resolver = ResolverStub({NAME: ["127.0.0.1"]}, {NAME: ["127.0.0.2"]})
+    deliverer = _deliverer(first.port, resolver, dns_ttl_s=300)
+    for n in range(3):
+        assert deliverer.try_once(_event(first.port, n)).status == 200
+    assert resolver.calls == [NAME]  # one resolution for three webhooks
+    first.stop()  # the old address stops answering: refused
+    assert deliverer.try_once(_event(first.port, 3)).status is None
+    assert deliverer.try_once(_event(first.port, 4)).status == 200  # resolved again
+    assert resolver.calls == [NAME, NAME]
+    assert [s.job_id for s in second.seen()] == ["conn-4"]
+    deliverer.close()
+
+
+def test_tls_connections_are_kept_alive_and_sessions_resumed(pki: Pki) -> None:  # noqa: F811
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.cert, pki.key)
+    with endpoint(tls=context) as server:
+        destination = pinned(f"https://{NAME}:{server.port}/", server.port)
+        limits = HttpLimits(ca_certs=str(pki.ca))
+        pools = ConnectionPools(4, ca_certs=str(pki.ca))
+        for _ in range(5):
+            assert post(destination, b"{}", {}, limits, pools).status == 200
+        assert server.connections == 1 and server.tls_resumed == 0
+        pools.close()
+        # Connections that may not idle at all: each request opens a new one, and each new
+        # handshake after the first resumes the destination's TLS session.
+        pools = ConnectionPools(4, ca_certs=str(pki.ca), keepalive_idle_s=-1)
+        for _ in range(3):
+            assert post(destination, b"{}", {}, limits, pools).status == 200
+        assert server.connections == 4
+        assert server.tls_resumed == 2
+        pools.close()
+
+
+def test_pooled_tls_still_checks_the_name(pki: Pki) -> None:  # noqa: F811
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.cert, pki.key)
+    with endpoint(tls=context) as server:
+        pools = ConnectionPools(4, ca_certs=str(pki.ca))
+        evil = pinned(f"https://evil.example.com:{server.port}/", server.port,
+                      name="evil.example.com")
+        result = post(evil, b"{}", {}, HttpLimits(ca_certs=str(pki.ca)), pools)
+        assert result.status is None
+        assert "certificate" in result.error.lower() or "hostname" in result.error.lower()
+        assert server.seen() == []
+        pools.close()
