@@ -22,15 +22,13 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
-import multiprocessing
-import queue as queue_module
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.cpu import CpuAccount, find_pids
-from bench.publisher import publish_jobs
+from bench.publisher import PublisherProcess
 from bench.sink import RESULTS, WEBHOOK, Arrivals, SinkProcess
 from mtq.settings import Settings
 from mtq.topology import RESULTS_QUEUE, job_queue
@@ -212,74 +210,29 @@ def _drive(
 ) -> EndToEndTiming:
     from worker.app import Worker
 
-    context = multiprocessing.get_context("spawn")
-    ready, go = context.Event(), context.Event()
-    out: Any = context.Queue()
-    client = context.Process(
-        target=publish_jobs, args=(amqp_url, payload, ready, go, out), name="mtq-bench-client"
-    )
-    client.start()
+    client = PublisherProcess(amqp_url, payload)
 
     async def main() -> EndToEndTiming:
         loop = asyncio.get_running_loop()
         worker = Worker(settings, engine)
         task = asyncio.ensure_future(worker.run(burst=False, health=False))
-        deadline = loop.time() + 300
-        while True:
-            if worker.is_ready():
-                consumers = await loop.run_in_executor(
-                    None, consumer_count, amqp_url, job_queue(ROUTE)
-                )
-                if consumers:
-                    break
-            if task.done():
-                task.result()
-                raise RuntimeError("the worker stopped before consuming")
-            if loop.time() > deadline:
-                raise RuntimeError("the worker did not start consuming in 300 s")
-            await asyncio.sleep(0.05)
-        if not await loop.run_in_executor(None, ready.wait, 120):
-            raise RuntimeError("the client process did not connect in 120 s")
-        deadline_run = loop.time() + timeout_s
-        processes = {"rabbitmq": find_pids("beam.smp"), "client (publisher)": [client.pid or 0]}
-        if dispatcher_pid is not None:
-            processes["dispatcher"] = [dispatcher_pid]
-        account = CpuAccount(processes)
-        on_start()
-        account.start()
-        go.set()
-        status: tuple[str, float, float] | None = None
         try:
-            while True:
-                if sink.count() >= len(payload):
-                    break
-                if task.done():
-                    task.result()
-                    raise RuntimeError("the worker stopped during the run")
-                if status is None:
-                    with contextlib.suppress(queue_module.Empty):
-                        status = out.get_nowait()
-                    if status is None and not client.is_alive():
-                        try:  # it may have exited right after putting its answer
-                            status = out.get(timeout=2)
-                        except queue_module.Empty:
-                            raise RuntimeError("the client process died") from None
-                    if status is not None and status[0] != "ok":
-                        raise RuntimeError(f"the client failed: {status[0]}")
-                if loop.time() > deadline_run:
-                    raise RuntimeError(
-                        f"only {sink.count()} of {len(payload)} jobs reached the "
-                        f"{sink.label} in {timeout_s:.0f} s"
-                    )
-                await asyncio.sleep(0.1)
+            await _until_consuming(worker, task, amqp_url)
+            if not await loop.run_in_executor(None, client.wait_connected, 120):
+                raise RuntimeError("the client process did not connect in 120 s")
+            processes = {"rabbitmq": find_pids("beam.smp"), "client (publisher)": [client.pid]}
+            if dispatcher_pid is not None:
+                processes["dispatcher"] = [dispatcher_pid]
+            account = CpuAccount(processes)
+            on_start()
+            account.start()
+            client.go()
+            await _until_delivered(sink, len(payload), task, client, timeout_s)
             cpu = account.stop()
-            if status is None:
-                status = await loop.run_in_executor(None, out.get, True, 60)
+            first, last_confirm = await loop.run_in_executor(None, client.answer, 60)
         finally:
             worker.request_stop()
             await task
-        assert status is not None
-        _, first, last_confirm = status
         arrivals = await loop.run_in_executor(None, sink.stop)
         failed = [job for job, kind in arrivals.types.items() if kind != "job.completed"]
         if failed:
@@ -294,11 +247,41 @@ def _drive(
     try:
         return asyncio.run(main())
     finally:
-        client.join(timeout=30)
-        if client.is_alive():
-            client.terminate()
-        with contextlib.suppress(queue_module.Empty):
-            out.get_nowait()
+        client.close()
+
+
+async def _until_consuming(worker: Any, task: asyncio.Future[Any], amqp_url: str) -> None:
+    """Until the worker is ready and the broker lists its consumer (300 s at most)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 300
+    while not (worker.is_ready() and await loop.run_in_executor(
+        None, consumer_count, amqp_url, job_queue(ROUTE)
+    )):
+        if task.done():
+            task.result()
+            raise RuntimeError("the worker stopped before consuming")
+        if loop.time() > deadline:
+            raise RuntimeError("the worker did not start consuming in 300 s")
+        await asyncio.sleep(0.05)
+
+
+async def _until_delivered(
+    sink: SinkProcess, total: int, task: asyncio.Future[Any], client: PublisherProcess,
+    timeout_s: float,
+) -> None:
+    """Until every job reached the sink; raise when the worker or the client gives up."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while sink.count() < total:
+        if task.done():
+            task.result()
+            raise RuntimeError("the worker stopped during the run")
+        client.poll()
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(
+                f"only {sink.count()} of {total} jobs reached the {sink.label} in "
+                f"{timeout_s:.0f} s"
+            )
+        await asyncio.sleep(0.1)
 
 
 def _verify_signatures(secret: str, arrivals: Arrivals) -> None:

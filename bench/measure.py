@@ -21,6 +21,7 @@ from typing import Any
 from bench.cpu import OTHER_USERS
 from mtq.contract import DecodeOptions
 from worker.engines import Engine
+from worker.engines.languages import BILINGUAL, LanguagePair
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,15 @@ class RecordingEngine:
         with self._lock:
             return list(self.records)
 
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.inner.encode(texts)
+    def encode(self, texts: Sequence[str], pair: LanguagePair = BILINGUAL) -> list[list[int]]:
+        return self.inner.encode(texts, pair)
 
     def generate(
-        self, sources: Sequence[Sequence[int]], options: DecodeOptions
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions, *,
+        prefixes: Sequence[Sequence[int]] | None = None,
     ) -> list[list[int]]:
         started = time.perf_counter()
-        outputs = self.inner.generate(sources, options)
+        outputs = self.inner.generate(sources, options, prefixes=prefixes)
         seconds = time.perf_counter() - started
         record = BatchRecord(
             segments=len(sources),
