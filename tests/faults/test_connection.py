@@ -82,7 +82,8 @@ def test_connection_drop_mid_batch_worker_and_dispatcher_reconnect(
     webhook_receiver: LoopbackReceiver,
 ) -> None:
     worker, dispatcher = start(spawn, fault_env, amqp_url)
-    first = publish_with_long_batch(amqp_url, webhook_receiver.url, worker, 3, "a")
+    # Long enough that the drop (a rabbitmqctl call, seconds on a loaded machine) lands in it.
+    first = publish_with_long_batch(amqp_url, webhook_receiver.url, worker, 10, "a")
 
     close_connections(vhost, "test: connection drop")
 
@@ -107,7 +108,7 @@ def test_broker_restart_readiness_and_recovery(
     webhook_receiver: LoopbackReceiver,
 ) -> None:
     worker, dispatcher = start(spawn, fault_env, amqp_url)
-    first = publish_with_long_batch(amqp_url, webhook_receiver.url, worker, 4, "a")
+    first = publish_with_long_batch(amqp_url, webhook_receiver.url, worker, 12, "a")
 
     with broker_stopped():
         wait_for(lambda: not worker.ready(), 20, "/readyz to report not-ready")
