@@ -5,6 +5,8 @@
     python -m bench gpu [--tiny] [--ct2]      the GPU rows (what bench/gpu.sh runs)
     python -m bench cache [options]           translation cache and in-flight dedup rows
     python -m bench intake [options]          intake window, lanes, tenants, pipeline cost
+    python -m bench delivery [--quick]        webhooks at the receiver's pace (dispatcher)
+    python -m bench threads [--quick]         CPU threads: measured at start vs each explicit
 
 Without a subcommand the suite runs (``python -m bench --help`` lists its options). Each
 subcommand's module is imported only when chosen: ``gpu`` must start on a machine that has
@@ -24,6 +26,8 @@ COMMANDS = {
     "gpu": "bench.gpu",
     "cache": "bench.cache",
     "intake": "bench.intake",
+    "delivery": "bench.delivery",
+    "threads": "bench.threads",
 }
 
 

@@ -68,8 +68,10 @@ class LoopbackReceiver:
 
     def __init__(self, host: str = "127.0.0.1", responder: Responder | None = None, *,
                  secret: str | None = None, tls: ssl.SSLContext | None = None,
-                 status: int = 200, path: str = "/hooks") -> None:
+                 status: int = 200, path: str = "/hooks", keep_alive: bool = False) -> None:
         self.host = host
+        self.keep_alive = keep_alive  # HTTP/1.1 persistent connections, as real receivers
+        self.connections = 0  # TCP connections accepted
         self.tls = tls
         self.status = status
         self.path = path
@@ -164,6 +166,15 @@ def _verifier(secret: str | None) -> Callable[[bytes, dict[str, str]], Any] | No
 
 def _handler(receiver: LoopbackReceiver) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if receiver.keep_alive else "HTTP/1.0"
+        # As real servers do: without it, Nagle and delayed ACKs stall each kept-alive reply.
+        disable_nagle_algorithm = receiver.keep_alive
+
+        def setup(self) -> None:
+            super().setup()
+            with receiver.lock:
+                receiver.connections += 1
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             request = Received(self.command, self.path,
@@ -187,10 +198,13 @@ def _handler(receiver: LoopbackReceiver) -> type[http.server.BaseHTTPRequestHand
             self.send_response(reply.status)
             for key, value in reply.headers.items():
                 self.send_header(key, value)
-            if not reply.stream_bytes:
-                self.send_header("Content-Length", str(len(reply.body)))
+            body = b"" if reply.status in (204, 304) else reply.body  # these carry no body
+            if reply.stream_bytes:
+                self.close_connection = True  # no length: the body ends with the connection
+            else:
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(reply.body)
+            self.wfile.write(body)
             sent = 0
             chunk = b"x" * reply.chunk
             while sent < reply.stream_bytes:

@@ -124,6 +124,7 @@ class Endpoint:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real receivers speak
+            disable_nagle_algorithm = True  # as real servers do (else delayed ACKs stall replies)
 
             def setup(self) -> None:
                 super().setup()

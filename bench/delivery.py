@@ -1,0 +1,206 @@
+"""Webhook delivery at the receiver's pace: throughput, latency and connections per webhook.
+
+``python -m bench delivery`` (or ``python -m bench.delivery``). Each row publishes a burst of
+result events for one loopback receiver that answers every webhook after a fixed delay (an
+ordinary endpoint that writes to a database), with HTTP/1.1 keep-alive as real receivers have.
+The real dispatcher (``webhooks.dispatcher.run_dispatcher``, its own metrics) runs in this
+process over a private vhost of the local RabbitMQ; events are published with confirms while
+it runs. Per row:
+
+- webhooks/s: events ÷ (last webhook received − first event published), against the ideal
+  ceiling ÷ latency (the window at its ceiling, every request taking the receiver's delay);
+- p50 / p95 publish-to-webhook latency: from each event's publish to the receiver getting it
+  (a burst queues behind itself, so this grows with the burst);
+- connections per webhook: TCP connections the receiver accepted ÷ webhooks (0 is the goal
+  after warm-up: the window's connections are kept alive and reused);
+- deferred and retried: events sent to the retry ladder (0 for a receiver answering 2xx).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/delivery.py`: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aio_pika
+
+from mtq.contract import DecodeOptions, Job
+from mtq.events import CompletedEvent, JobStats, ModelInfo, encode_result
+from mtq.settings import Settings
+from mtq.topology import RESULTS_EXCHANGE, RESULTS_ROUTING_KEY, declare_results_topology
+from tests.harness import LoopbackReceiver, Reply, amqp_url_for, create_vhost, delete_vhost
+from tests.harness import new_secret as _new_secret
+from webhooks.dispatcher import run_dispatcher
+from webhooks.metrics import DispatcherMetrics
+
+log = logging.getLogger("bench.delivery")
+DEFAULTS = Settings()
+PUBLISH_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Scenario:
+    events: int
+    delay_ms: int
+    ceiling: int
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: Scenario
+    webhooks_per_s: float
+    p50_s: float
+    p95_s: float
+    connections: int
+    deferred: int
+    retried: int
+
+    @property
+    def ideal_per_s(self) -> float:
+        return self.scenario.ceiling / (self.scenario.delay_ms / 1000)
+
+    def cells(self) -> list[str]:
+        s = self.scenario
+        return [f"{s.events}", f"{s.delay_ms} ms", f"{s.ceiling}",
+                f"{self.webhooks_per_s:.1f}", f"{self.ideal_per_s:.1f}",
+                f"{self.p50_s:.2f} s", f"{self.p95_s:.2f} s",
+                f"{self.connections / s.events:.3f} ({self.connections})",
+                f"{self.deferred}", f"{self.retried}"]
+
+
+COLUMNS = ["events", "receiver latency", "MTQ_WEBHOOK_PER_HOST", "webhooks/s",
+           "ceiling ÷ latency", "p50 publish→webhook", "p95 publish→webhook",
+           "connections per webhook (total)", "deferred", "retried"]
+
+
+def _event_message(job_id: str, callback_url: str) -> aio_pika.Message:
+    job = Job(job_id=job_id, source_lang="en", target_lang="de", segments=("Hello world.",),
+              callback_url=callback_url, options=DecodeOptions(beam_size=4, max_new_tokens=64))
+    event = CompletedEvent(job, ("Hallo Welt.",), ModelInfo("bench", "0"), JobStats(1, 0, 1))
+    outgoing = encode_result(event, callback_url)
+    return aio_pika.Message(body=outgoing.body, headers=dict(outgoing.headers),
+                            message_id=outgoing.webhook_id, content_type="application/json",
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+
+
+async def _run(scenario: Scenario, amqp_url: str) -> Row:
+    secret = _new_secret()
+    reply = Reply(status=200, delay_s=scenario.delay_ms / 1000)
+    with LoopbackReceiver(responder=lambda _r, _n: reply, keep_alive=True) as receiver:
+        settings = DEFAULTS.replace(
+            amqp_url=amqp_url, webhook_secret=(secret,), webhook_allow_networks=("127.0.0.1/32",),
+            webhook_allow_ports=(80, 443, receiver.port), webhook_per_host=scenario.ceiling,
+            metrics_port=0,
+        )
+        metrics = DispatcherMetrics()
+        stop = asyncio.Event()
+        dispatcher = asyncio.create_task(
+            run_dispatcher(settings, stop=stop, handle_signals=False, metrics=metrics))
+        published: dict[str, float] = {}
+        connection = await aio_pika.connect(amqp_url)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True)
+            await declare_results_topology(channel, settings.webhook_retry_schedule_s,
+                                           settings.delivery_limit)
+            exchange = await channel.get_exchange(RESULTS_EXCHANGE)
+            for start in range(0, scenario.events, PUBLISH_BATCH):
+                batch = [f"bench-{n}" for n in range(start, min(start + PUBLISH_BATCH,
+                                                                 scenario.events))]
+                now = time.monotonic()
+                published.update(dict.fromkeys(batch, now))
+                # Confirms awaited per batch: publishing outpaces any receiver here.
+                await asyncio.gather(*(exchange.publish(_event_message(job, receiver.url),
+                                                        routing_key=RESULTS_ROUTING_KEY)
+                                       for job in batch))
+            deadline = time.monotonic() + 60 + 2 * scenario.events * scenario.delay_ms / 1000
+            while len(receiver.first_by_job()) < scenario.events:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{len(receiver.first_by_job())} of {scenario.events} "
+                                       "webhooks arrived in time")
+                await asyncio.sleep(0.05)
+        stop.set()
+        await dispatcher
+        first = receiver.first_by_job()
+        latencies = sorted(first[job].arrived - at for job, at in published.items())
+        span = max(r.arrived for r in first.values()) - min(published.values())
+        return Row(
+            scenario=scenario,
+            webhooks_per_s=scenario.events / span,
+            p50_s=statistics.median(latencies),
+            p95_s=latencies[int(0.95 * (len(latencies) - 1))],
+            connections=receiver.connections,
+            deferred=int(_sample(metrics, "mtq_webhook_deferred_total")),
+            retried=int(sum(_sample(metrics, "mtq_webhook_retries_scheduled_total",
+                                    delay_s=str(step))
+                            for step in settings.webhook_retry_schedule_s)),
+        )
+
+
+def _sample(metrics: DispatcherMetrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def run_rows(scenarios: Sequence[Scenario]) -> list[Row]:
+    rows = []
+    for scenario in scenarios:
+        vhost = f"mtq-bench-delivery-{uuid.uuid4().hex[:8]}"
+        create_vhost(vhost)
+        try:
+            rows.append(asyncio.run(_run(scenario, amqp_url_for(vhost))))
+        finally:
+            delete_vhost(vhost)
+        log.info("%s", rows[-1])
+    return rows
+
+
+def markdown(rows: Sequence[Row]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench delivery", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one short row (smoke test)")
+    parser.add_argument("--events", type=int, default=300, help="events per row (300)")
+    parser.add_argument("--markdown", type=Path, help="also write the table here")
+    return parser
+
+
+def scenarios(args: argparse.Namespace) -> list[Scenario]:
+    if args.quick:
+        return [Scenario(events=40, delay_ms=50, ceiling=DEFAULTS.webhook_per_host)]
+    return [
+        Scenario(args.events, 200, DEFAULTS.webhook_per_host),  # the defaults
+        Scenario(args.events, 200, 4),  # the former fixed limit, now a ceiling
+        Scenario(args.events, 200, 16),
+        Scenario(args.events * 3, 20, DEFAULTS.webhook_per_host),  # a fast receiver
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("mtq", "webhooks", "aio_pika", "aiormq", "pika", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    table = markdown(run_rows(scenarios(args)))
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
