@@ -68,7 +68,7 @@ def _case(draw: st.DrawFn) -> tuple[str, str, str, list | None]:
     return markup, segment, target, alignment
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_case())
 def test_restore_keeps_every_code_and_the_nesting(case: tuple[str, str, str, list | None]) -> None:
     markup, segment, target, alignment = case
@@ -84,7 +84,7 @@ def test_restore_keeps_every_code_and_the_nesting(case: tuple[str, str, str, lis
         assert letters == "".join(target.split())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_case())
 def test_masked_text_never_contains_a_code(case: tuple[str, str, str, list | None]) -> None:
     markup, segment, _, _ = case
@@ -104,3 +104,25 @@ def test_a_placeholder_the_model_invented_is_reported() -> None:
 def test_verify_reports_a_dropped_code() -> None:
     masked = mask('Click <g id="1">Save</g>.', "xml")
     assert [w.code for w in verify(masked, "Cliquez Enregistrer.")] == ["codes_changed"]
+
+
+_SOUP = st.lists(st.sampled_from([
+    "<b>", "</b>", "<i>", "</i>", "<g id='1'>", "</g>", "<x/>", "<br>", "<", ">", "&amp;", "&",
+    "&bogus;", "%s", "{0}", "{{n}}", "{", "}", "%", "word", "mot", " ", "  ", "\n", ".", "日本",
+    "<!-- c", "-->", '<a href="', '">',
+]), max_size=25).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["xml", "html", "none"]), _SOUP, _TARGET, st.booleans())
+def test_any_input_keeps_its_codes_even_when_it_is_not_well_formed(
+    markup: str, segment: str, target: str, aligned: bool
+) -> None:
+    masked = mask(segment, markup, _PLACEHOLDERS)
+    alignment = [(span, span) for span in units(target)] if aligned else None
+    result = restore(masked, target, alignment)
+    source = parse(segment, markup, _PLACEHOLDERS)
+    output = parse(result.text, markup, _PLACEHOLDERS)
+    assert Counter(c.raw for c in output.codes) == Counter(c.raw for c in source.codes)
+    broken = {w.code for w in result.warnings} - {"markup_unparsed", "markup_unbalanced"}
+    assert not broken, result
