@@ -1,13 +1,14 @@
 """Translation cache and in-flight dedup rows: the same repetitive workload, cache off and on.
 
-``python -m bench.cache`` (or ``python -m bench cache``). The workload repeats about 40% of its
-segments (Zipf-distributed over a set of recurring sentences, as UI strings and boilerplate
-recur in localization content), within jobs and across them. Each mode runs the real worker
-in this process over a private vhost of the local RabbitMQ, on the tiny model with a fixed
-output length (every computed segment generates exactly ``max_new_tokens`` tokens, so the
-generated-token count says how many segments reached the model). The jobs are published first
-(a backlog), then the worker runs in burst mode; segments/s is measured from the worker being
-ready to its last job settled. Both modes must return string-equal translations.
+``python -m bench cache``. The workload repeats about 40% of its segments (Zipf-distributed
+over a set of recurring sentences, as UI strings and boilerplate recur in localization
+content), within jobs and across them. Each mode runs the real worker in this process over a
+private vhost of the local RabbitMQ, on the tiny model with a fixed output length (every
+computed segment generates exactly ``max_new_tokens`` tokens, so the generated-token count
+says how many segments reached the model). The jobs are published first (a backlog larger
+than the worker's intake window, ``--intake-segments``), then the worker runs in burst mode;
+segments/s is measured from the worker being ready to its last job settled. Every mode must
+return string-equal translations.
 
 Modes: ``none`` (no cache, no dedup: every segment computed), ``dedup`` (cache off, identical
 segments in flight computed once), ``memory`` (the default: in-process cache and dedup), and
@@ -146,7 +147,7 @@ class CacheRow:
 
 def run_mode(
     mode: str, engine: Any, model: Path, workload: RepetitiveWorkload,
-    options: dict[str, int], redis_url: str = "",
+    options: dict[str, int], redis_url: str = "", intake_segments: int = 128,
 ) -> tuple[CacheRow, dict[str, list[str]]]:
     """One mode over a private vhost: (its row, translations by job id)."""
     from mtq.settings import Settings
@@ -155,10 +156,17 @@ def run_mode(
     from worker.app import Worker
 
     cache = {"none": "off", "dedup": "off", "memory": "memory", "redis": redis_url}[mode]
+    if mode == "redis":  # every run starts cold, like the memory cache of a new worker
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        client.flushdb()
+        client.close()
     with private_vhost("mtq-bench-cache") as (amqp_url, _):
         settings = Settings(
-            amqp_url=amqp_url, model=str(model), metrics_port=0, prefetch=64,
-            batch_max_wait_ms=5, cache=cache, dedup=mode != "none",
+            amqp_url=amqp_url, model=str(model), metrics_port=0,
+            intake_segments=intake_segments, batch_max_wait_ms=5, cache=cache, dedup=mode != "none",
+            cache_timeout_ms=2000,
         )
         asyncio.run(declare_all(settings))
         jobs = [
@@ -235,7 +243,7 @@ async def _timed_burst(worker: Any) -> float:
 
 def run_rows(
     modes: Sequence[str], segments: int, repeat_share: float, max_new_tokens: int,
-    work_dir: Path, redis_url: str = "",
+    work_dir: Path, redis_url: str = "", intake_segments: int = 128, repeat: int = 1,
 ) -> tuple[RepetitiveWorkload, list[CacheRow]]:
     from bench.models import build_tiny, fix_output_length
     from mtq.settings import Settings
@@ -246,16 +254,21 @@ def run_rows(
     fix_output_length(model, max_new_tokens)
     engine = HFEngine(Settings(model=str(model)))
     options = {"beam_size": 2, "max_new_tokens": max_new_tokens}
-    rows, reference = [], None
-    for mode in modes:
-        row, translations = run_mode(mode, engine, model, workload, options, redis_url)
-        if reference is None:
-            reference = translations
-        elif translations != reference:
-            raise RuntimeError(f"{mode}: translations differ from {modes[0]}'s")
-        rows.append(row)
-        log.info("%s: %s", mode, row.as_dict())
-    return workload, rows
+    best: dict[str, CacheRow] = {}
+    reference = None
+    for _ in range(repeat):  # rounds of every mode in turn; each mode's fastest run is kept
+        for mode in modes:
+            row, translations = run_mode(
+                mode, engine, model, workload, options, redis_url, intake_segments
+            )
+            if reference is None:
+                reference = translations
+            elif translations != reference:
+                raise RuntimeError(f"{mode}: translations differ from {modes[0]}'s")
+            log.info("%s: %s", mode, row.as_dict())
+            if mode not in best or row.wall_s < best[mode].wall_s:
+                best[mode] = row
+    return workload, [best[mode] for mode in modes]
 
 
 def markdown(workload: RepetitiveWorkload, rows: list[CacheRow]) -> str:
@@ -277,14 +290,19 @@ def markdown(workload: RepetitiveWorkload, rows: list[CacheRow]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench.cache", description=__doc__)
-    parser.add_argument("--segments", type=int, default=600)
+    parser = argparse.ArgumentParser(prog="python -m bench cache", description=__doc__)
+    parser.add_argument("--segments", type=int, default=1200)
     parser.add_argument("--repeat-share", type=float, default=0.4)
-    parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--intake-segments", type=int, default=128,
+                        help="MTQ_INTAKE_SEGMENTS: segments in flight together, the reach of "
+                        "in-flight dedup (repeats beyond it are cache hits)")
     parser.add_argument("--modes", default="none,dedup,memory",
                         help="comma-separated: none, dedup, memory, redis")
     parser.add_argument("--redis", default="", metavar="URL",
-                        help="redis://host:port/db for the redis mode (its db is flushed)")
+                        help="redis://host:port/db for the redis mode (flushed before each run)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of all modes; each mode's fastest run is reported")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     parser.add_argument("--json", type=Path, help="write the rows as JSON")
     return parser
@@ -302,17 +320,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown or not modes:
         print(f"bench.cache: unknown modes {sorted(unknown)}", file=sys.stderr)
         return 2
-    if "redis" in modes:
-        if not args.redis:
-            print("bench.cache: the redis mode needs --redis URL", file=sys.stderr)
-            return 2
-        import redis
-
-        redis.Redis.from_url(args.redis).flushdb()
+    if "redis" in modes and not args.redis:
+        print("bench.cache: the redis mode needs --redis URL", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="mtq-bench-cache-") as scratch:
         workload, rows = run_rows(
             modes, args.segments, args.repeat_share, args.max_new_tokens, Path(scratch),
-            args.redis,
+            args.redis, args.intake_segments, max(1, args.repeat),
         )
     table = markdown(workload, rows)
     print(table)
