@@ -27,17 +27,12 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from mtq.errors import ConfigError, TransientError
+from mtq.events import JOB_ID_HEADER
 from mtq.health import DISPATCHER_METRICS_PORT, HealthServer, metrics_port
 from mtq.settings import Settings
 from mtq.topology import RESULTS_QUEUE, declare_results_topology
 from webhooks.delivery import Deliverer, DeliveryConfig
-from webhooks.events import (
-    JOB_ID_HEADER,
-    InvalidResult,
-    ResultMessage,
-    header_text,
-    parse_result,
-)
+from webhooks.events import InvalidResult, ResultMessage, header_text, parse_result
 from webhooks.hostgates import HostBusy, HostGates
 from webhooks.metrics import DispatcherMetrics
 from webhooks.settle import Settler

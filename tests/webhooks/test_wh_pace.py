@@ -137,3 +137,22 @@ async def test_retry_after_holds_waiters_until_the_pause_ends() -> None:
 def test_gates_validate_their_bounds() -> None:
     with pytest.raises(ValueError):
         HostGates(0, max_wait_s=1.0, failing_backlog=1)
+
+
+async def test_a_host_that_fails_fast_keeps_its_events_waiting_for_their_attempt() -> None:
+    clock = Clock()
+    gates = HostGates(4, max_wait_s=1.0, failing_backlog=2, clock=clock)
+    release = asyncio.Event()
+    slots: list[Slot] = []
+    first = asyncio.create_task(_occupy(gates, "a", release, slots))
+    await eventually(lambda: len(slots) == 1, 5)
+    waiter = asyncio.create_task(_occupy(gates, "a", release, slots))
+    await eventually(lambda: gates.held("a") == 2, 5)
+    clock.now += 1.5
+    gates.record(slots[0], Feedback(Signal.FAILED, 0.05))  # a quick 503: the host answers
+    calls = clock.calls
+    await eventually(lambda: clock.calls > calls + 2, 5, "the waiter to look at the clock")
+    assert not waiter.done()  # still waiting for its own attempt, not deferred
+    release.set()
+    await asyncio.gather(first, waiter)
+    assert len(slots) == 2
