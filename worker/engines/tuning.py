@@ -20,7 +20,7 @@ _T = TypeVar("_T", bound=Hashable)
 # Later rounds re-measure only configurations within this factor of the best so far, and one
 # measurement stops repeating its probe once a run is this many times slower than the best:
 # a clear loser is not worth the start-up time.
-RECHECK_WITHIN = 1.5
+RECHECK_WITHIN = 2.0
 GIVE_UP_AFTER = 3.0
 # A configuration using fewer cores wins when it is within this share of the fastest: the
 # probe runs the engine alone, while in production the event loop and the tokenizer pool
@@ -117,7 +117,7 @@ def choose(trials: Sequence[Trial], near_tie: float = NEAR_TIE) -> Threads:
 
 def tune(
     candidates: Sequence[Threads], measure: Callable[[Threads, float], float], bound_s: float,
-    clock: Callable[[], float], rounds: int = 2, probe_segments: int = 0,
+    clock: Callable[[], float], rounds: int = 3, probe_segments: int = 0,
 ) -> Tuning:
     """Measure ``candidates`` in order, in ``rounds`` passes, within ``bound_s`` seconds.
 
