@@ -38,6 +38,7 @@ from worker.intake_window import IntakeWindow
 from worker.jobs import InFlightJob
 from worker.jobtable import JobTable
 from worker.metrics import WorkerMetrics
+from worker.models import ModelSet
 from worker.outbox import Outbox
 from worker.recovery import Recovery
 from worker.scheduler import BatchQueue, Scheduler, WorkItem
@@ -50,19 +51,23 @@ log = logging.getLogger(__name__)
 
 class Worker:
     def __init__(
-        self, settings: Settings, engine: Engine, registry: CollectorRegistry | None = None
+        self, settings: Settings, engine: Engine | ModelSet,
+        registry: CollectorRegistry | None = None,
     ) -> None:
-        self.settings = settings
-        self.engine = engine
+        # Every model of the route table (or the one engine given) behind one Engine; the
+        # worker consumes the routes its table serves.
+        self.engine = self.models = ModelSet.of(engine, settings.routes)
+        self.settings = settings = settings.replace(routes=self.models.routes)
         self.registry = registry or CollectorRegistry()
         self.metrics = WorkerMetrics(self.registry)
+        self.models.attach_metrics(self.registry)
         self.queue = BatchQueue(Scheduler.from_settings(settings))
         self.metrics.token_budget.set(settings.batch_tokens)
         self.table = JobTable(settings.delivery_limit, self.metrics.inflight_jobs)
         self._settling = TaskSet("settling")  # tasks that settle a job: the drain waits
         self._control = TaskSet("worker")  # the worker's own machinery: cancelled at exit
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mtq-tokenize")
-        self._inference = InferenceThread(engine, self.queue, self._from_inference_thread,
+        self._inference = InferenceThread(self.models, self.queue, self._from_inference_thread,
                                           self.metrics)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.link = BrokerLink(settings, self._on_message, self._on_link_lost)
@@ -78,11 +83,11 @@ class Worker:
         self.recovery = Recovery(self.table, self.queue, self.settler, self.solo.pump,
                                  settings.consumer_timeout_s)
         self.completion = Completion(
-            engine, self.table, self.queue, self.settler, metrics=self.metrics,
+            self.models, self.table, self.queue, self.settler, metrics=self.metrics,
             pool=self._pool, spawn=self._settling.spawn, after=self.solo.pump,
         )
         self.intake = Intake(
-            settings, engine, self.table, recovery=self.recovery, outbox=self.outbox,
+            settings, self.models, self.table, recovery=self.recovery, outbox=self.outbox,
             settler=self.settler, solo=self.solo, start=self._start, pool=self._pool,
         )
         self._stop = asyncio.Event()

@@ -59,8 +59,12 @@ def serve(
     }
     settings = settings.replace(**{k: v for k, v in overrides.items() if v is not None})
     settings.validate()
-    engine = load_engine(settings)
-    log.info("model %s revision %s", engine.info.name, engine.info.revision)
+    from worker.models import ModelSet
+
+    # Every model of MTQ_MODELS (or MTQ_MODEL), loaded now; the worker consumes their routes.
+    engine = ModelSet.load(settings, load_engine)
+    for model in engine.engines.values():
+        log.info("model %s revision %s", model.info.name, model.info.revision)
     if args.auto_budget:
         options = DecodeOptions(settings.default_beam_size, settings.default_max_new_tokens)
         settings = settings.replace(

@@ -20,11 +20,11 @@ from typing import Any
 
 from mtq.contract import ErrorCode
 from mtq.events import CompletedEvent, FailedEvent, ResultEvent
-from worker.engines import Engine
 from worker.inference import SegmentResult
 from worker.jobs import InFlightJob
 from worker.jobtable import JobTable
 from worker.metrics import WorkerMetrics
+from worker.models import ModelSet
 from worker.outcomes import Publish
 from worker.scheduler import BatchQueue
 from worker.settle import Settler
@@ -34,11 +34,11 @@ log = logging.getLogger(__name__)
 
 class Completion:
     def __init__(
-        self, engine: Engine, table: JobTable, queue: BatchQueue, settler: Settler, *,
+        self, models: ModelSet, table: JobTable, queue: BatchQueue, settler: Settler, *,
         metrics: WorkerMetrics, pool: Executor,
         spawn: Callable[[Coroutine[Any, Any, Any]], None], after: Callable[[], None],
     ) -> None:
-        self._engine = engine
+        self._models = models
         self._table = table
         self._queue = queue
         self._settler = settler
@@ -90,7 +90,9 @@ class Completion:
         loop = asyncio.get_running_loop()
         try:
             translations = await loop.run_in_executor(self._pool, self._translations, entry)
-            return CompletedEvent(job, tuple(translations), self._engine.info, entry.stats())
+            # The model block names the model that served this job (worker/models.py).
+            info = self._models.engine_for(job.options).info
+            return CompletedEvent(job, tuple(translations), info, entry.stats())
         except Exception as exc:  # the job must still be answered, never left hanging
             log.exception("job %s: could not assemble the result", job.job_id)
             return FailedEvent(
@@ -102,7 +104,8 @@ class Completion:
     def _translations(self, entry: InFlightJob) -> list[str]:
         """Detokenize what the model produced; segments answered at intake keep their text."""
         pending = [i for i, o in enumerate(entry.outputs) if i not in entry.translated]
-        decoded = self._engine.decode([entry.outputs[i] or [] for i in pending])
+        engine = self._models.engine_for(entry.job.options)
+        decoded = engine.decode([entry.outputs[i] or [] for i in pending])
         texts = dict(entry.translated)
         texts.update(zip(pending, decoded, strict=True))
         return [texts[i] for i in range(len(entry.outputs))]

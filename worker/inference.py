@@ -87,7 +87,11 @@ class InferenceThread(threading.Thread):
     def _generate(self, batch: Batch) -> list[list[int]]:
         self._metrics.batches_started_total.inc()
         started = time.perf_counter()
-        outputs = self._engine.generate([s.tokens for s in batch.segments], batch.options)
+        prefixes = [s.prefix for s in batch.segments]
+        outputs = self._engine.generate(
+            [s.tokens for s in batch.segments], batch.options,
+            prefixes=prefixes if any(prefixes) else None,
+        )
         elapsed = time.perf_counter() - started
         if len(outputs) != len(batch.segments):
             raise RuntimeError(

@@ -13,6 +13,7 @@ segments today); stages that change what the model sees go between parsing and t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from concurrent.futures import Executor
 
@@ -23,10 +24,10 @@ from mtq.contract import ErrorCode, InvalidJob, Job, NotAJob, parse_job
 from mtq.settings import Settings
 from worker.admission import blocked_reason, job_limits, size_problem
 from worker.delivery import Delivery
-from worker.engines import Engine
 from worker.fairness import Lane
 from worker.jobs import InFlightJob
 from worker.jobtable import JobTable
+from worker.models import ModelSet
 from worker.outbox import Outbox
 from worker.outcomes import Ack, DeadLetter, Hold, Outcome, Requeue, fail
 from worker.recovery import Recovery
@@ -39,11 +40,11 @@ log = logging.getLogger(__name__)
 
 class Intake:
     def __init__(
-        self, settings: Settings, engine: Engine, table: JobTable, *, recovery: Recovery,
+        self, settings: Settings, models: ModelSet, table: JobTable, *, recovery: Recovery,
         outbox: Outbox, settler: Settler, solo: SoloRunner, start: StartJob, pool: Executor,
     ) -> None:
         self._settings = settings
-        self._engine = engine
+        self._models = models
         self._table = table
         self._recovery = recovery
         self._outbox = outbox
@@ -92,21 +93,31 @@ class Intake:
         if blocked is not None:
             log.warning("job %s: callback refused up front: %s", job.job_id, blocked)
             return DeadLetter(blocked)
+        served = self._models.serve(job)
+        if served is None:  # never a translation into some other language
+            return _rejected(InvalidJob(
+                ErrorCode.UNSUPPORTED_LANGUAGE_PAIR, self._models.unsupported(job),
+                job_id=job.job_id, callback_url=job.callback_url, metadata=job.metadata,
+            ))
+        # The model travels in the decode options: batches form per model (worker/models.py).
+        job = dataclasses.replace(job, options=served.options(job.options))
         loop = asyncio.get_running_loop()
-        tokens = await loop.run_in_executor(self._pool, self._engine.encode, list(job.segments))
+        tokens = await loop.run_in_executor(self._pool, served.encode, list(job.segments))
         too_large = size_problem(
-            tokens, self._engine.max_source_tokens, self._settings.max_job_tokens
+            tokens, served.engine.max_source_tokens, self._settings.max_job_tokens
         )
         if too_large is not None:
             return _rejected(InvalidJob(
                 ErrorCode.JOB_TOO_LARGE, too_large,
                 job_id=job.job_id, callback_url=job.callback_url, metadata=job.metadata,
             ))
-        return self._register(job, delivery, tokens)
+        return self._register(job, delivery, tokens, served.pair.target_prefix)
 
-    def _register(self, job: Job, delivery: Delivery, tokens: list[list[int]]) -> Outcome:
+    def _register(
+        self, job: Job, delivery: Delivery, tokens: list[list[int]], prefix: tuple[int, ...]
+    ) -> Outcome:
         entry = InFlightJob(job=job, delivery=delivery, published_at=_timestamp(delivery))
-        work = self._work_items(entry, tokens)
+        work = self._work_items(entry, tokens, prefix)
         entry.remaining = len(work)
         self._table.add(entry)
         threshold = self._settings.solo_after_deliveries
@@ -117,12 +128,14 @@ class Intake:
         return Hold("admitted")
 
     @staticmethod
-    def _work_items(entry: InFlightJob, tokens: list[list[int]]) -> list[WorkItem]:
+    def _work_items(
+        entry: InFlightJob, tokens: list[list[int]], prefix: tuple[int, ...]
+    ) -> list[WorkItem]:
         """The segments that need the model; the others are answered here."""
         work: list[WorkItem] = []
         for index, (text, ids) in enumerate(zip(entry.job.segments, tokens, strict=True)):
             if text.strip():
-                work.append(WorkItem(index, ids))
+                work.append(WorkItem(index, ids, prefix))
             else:
                 entry.outputs[index] = []
                 entry.translated[index] = ""

@@ -30,6 +30,7 @@ class WorkItem:
 
     index: int
     tokens: Sequence[int]
+    prefix: tuple[int, ...] = ()  # forced first output tokens: the job's target language
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class Segment:
     enqueued_at: float
     lane: Lane = Lane.BULK
     tenant: str = DEFAULT_TENANT
+    # Forced first output tokens (the target language on multilingual models): segments of
+    # different pairs share a batch, each with its own prefix.
+    prefix: tuple[int, ...] = ()
 
     @property
     def length(self) -> int:
@@ -132,7 +136,7 @@ class Scheduler:
         for item in items:
             self._arrivals += 1
             pool.add(Segment(job_key, item.index, tuple(item.tokens), self._arrivals, now,
-                             lane, tenant))
+                             lane, tenant, tuple(item.prefix)))
 
     def cancel(self, job_key: Hashable) -> int:
         """Drop every waiting segment of a job (it failed or is being requeued)."""
