@@ -12,7 +12,6 @@ Stages that post-process translations go into :meth:`Completion._translations` (
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
@@ -20,6 +19,7 @@ from typing import Any
 
 from mtq.contract import ErrorCode
 from mtq.events import CompletedEvent, FailedEvent, ResultEvent
+from worker.cpu_work import run_tokenizer_work
 from worker.inference import SegmentResult
 from worker.jobs import InFlightJob
 from worker.jobtable import JobTable
@@ -87,9 +87,10 @@ class Completion:
 
     async def _completed(self, entry: InFlightJob) -> ResultEvent:
         job = entry.job
-        loop = asyncio.get_running_loop()
         try:
-            translations = await loop.run_in_executor(self._pool, self._translations, entry)
+            translations = await run_tokenizer_work(
+                self._pool, len(job.segments), lambda: self._translations(entry)
+            )
             # The model block names the model that served this job (worker/models.py).
             info = self._models.engine_for(job.options).info
             return CompletedEvent(job, tuple(translations), info, entry.stats())

@@ -12,7 +12,6 @@ segments today); stages that change what the model sees go between parsing and t
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from concurrent.futures import Executor
@@ -23,6 +22,7 @@ from mtq.callback_policy import NetworkPolicy
 from mtq.contract import ErrorCode, InvalidJob, Job, NotAJob, parse_job
 from mtq.settings import Settings
 from worker.admission import blocked_reason, job_limits, size_problem
+from worker.cpu_work import run_tokenizer_work
 from worker.delivery import Delivery
 from worker.fairness import Lane
 from worker.jobs import InFlightJob
@@ -101,8 +101,9 @@ class Intake:
             ))
         # The model travels in the decode options: batches form per model (worker/models.py).
         job = dataclasses.replace(job, options=served.options(job.options))
-        loop = asyncio.get_running_loop()
-        tokens = await loop.run_in_executor(self._pool, served.encode, list(job.segments))
+        segments = list(job.segments)
+        tokens = await run_tokenizer_work(self._pool, len(segments),
+                                          lambda: served.encode(segments))
         too_large = size_problem(
             tokens, served.engine.max_source_tokens, self._settings.max_job_tokens
         )

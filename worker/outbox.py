@@ -38,6 +38,11 @@ class Outbox:
     ) -> str:
         """Publish until confirmed (each attempt waits for the link); returns the webhook id."""
         started = time.monotonic()
+        try:  # the common case, without building a retry loop for it
+            publisher = await self._link.publisher(self._timeout_s)
+            return await publisher.publish_event(event, callback_url, delivery_count)
+        except Exception as exc:
+            log.warning("job %s: result publish failed (%s); retrying", job_id, exc)
         retrying = AsyncRetrying(
             stop=stop_after_delay(self._timeout_s),
             wait=wait_exponential_jitter(initial=0.2, max=5.0),

@@ -47,10 +47,14 @@ def vhost(amqp_url: str) -> str:
 @pytest.fixture
 def fault_env(amqp_url: str, tiny_model_path: Path, webhook_receiver: LoopbackReceiver
               ) -> dict[str, str]:
-    """Environment of workers and dispatchers for this test's vhost and receiver."""
+    """Environment of workers and dispatchers for this test's vhost and receiver.
+
+    The window is pinned (``MTQ_INTAKE_SEGMENTS=0``: a fixed ``MTQ_PREFETCH``), so the jobs a
+    worker holds in flight are the ones the tests count."""
     return mtq_env(
         amqp_url, tiny_model_path, webhook_receiver.port, TEST_SECRET,
-        MTQ_WEBHOOK_RETRY_SCHEDULE_S=" ".join(map(str, LADDER)),
+        MTQ_WEBHOOK_RETRY_SCHEDULE_S=" ".join(map(str, LADDER)), MTQ_INTAKE_SEGMENTS="0",
+        MTQ_THREAD_TUNING_S="0",  # start fast: threading by rule, these tests are about faults
     )
 
 

@@ -338,7 +338,7 @@ def run_soak(config: SoakConfig, out: Callable[[str], None] = print) -> SoakResu
         schedule = "1 1 2 2 3 3 5 5"  # with 3 quick retries each, parking odds are negligible
         env = mtq_env(amqp_url, model, receiver.port, secret,
                       MTQ_WEBHOOK_RETRY_SCHEDULE_S=schedule, MTQ_PREFETCH=str(config.prefetch),
-                      MTQ_DRAIN_TIMEOUT_S="20")
+                      MTQ_INTAKE_SEGMENTS="0", MTQ_DRAIN_TIMEOUT_S="20")
         asyncio.run(declare_all(Settings.from_env({
             "MTQ_AMQP_URL": amqp_url, "MTQ_ROUTES": ROUTE,
             "MTQ_WEBHOOK_RETRY_SCHEDULE_S": schedule,

@@ -31,7 +31,7 @@ def test_jobs_not_started_by_half_the_consumer_timeout_are_handed_back(
 ) -> None:
     settings = Settings(
         amqp_url=amqp_url, model=str(tiny_model_path), metrics_port=0, batch_max_wait_ms=5,
-        prefetch=4, consumer_timeout_s=3,
+        prefetch=4, intake_segments=0, consumer_timeout_s=3,
     )
     declare(amqp_url)
     publish_jobs(amqp_url, [make_job("long", [f"Slow {MARKER}:sleep=2.5 batch."], CALLBACK,
