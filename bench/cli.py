@@ -7,6 +7,8 @@
     python -m bench intake [options]          intake window, lanes, tenants, pipeline cost
     python -m bench delivery [--quick]        webhooks at the receiver's pace (dispatcher)
     python -m bench threads [--quick]         CPU threads: measured at start vs each explicit
+    python -m bench multilingual [--quick]    mixed-pair small jobs: one multilingual worker vs
+                                              one worker per pair
 
 Without a subcommand the suite runs (``python -m bench --help`` lists its options). Each
 subcommand's module is imported only when chosen: ``gpu`` must start on a machine that has
@@ -28,6 +30,7 @@ COMMANDS = {
     "intake": "bench.intake",
     "delivery": "bench.delivery",
     "threads": "bench.threads",
+    "multilingual": "bench.multilingual",
 }
 
 

@@ -23,7 +23,7 @@ DEPLOY = REPO / "deploy" / "keda"
 # KEDA CRD schemas carried as test data (source, version and licence in its README).
 KEDA_SCHEMAS = Path(__file__).resolve().parent / "schemas" / "keda"
 KEDA_VERSION = "2.20.2"
-OVERLAYS = ("overlays/gpu", "overlays/cpu", "overlays/gpu-model-pvc")
+OVERLAYS = ("overlays/gpu", "overlays/cpu", "overlays/gpu-model-pvc", "overlays/multilingual")
 MONITORING = "monitoring"
 # The oldest Kubernetes minor the manifests target (PDB unhealthyPodEvictionPolicy is GA).
 KUBERNETES_VERSION = "1.31"
