@@ -123,3 +123,30 @@ def test_routes_accept_regional_tags_additively() -> None:
     for bad in ("en-pt-BR", "en_-de", "en-", "en-de_Latn_BR_x1_extra"):
         with pytest.raises(ConfigError):
             parse_route(bad)
+
+
+def _body(source: str, target: str) -> bytes:
+    import json
+
+    return json.dumps({
+        "job_id": "j1", "source_lang": source, "target_lang": target, "segments": ["Hi."],
+        "callback_url": "https://client.example/h",
+    }).encode()
+
+
+def test_jobs_carry_regional_tags_and_the_old_ones_still_parse() -> None:
+    from mtq.contract import JobLimits, parse_job
+
+    for source, target in (("en", "de"), ("en", "pt_BR"), ("zh_Hant", "es_419"), ("deu", "fra")):
+        job = parse_job(_body(source, target), JobLimits(), routes=(f"{source}-{target}",))
+        assert (job.source_lang, job.target_lang) == (source, target)
+        assert job.route == f"{source}-{target}"
+
+
+@pytest.mark.parametrize("target", ["pt-BR", "pt_", "_BR", "pt__BR", "zh_Hant_TW_xyz"])
+def test_malformed_tags_are_invalid_jobs(target: str) -> None:
+    from mtq.contract import ErrorCode, InvalidJob, JobLimits, parse_job
+
+    with pytest.raises(InvalidJob) as caught:
+        parse_job(_body("en", target), JobLimits())
+    assert caught.value.code is ErrorCode.INVALID_JOB
