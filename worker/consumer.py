@@ -108,10 +108,11 @@ class BrokerLink:
 
     async def publisher(self, timeout: float) -> ResultPublisher:
         """The live session's publisher, waiting up to ``timeout`` for a reconnect."""
-        try:
-            await asyncio.wait_for(self._up.wait(), timeout=max(timeout, 0.001))
-        except asyncio.TimeoutError as exc:
-            raise NotConnected(f"no broker connection within {timeout:.0f}s") from exc
+        if not self._up.is_set():  # wait_for costs a task: only when there is a wait
+            try:
+                await asyncio.wait_for(self._up.wait(), timeout=max(timeout, 0.001))
+            except asyncio.TimeoutError as exc:
+                raise NotConnected(f"no broker connection within {timeout:.0f}s") from exc
         session = self._session
         if session is None or not session.alive:
             raise NotConnected("the broker connection was just lost")
