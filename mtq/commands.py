@@ -11,10 +11,8 @@ from pathlib import Path
 from mtq.errors import ConfigError
 from mtq.settings import Settings, parse_route
 
-SubParsers = argparse._SubParsersAction  # type: ignore[type-arg]
 
-
-def register(subparsers: SubParsers) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     topology = subparsers.add_parser(
         "topology", help="declare exchanges and queues (idempotent)",
         description="Declare mtq.jobs, a quorum queue per route with its dead-letter queue, "

@@ -156,7 +156,7 @@ class ConnectionPools:
     def _new_pool(self, destination: Destination) -> urllib3.HTTPConnectionPool:
         # block=False: the per-host gate bounds concurrency; a burst past the pool size opens
         # extra connections rather than waiting, and only per_pool of them are kept.
-        pool: urllib3.HTTPConnectionPool
+        pool: _HTTPPool | _HTTPSPool
         if destination.scheme == "https":
             pool = _HTTPSPool(
                 destination.address, destination.port, maxsize=self._per_pool, block=False,
@@ -166,8 +166,8 @@ class ConnectionPools:
         else:
             pool = _HTTPPool(destination.address, destination.port, maxsize=self._per_pool,
                              block=False, retries=False)
-        pool.on_connect = self._on_connect  # type: ignore[attr-defined]
-        pool.idle_s = self._keepalive_idle_s  # type: ignore[attr-defined]
+        pool.on_connect = self._on_connect
+        pool.idle_s = self._keepalive_idle_s
         return pool
 
     def _tls_context(self) -> _ResumingContext:
