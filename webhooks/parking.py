@@ -135,10 +135,10 @@ def redrive(amqp_url: str, selector: Selector, *, limit: int | None = None,
     event not yet confirmed stays parked. Reading stops once ``limit`` events matched.
     """
     moved: list[ParkedEvent] = []
+    if limit is not None and limit <= 0:
+        return moved
     with _parked(amqp_url, confirm=True) as side:
         for got, event in _browse(side):
-            if limit is not None and len(moved) >= limit:
-                break
             if not selector.matches(event):
                 continue
             if not dry_run:
@@ -147,6 +147,8 @@ def redrive(amqp_url: str, selector: Selector, *, limit: int | None = None,
                 log.info("job %s: redrove parked %s (%s) to %s", event.job_id,
                          event.webhook_id, event.reason, RESULTS_EXCHANGE)
             moved.append(event)
+            if limit is not None and len(moved) >= limit:
+                break  # read nothing past the limit
     return moved
 
 

@@ -19,6 +19,7 @@ from tests.webhooks.whtest import (
     settings_for,
 )
 from webhooks.events import ATTEMPT_HEADER, REDRIVES_HEADER, parked_headers
+from webhooks.parking import list_parked
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +105,15 @@ def test_nothing_parked_yet(amqp_url: str, capsys: pytest.CaptureFixture[str]) -
     assert "0 parked event(s)" in capsys.readouterr().out
     assert run_cli(["webhooks", "redrive", "--job-id", "x"], settings_for(amqp_url)) == 0
 
+
+
+def test_redrive_limit_moves_the_first_matches_and_keeps_the_rest(
+    amqp_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    park_some(amqp_url)
+    settings = settings_for(amqp_url)
+    assert run_cli(["webhooks", "redrive", "--all", "--limit", "1"], settings) == 0
+    assert "redrove 1 parked event(s)" in capsys.readouterr().out
+    assert [json.loads(body)["job_id"] for _headers, body in results(amqp_url)] == ["p-1"]
+    remaining = list_parked(amqp_url)
+    assert [event.job_id for event in remaining] == ["p-2", "p-3"]  # in their order
