@@ -69,7 +69,8 @@ def _nllb_tokenizer(spec: TinyModelSpec) -> Any:
     )
     bpe.train_from_iterator(generated_sentences(20_000, spec.seed), trainer)
     saved = json.loads(bpe.to_str())["model"]
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in saved["merges"]]
+    # Pairs, as the BPE model takes them (the tokenizer's annotation says strings).
+    merges: Any = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in saved["merges"]]
     return NllbTokenizer(
         vocab=saved["vocab"], merges=merges, src_lang="eng_Latn", tgt_lang="deu_Latn"
     )
