@@ -5,14 +5,17 @@ Module map (one concern each):
 - ``signing``: Standard Webhooks secrets and signatures (ids come from ``mtq.events``).
 - ``verify``: the receiver-side check, for Python callers.
 - ``ssrf``: resolves a callback once, checks it with ``mtq.callback_policy``, pins the address.
+- ``connections``: kept-alive connections, one pool per checked address, TLS session reuse.
 - ``transport``: one HTTP POST to a pinned address, with timeouts and size caps.
 - ``policy``: pure retry policy (what a response means, attempt -> delay or give up).
 - ``events``: the result message format (headers in, headers out).
 - ``delivery``: one delivery attempt with quick in-process retries.
-- ``hostgates``: per-host concurrency and backlog bounds, so one slow host cannot stall others.
+- ``pace``: the adaptive per-host window (AIMD on answers, latency and ``Retry-After``), pure.
+- ``hostgates``: events wait for their host's window; only a failing host's are bounded.
 - ``settle``: the one place that acks, schedules a retry or parks a result.
 - ``dispatcher``: the aio-pika consumer, concurrency limits and the SIGTERM drain.
 - ``parking``: list, inspect and redrive parked events (``mtq webhooks``).
-- ``metrics``: the dispatcher's Prometheus metrics, one object on its own registry.
+- ``metrics``: the dispatcher's Prometheus metrics, one object on its own registry
+  (``hostmetrics``: the per-host series, with bounded labels).
 - ``cli``: ``mtq dispatcher`` and ``mtq webhooks``.
 """
