@@ -73,7 +73,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _routes(settings: Settings, flag: str | None) -> tuple[str, ...]:
-    routes = tuple(flag.replace(",", " ").split()) if flag else settings.routes
+    if flag:
+        routes = tuple(flag.replace(",", " ").split())
+    elif settings.models:  # the routes a worker with this MTQ_MODELS consumes
+        from mtq.model_routes import route_table
+
+        routes = route_table(settings).routes
+    else:
+        routes = settings.routes
     for route in routes:
         parse_route(route)
     return routes
