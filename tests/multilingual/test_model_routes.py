@@ -61,3 +61,12 @@ def test_bad_tables_are_config_errors(env: dict[str, str], message: str) -> None
 def test_no_model_at_all_says_what_to_set() -> None:
     with pytest.raises(ConfigError, match="MTQ_MODELS"):
         route_table(settings())
+
+
+def test_topology_declares_the_routes_of_the_table() -> None:
+    from mtq.commands import _routes
+
+    table = settings(models="en-de=a *=b", routes="en-fr")
+    assert _routes(table, None) == ("en-de", "en-fr")
+    assert _routes(table, "de-fr") == ("de-fr",)
+    assert _routes(settings(routes="en-fr,en-es"), None) == ("en-fr", "en-es")
