@@ -44,9 +44,10 @@ def test_warmup_measures_and_keeps_a_candidate(
     assert engine.generate(sources, OPTIONS) == before  # same translations after reloading
 
     registry = CollectorRegistry()
-    register_engine_metrics(registry, engine)
-    assert registry.get_sample_value("mtq_engine_replicas") == tuning.chosen.replicas
-    assert registry.get_sample_value("mtq_engine_intra_threads") == tuning.chosen.intra
+    register_engine_metrics(registry, {"m": engine})
+    model = {"model": "m"}
+    assert registry.get_sample_value("mtq_engine_replicas", model) == tuning.chosen.replicas
+    assert registry.get_sample_value("mtq_engine_intra_threads", model) == tuning.chosen.intra
 
 
 def test_explicit_threads_are_not_measured(ct2_model_path: Path) -> None:

@@ -32,12 +32,11 @@ def test_warmup_measures_torch_threads(
     if len(candidates) > 1:
         assert tuning.how == "measured" and "<- chosen" in caplog.text
     registry = CollectorRegistry()
-    register_engine_metrics(registry, engine)
-    assert registry.get_sample_value("mtq_engine_intra_threads") == tuning.chosen.intra
-    assert registry.get_sample_value(
-        "mtq_engine_threads", {"how": tuning.how, "intra_threads": str(tuning.chosen.intra),
-                               "replicas": "1"}
-    ) == 1
+    register_engine_metrics(registry, {"m": engine})
+    chosen = str(tuning.chosen.intra)
+    assert registry.get_sample_value("mtq_engine_intra_threads", {"model": "m"}) == int(chosen)
+    labels = {"model": "m", "how": tuning.how, "intra_threads": chosen, "replicas": "1"}
+    assert registry.get_sample_value("mtq_engine_threads", labels) == 1
 
 
 def test_explicit_torch_threads_win(tiny_model_path: Path) -> None:

@@ -1,9 +1,9 @@
-"""The engine's threading as Prometheus metrics, read at scrape time (so after warm-up's
-measuring they show the choice): ``register_engine_metrics(registry, engine)``."""
+"""The engines' CPU threading as Prometheus metrics, read at scrape time (so once warm-up has
+measured, they show the choice): ``register_engine_metrics(registry, engines)``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
@@ -13,40 +13,46 @@ from worker.engines.tuning import Tuning
 
 
 class EngineThreadingCollector(Collector):
-    def __init__(self, engine: object) -> None:
-        self._engine = engine
+    """One sample per model (the worker's route table names them) for each metric."""
+
+    def __init__(self, engines: Mapping[str, object]) -> None:
+        self._engines = dict(engines)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        tuning = getattr(self._engine, "threading", None)
-        if not isinstance(tuning, Tuning):
-            return
         how = GaugeMetricFamily(
-            "mtq_engine_threads", "CPU threading in use (intra-op threads per replica, replicas),"
-            " and how it was chosen", labels=["how", "intra_threads", "replicas"],
+            "mtq_engine_threads", "CPU threading in use (intra-op threads per replica, "
+            "replicas) and how it was chosen", labels=["model", "how", "intra_threads", "replicas"],
         )
-        how.add_metric([tuning.how, str(tuning.chosen.intra), str(tuning.chosen.replicas)], 1)
-        yield how
-        intra = GaugeMetricFamily("mtq_engine_intra_threads", "Intra-op threads per replica")
-        intra.add_metric([], tuning.chosen.intra)
-        yield intra
-        replicas = GaugeMetricFamily("mtq_engine_replicas", "Model replicas (CTranslate2)")
-        replicas.add_metric([], tuning.chosen.replicas)
-        yield replicas
+        intra = GaugeMetricFamily(
+            "mtq_engine_intra_threads", "Intra-op threads per replica", labels=["model"]
+        )
+        replicas = GaugeMetricFamily(
+            "mtq_engine_replicas", "Model replicas (CTranslate2)", labels=["model"]
+        )
         spent = GaugeMetricFamily(
-            "mtq_engine_thread_tuning_seconds", "Time spent measuring the threading at start"
+            "mtq_engine_thread_tuning_seconds", "Time spent measuring the threading at start",
+            labels=["model"],
         )
-        spent.add_metric([], tuning.spent_s)
-        yield spent
         probe = GaugeMetricFamily(
             "mtq_engine_thread_probe_seconds",
             "Best time of the start-up probe batch under each measured configuration",
-            labels=["intra_threads", "replicas"],
+            labels=["model", "intra_threads", "replicas"],
         )
-        for trial in tuning.trials:
-            probe.add_metric([str(trial.threads.intra), str(trial.threads.replicas)], trial.seconds)
-        yield probe
+        for model, engine in self._engines.items():
+            tuning = getattr(engine, "threading", None)
+            if not isinstance(tuning, Tuning):
+                continue
+            chosen = tuning.chosen
+            how.add_metric([model, tuning.how, str(chosen.intra), str(chosen.replicas)], 1)
+            intra.add_metric([model], chosen.intra)
+            replicas.add_metric([model], chosen.replicas)
+            spent.add_metric([model], tuning.spent_s)
+            for trial in tuning.trials:
+                threads = trial.threads
+                probe.add_metric([model, str(threads.intra), str(threads.replicas)], trial.seconds)
+        yield from (how, intra, replicas, spent, probe)
 
 
-def register_engine_metrics(registry: CollectorRegistry, engine: object) -> None:
-    """Export ``engine.threading`` (engines without one export nothing)."""
-    registry.register(EngineThreadingCollector(engine))
+def register_engine_metrics(registry: CollectorRegistry, engines: Mapping[str, object]) -> None:
+    """Export each engine's ``threading`` by model name (engines without one export nothing)."""
+    registry.register(EngineThreadingCollector(engines))

@@ -1,9 +1,9 @@
 """Timing an engine's threading on a batch shaped like the scheduler's (worker/engines/tuning.py).
 
-The probe is real text, tokenized by the model's tokenizer, repeated to the rows a full
-micro-batch would hold under the configured budget (``MTQ_BATCH_TOKENS``,
-``MTQ_MAX_BATCH_SEGMENTS``) at the jobs' default beam size, decoding a bounded number of
-tokens. Each configuration first runs a small untimed batch (thread pools and caches start),
+The probe is real text, tokenized by the model's tokenizer and cut to a typical sentence's
+length, repeated to the rows a full micro-batch would hold under the configured budget
+(``MTQ_BATCH_TOKENS``, ``MTQ_MAX_BATCH_SEGMENTS``) at the jobs' default beam size, decoding a
+bounded number of tokens. Each configuration first runs a small untimed batch (thread pools and caches start),
 then the probe a few times; its best time counts.
 """
 
@@ -21,17 +21,19 @@ from worker.engines.tuning import Threads, Tuning, tune
 
 log = logging.getLogger(__name__)
 
+# Sentences of similar, ordinary length: the scheduler's batches are length-sorted, so a real
+# full batch pads little (one very long row would make the probe a different shape).
 PROBE_TEXTS = (
-    "The meeting was moved to Thursday afternoon.",
+    "The meeting was moved to Thursday afternoon because of the holiday.",
     "Please send the signed contract back to us before the end of the month.",
-    "Our new office is close to the station.",
-    "If the problem persists after the update, restart the device and contact support.",
-    "Thank you for your order.",
-    "The committee will publish its final report, together with the data it collected, "
-    "early next year.",
-    "Where is the nearest pharmacy?",
-    "Prices include taxes but not delivery.",
+    "Our new office is close to the station and easy to find.",
+    "If the problem persists, restart the device and contact our support team.",
+    "Thank you for your order, it will be shipped within two days.",
+    "The committee will publish its final report early next year.",
+    "Where is the nearest pharmacy, and is it open on Sundays?",
+    "Prices include taxes but not delivery, which depends on the address.",
 )
+PROBE_SOURCE_TOKENS = 24  # a typical sentence in subword tokens, whatever the tokenizer
 PROBE_NEW_TOKENS = 24
 REPEATS = 2
 
@@ -47,13 +49,21 @@ class Probe:
 def probe_batch(
     encode: Callable[[Sequence[str]], list[list[int]]], settings: Settings, beam_size: int,
 ) -> Probe:
-    """A full micro-batch of real text at ``beam_size``, decoding a few dozen tokens."""
-    tokenized = encode(list(PROBE_TEXTS))
+    """A full micro-batch of real text at ``beam_size``, decoding a few dozen tokens.
+
+    Rows are cut to :data:`PROBE_SOURCE_TOKENS` (keeping the last token, the end of sentence),
+    so the probe has the shape of a batch of ordinary sentences whatever the tokenizer.
+    """
+    tokenized = [_cut(row, PROBE_SOURCE_TOKENS) for row in encode(list(PROBE_TEXTS))]
     longest = max(len(row) for row in tokenized)
     rows = min(settings.max_batch_segments, max(1, settings.batch_tokens // (longest * beam_size)))
     sources = [tokenized[i % len(tokenized)] for i in range(rows)]
     new_tokens = min(settings.default_max_new_tokens, PROBE_NEW_TOKENS)
     return Probe(sources, DecodeOptions(beam_size, new_tokens))
+
+
+def _cut(row: list[int], length: int) -> list[int]:
+    return row if len(row) <= length else row[: length - 1] + row[-1:]
 
 
 def time_probe(

@@ -40,7 +40,9 @@ class Threads:
         return self.intra * self.replicas
 
     def describe(self) -> str:
-        return f"{self.replicas} replica(s) x {self.intra} thread(s)"
+        if self.replicas == 1:
+            return f"{self.intra} thread(s)"
+        return f"{self.replicas} replicas x {self.intra} thread(s)"
 
 
 @dataclass(frozen=True)
