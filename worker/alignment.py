@@ -36,15 +36,24 @@ class AttentionSource(Protocol):
     ) -> list[Attention]: ...
 
 
+@runtime_checkable
+class _PerModel(Protocol):
+    """Several engines behind one interface (``worker/models.py``): pick the batch's own."""
+
+    def engine_for(self, options: Any) -> object: ...
+
+
 def attention_for(
     engine: object, sources: Sequence[Sequence[int]], outputs: Sequence[Sequence[int]],
-    wanted: Sequence[bool],
+    wanted: Sequence[bool], options: object = None,
 ) -> list[Attention | None]:
     """Attention for the rows that want it; None elsewhere and whenever it is unavailable
     (the restorer then uses its deterministic fallback: an alignment never fails a segment).
     """
     rows: list[Attention | None] = [None] * len(sources)
     picked = [i for i, want in enumerate(wanted) if want]
+    if picked and options is not None and isinstance(engine, _PerModel):
+        engine = engine.engine_for(options)
     if not picked or not isinstance(engine, AttentionSource):
         return rows
     try:
