@@ -9,12 +9,15 @@ the model lacks must be refused at admission. A second worker serves two models 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from mtq.settings import Settings
 from mtq.topology_cli import declare_all
+from tests.harness.env import child_env
 from tests.integration.helpers import events_by_job, make_job
 from tests.multilingual.conftest import (
     BEAM,
@@ -110,3 +113,37 @@ def test_one_worker_serves_a_bilingual_and_a_multilingual_model(
     reference = HFReference(nllb, "nllb")
     assert events["job-en-fr"]["translations"] == [reference.translate(Item(text, "en", "fr"))[0]]
     assert events["job-de-fr"]["translations"] == [reference.translate(Item(text, "de", "fr"))[0]]
+
+
+def test_the_worker_command_serves_mtq_models(
+    amqp_url: str, tiny_model_path: Path, multilingual_models: dict[str, Path]
+) -> None:
+    """``mtq topology`` and ``mtq worker`` as an operator runs them, routes from MTQ_MODELS."""
+    nllb = multilingual_models["nllb"]
+    env = child_env({
+        "MTQ_AMQP_URL": amqp_url, "MTQ_MODELS": f"en-de={tiny_model_path} *={nllb}",
+        "MTQ_ROUTES": "en-fr en-pt_BR", "MTQ_METRICS_PORT": "0", "MTQ_DEVICE": "cpu",
+        "MTQ_TORCH_THREADS": "1", "MTQ_BATCH_MAX_WAIT_MS": "20",
+    })
+    mtq = [sys.executable, "-m", "mtq", "--log-level", "WARNING"]
+    subprocess.run([*mtq, "topology"], env=env, check=True, timeout=120)
+    jobs = [
+        make_job(f"job-{t}", ["The model serves every pair."], CALLBACK, source_lang="en",
+                 target_lang=t, options={"beam_size": BEAM, "max_new_tokens": MAX_NEW_TOKENS})
+        for t in ("de", "fr", "pt_BR")
+    ]
+    publish(amqp_url, jobs)
+
+    subprocess.run([*mtq, "worker", "--burst", "--no-auto-budget"], env=env, check=True,
+                   timeout=600)
+
+    events = events_by_job(amqp_url)
+    assert {j: e["type"] for j, e in events.items()} == dict.fromkeys(
+        ["job-de", "job-fr", "job-pt_BR"], "job.completed")
+    assert events["job-de"]["model"]["name"] == tiny_model_path.name
+    assert events["job-pt_BR"]["model"]["name"] == nllb.name
+    reference = HFReference(nllb, "nllb")
+    text = jobs[2]["segments"][0]
+    assert events["job-pt_BR"]["translations"] == [
+        reference.translate(Item(text, "en", "pt_BR"))[0]
+    ]
