@@ -31,6 +31,7 @@ from worker.completion import Completion
 from worker.consumer import BrokerLink
 from worker.drain import drain, stop_when_idle
 from worker.engines import Engine
+from worker.engines.metrics import register_engine_metrics
 from worker.fairness import DEFAULT_TENANT, Lane
 from worker.inference import InferenceThread, SegmentResult
 from worker.intake import Intake
@@ -61,6 +62,7 @@ class Worker:
         self.registry = registry or CollectorRegistry()
         self.metrics = WorkerMetrics(self.registry)
         self.models.attach_metrics(self.registry)
+        register_engine_metrics(self.registry, self.models.engines.values())
         self.queue = BatchQueue(Scheduler.from_settings(settings))
         self.metrics.token_budget.set(settings.batch_tokens)
         self.table = JobTable(settings.delivery_limit, self.metrics.inflight_jobs)

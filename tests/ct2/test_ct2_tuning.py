@@ -44,8 +44,8 @@ def test_warmup_measures_and_keeps_a_candidate(
     assert engine.generate(sources, OPTIONS) == before  # same translations after reloading
 
     registry = CollectorRegistry()
-    register_engine_metrics(registry, {"m": engine})
-    model = {"model": "m"}
+    register_engine_metrics(registry, [engine])
+    model = {"model": engine.info.name}
     assert registry.get_sample_value("mtq_engine_replicas", model) == tuning.chosen.replicas
     assert registry.get_sample_value("mtq_engine_intra_threads", model) == tuning.chosen.intra
 

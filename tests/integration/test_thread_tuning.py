@@ -32,10 +32,10 @@ def test_warmup_measures_torch_threads(
     if len(candidates) > 1:
         assert tuning.how == "measured" and "<- chosen" in caplog.text
     registry = CollectorRegistry()
-    register_engine_metrics(registry, {"m": engine})
-    chosen = str(tuning.chosen.intra)
-    assert registry.get_sample_value("mtq_engine_intra_threads", {"model": "m"}) == int(chosen)
-    labels = {"model": "m", "how": tuning.how, "intra_threads": chosen, "replicas": "1"}
+    register_engine_metrics(registry, [engine])
+    chosen, model = str(tuning.chosen.intra), engine.info.name
+    assert registry.get_sample_value("mtq_engine_intra_threads", {"model": model}) == int(chosen)
+    labels = {"model": model, "how": tuning.how, "intra_threads": chosen, "replicas": "1"}
     assert registry.get_sample_value("mtq_engine_threads", labels) == 1
 
 
@@ -43,3 +43,14 @@ def test_explicit_torch_threads_win(tiny_model_path: Path) -> None:
     engine = HFEngine(Settings(model=str(tiny_model_path), device="cpu", torch_threads=1))
     engine.warmup(OPTIONS)
     assert engine.threading.how == "explicit" and torch.get_num_threads() == 1
+
+
+def test_the_worker_exports_the_choice(tiny_model_path: Path) -> None:
+    from worker.app import Worker
+
+    settings = Settings(model=str(tiny_model_path), device="cpu", torch_threads=1)
+    engine = HFEngine(settings)
+    worker = Worker(settings, engine)
+    model = {"model": engine.info.name}
+    assert worker.registry.get_sample_value("mtq_engine_intra_threads", model) == 1
+    assert worker.registry.get_sample_value("mtq_engine_replicas", model) == 1

@@ -3,7 +3,7 @@ measured, they show the choice): ``register_engine_metrics(registry, engines)``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
@@ -13,10 +13,10 @@ from worker.engines.tuning import Tuning
 
 
 class EngineThreadingCollector(Collector):
-    """One sample per model (the worker's route table names them) for each metric."""
+    """One sample per model, named as the result's ``model.name``, for each metric."""
 
-    def __init__(self, engines: Mapping[str, object]) -> None:
-        self._engines = dict(engines)
+    def __init__(self, engines: Iterable[object]) -> None:
+        self._engines = list(engines)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         how = GaugeMetricFamily(
@@ -38,10 +38,11 @@ class EngineThreadingCollector(Collector):
             "Best time of the start-up probe batch under each measured configuration",
             labels=["model", "intra_threads", "replicas"],
         )
-        for model, engine in self._engines.items():
+        for engine in self._engines:
             tuning = getattr(engine, "threading", None)
             if not isinstance(tuning, Tuning):
                 continue
+            model = str(getattr(getattr(engine, "info", None), "name", ""))
             chosen = tuning.chosen
             how.add_metric([model, tuning.how, str(chosen.intra), str(chosen.replicas)], 1)
             intra.add_metric([model], chosen.intra)
@@ -53,6 +54,6 @@ class EngineThreadingCollector(Collector):
         yield from (how, intra, replicas, spent, probe)
 
 
-def register_engine_metrics(registry: CollectorRegistry, engines: Mapping[str, object]) -> None:
+def register_engine_metrics(registry: CollectorRegistry, engines: Iterable[object]) -> None:
     """Export each engine's ``threading`` by model name (engines without one export nothing)."""
     registry.register(EngineThreadingCollector(engines))

@@ -3,8 +3,8 @@
 The probe is real text, tokenized by the model's tokenizer and cut to a typical sentence's
 length, repeated to the rows a full micro-batch would hold under the configured budget
 (``MTQ_BATCH_TOKENS``, ``MTQ_MAX_BATCH_SEGMENTS``) at the jobs' default beam size, decoding a
-bounded number of tokens. Each configuration first runs a small untimed batch (thread pools and caches start),
-then the probe a few times; its best time counts.
+bounded number of tokens. Each configuration first runs a small untimed batch (thread pools
+and caches start), then the probe a few times; its best time counts.
 """
 
 from __future__ import annotations
