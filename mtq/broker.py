@@ -13,6 +13,8 @@ import socket
 import pika
 import pika.exceptions
 
+from mtq.broker_urls import connect_blocking as connect_nodes
+from mtq.broker_urls import parse_urls
 from mtq.errors import BrokerUnreachable
 
 START_HINT = "Start one with `rabbitmq-server -detached` or set MTQ_AMQP_URL."
@@ -21,12 +23,13 @@ CONNECT_ERRORS = (pika.exceptions.AMQPError, OSError)
 
 
 def broker_address(amqp_url: str) -> str:
-    """``host:port`` of an AMQP URL, never its credentials."""
+    """``host:port`` of each node of ``MTQ_AMQP_URL``, never credentials."""
     try:
-        params = pika.URLParameters(amqp_url)
+        urls = parse_urls(amqp_url)
+        nodes = [pika.URLParameters(url) for url in urls]
     except Exception:  # pika raises several types for a malformed URL
         return "(unreadable MTQ_AMQP_URL)"
-    return f"{params.host}:{params.port}"
+    return ", ".join(f"{params.host}:{params.port}" for params in nodes)
 
 
 def unreachable(amqp_url: str, exc: BaseException) -> BrokerUnreachable:
@@ -63,11 +66,12 @@ def _cause(exc: BaseException) -> str:
 def connect_blocking(amqp_url: str, name: str) -> pika.BlockingConnection:
     """A blocking connection named ``name`` in the management UI, or BrokerUnreachable."""
     try:
-        params = pika.URLParameters(amqp_url)
+        for url in parse_urls(amqp_url):
+            pika.URLParameters(url)
     except Exception as exc:
         raise BrokerUnreachable(f"MTQ_AMQP_URL is not a usable AMQP URL: {exc}") from exc
-    params.client_properties = {"connection_name": name}
-    try:
-        return pika.BlockingConnection(params)
+    try:  # every node listed, in a shuffled order (mtq/broker_urls.py)
+        connection, _ = connect_nodes(amqp_url, name)
     except CONNECT_ERRORS as exc:
         raise unreachable(amqp_url, exc) from exc
+    return connection

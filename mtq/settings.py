@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mtq.broker_urls import parse_urls
 from mtq.errors import ConfigError
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -86,6 +87,9 @@ class Settings:
     max_new_tokens_limit: int = 512
     # Broker topology.
     delivery_limit: int = 10
+    # Replicas of each new quorum queue (0: the broker's default, 3 or fewer nodes). Every
+    # process must use the same value: RabbitMQ refuses a redeclaration that differs.
+    quorum_initial_group_size: int = 0
     # Webhook delivery.
     webhook_timeout_s: float = 10.0
     webhook_connect_timeout_s: float = 3.0
@@ -112,6 +116,10 @@ class Settings:
         return settings
 
     def validate(self) -> None:
+        parse_urls(self.amqp_url)  # one URL, or the nodes of a cluster
+        if self.quorum_initial_group_size < 0:
+            raise ConfigError("MTQ_QUORUM_INITIAL_GROUP_SIZE must be 0 (the broker's "
+                              "default) or a number of replicas")
         for route in self.routes:
             parse_route(route)
         from mtq.languages import LanguageCodes

@@ -59,8 +59,11 @@ def retry_queue(delay_s: int) -> str:
     return f"{RESULTS_QUEUE}.retry.{delay_s}s"
 
 
-def _quorum_args(**extra: Any) -> dict[str, Any]:
-    return {"x-queue-type": "quorum", **extra}
+def _quorum_args(group_size: int = 0, **extra: Any) -> dict[str, Any]:
+    # x-quorum-initial-group-size only when set: adding it to queues declared without it
+    # would make every redeclaration fail (PRECONDITION_FAILED).
+    size = {"x-quorum-initial-group-size": group_size} if group_size else {}
+    return {"x-queue-type": "quorum", **size, **extra}
 
 
 def _dead_lettering(routing_key: str, exchange: str = DEAD_LETTER_EXCHANGE) -> dict[str, Any]:
@@ -79,17 +82,20 @@ class JobTopology:
     interactive: dict[str, AbstractQueue]  # interactive lane, by route
 
 
-async def _declare_dead_letter_target(channel: AbstractChannel, queue_name: str) -> AbstractQueue:
+async def _declare_dead_letter_target(channel: AbstractChannel, queue_name: str,
+                                      group_size: int) -> AbstractQueue:
     dlx = await channel.declare_exchange(
         DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
     )
-    queue = await channel.declare_queue(queue_name, durable=True, arguments=_quorum_args())
+    queue = await channel.declare_queue(queue_name, durable=True,
+                                        arguments=_quorum_args(group_size))
     await queue.bind(dlx, routing_key=queue_name)
     return queue
 
 
 async def declare_job_topology(
-    channel: AbstractChannel, routes: tuple[str, ...], delivery_limit: int
+    channel: AbstractChannel, routes: tuple[str, ...], delivery_limit: int, *,
+    group_size: int = 0,
 ) -> JobTopology:
     """Exchange ``mtq.jobs`` and, per route, the bulk lane ``mtq.jobs.<route>``, the
     interactive lane ``mtq.jobs.<route>.interactive`` and their shared dead-letter queue."""
@@ -100,8 +106,9 @@ async def declare_job_topology(
     interactive: dict[str, AbstractQueue] = {}
     for route in routes:
         dead = dead_letter_queue(route)
-        await _declare_dead_letter_target(channel, dead)
-        arguments = _quorum_args(**{"x-delivery-limit": delivery_limit}, **_dead_lettering(dead))
+        await _declare_dead_letter_target(channel, dead, group_size)
+        arguments = _quorum_args(group_size, **{"x-delivery-limit": delivery_limit},
+                                 **_dead_lettering(dead))
         queue = await channel.declare_queue(job_queue(route), durable=True, arguments=arguments)
         await queue.bind(exchange, routing_key=route)
         queues[route] = queue
@@ -114,7 +121,8 @@ async def declare_job_topology(
 
 
 async def declare_results_topology(
-    channel: AbstractChannel, retry_schedule_s: tuple[int, ...], delivery_limit: int
+    channel: AbstractChannel, retry_schedule_s: tuple[int, ...], delivery_limit: int, *,
+    group_size: int = 0,
 ) -> AbstractQueue:
     """``mtq.results``, its durable retry ladder (TTL queues that dead-letter back) and parking.
 
@@ -125,12 +133,12 @@ async def declare_results_topology(
     exchange = await channel.declare_exchange(
         RESULTS_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
     )
-    await _declare_dead_letter_target(channel, PARKED_QUEUE)
+    await _declare_dead_letter_target(channel, PARKED_QUEUE, group_size)
     results = await channel.declare_queue(
         RESULTS_QUEUE,
         durable=True,
         arguments=_quorum_args(
-            **{"x-delivery-limit": delivery_limit}, **_dead_lettering(PARKED_QUEUE)
+            group_size, **{"x-delivery-limit": delivery_limit}, **_dead_lettering(PARKED_QUEUE)
         ),
     )
     await results.bind(exchange, routing_key=RESULTS_ROUTING_KEY)
@@ -139,7 +147,7 @@ async def declare_results_topology(
             retry_queue(delay),
             durable=True,
             arguments=_quorum_args(
-                **{"x-message-ttl": delay * 1000},
+                group_size, **{"x-message-ttl": delay * 1000},
                 **_dead_lettering(RESULTS_ROUTING_KEY, exchange=RESULTS_EXCHANGE),
             ),
         )

@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+
 import aio_pika
 
 from mtq.broker import unreachable
+from mtq.broker_urls import connect, parse_urls
 from mtq.settings import Settings
 from mtq.topology import declare_job_topology, declare_results_topology
+
+log = logging.getLogger(__name__)
 
 
 async def declare_all(settings: Settings) -> None:
     try:
-        connection = await aio_pika.connect(
-            settings.amqp_url, client_properties={"connection_name": "mtq-topology"}
-        )
+        connection, _ = await connect(settings.amqp_url, "mtq-topology")
     except (OSError, aio_pika.exceptions.AMQPError) as exc:
         raise unreachable(settings.amqp_url, exc) from exc
     async with connection:
         channel = await connection.channel()
-        await declare_job_topology(channel, settings.routes, settings.delivery_limit)
+        group_size = settings.quorum_initial_group_size
+        await declare_job_topology(channel, settings.routes, settings.delivery_limit,
+                                   group_size=group_size)
         await declare_results_topology(
-            channel, settings.webhook_retry_schedule_s, settings.delivery_limit
+            channel, settings.webhook_retry_schedule_s, settings.delivery_limit,
+            group_size=group_size,
         )
+    nodes = len(parse_urls(settings.amqp_url))
+    if 1 < nodes < group_size:
+        # RabbitMQ places a new quorum queue on at most as many nodes as the cluster has, and
+        # does not add members when nodes join later (docs/reliability.md: growing queues).
+        log.warning("MTQ_QUORUM_INITIAL_GROUP_SIZE=%d but MTQ_AMQP_URL lists %d nodes: new "
+                    "queues get one member per running node; grow them later with "
+                    "`rabbitmq-queues grow <node> all`", group_size, nodes)

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
+from mtq.broker_urls import connect_robust
 from mtq.errors import ConfigError, TransientError
 from mtq.events import JOB_ID_HEADER
 from mtq.health import DISPATCHER_METRICS_PORT, HealthServer, metrics_port
@@ -88,9 +89,8 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> int:
         name = f"mtq-dispatcher@{socket.gethostname()}:{os.getpid()}"
         try:
-            connection = self._connection = await aio_pika.connect_robust(
-                self._settings.amqp_url, client_properties={"connection_name": name}
-            )
+            # Robust, and moved to another node of MTQ_AMQP_URL whenever its node is down.
+            connection = self._connection = await connect_robust(self._settings.amqp_url, name)
         except aio_pika.exceptions.CONNECTION_EXCEPTIONS as exc:
             raise TransientError(f"cannot connect to RabbitMQ: {exc!r}") from exc
         beat = asyncio.create_task(self._beat())
@@ -99,12 +99,14 @@ class Dispatcher:
             await channel.set_qos(prefetch_count=self._settings.dispatcher_prefetch)
             try:
                 queue = await declare_results_topology(
-                    channel, self._config.schedule, self._settings.delivery_limit
+                    channel, self._config.schedule, self._settings.delivery_limit,
+                    group_size=self._settings.quorum_initial_group_size,
                 )
             except aio_pika.exceptions.ChannelPreconditionFailed as exc:
                 raise ConfigError(
                     f"{RESULTS_QUEUE} exists with other arguments than these settings declare "
-                    f"(MTQ_DELIVERY_LIMIT?); change a live queue with a policy: {exc}"
+                    f"(MTQ_DELIVERY_LIMIT, MTQ_QUORUM_INITIAL_GROUP_SIZE?); change a live queue "
+                    f"with a policy: {exc}"
                 ) from exc
             self._settler = Settler(channel, self._metrics)
             tag = await queue.consume(self._on_message)

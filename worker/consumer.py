@@ -30,7 +30,6 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
     AbstractConnection,
@@ -38,6 +37,7 @@ from aio_pika.abc import (
     AbstractQueue,
 )
 
+from mtq.broker_urls import connect
 from mtq.settings import Settings
 from mtq.topology import (
     declare_job_topology,
@@ -93,6 +93,7 @@ class BrokerLink:
                          Lane.INTERACTIVE: settings.interactive_prefetch}
         self.sessions = 0  # how many sessions were opened (1 + reconnects)
         self.name = f"mtq-worker@{socket.gethostname()}:{os.getpid()}"
+        self.node: str | None = None  # URL of the node of the last session (MTQ_AMQP_URL)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -117,6 +118,19 @@ class BrokerLink:
         if session is None or not session.alive:
             raise NotConnected("the broker connection was just lost")
         return session.publisher
+
+    def renew(self, reason: str) -> None:
+        """End the live session now; :meth:`run` opens a new one at once (the lost node last).
+
+        For a result the broker nacked: RabbitMQ keeps nacking a channel whose first publish to
+        a quorum queue came while the queue was electing a new leader (its node was just lost),
+        and accepts the same message on a new channel (found by tests/cluster).
+        """
+        session = self._session
+        if session is not None and session.alive:
+            log.warning("%s; opening a new broker session", reason)
+            session.lost.set()
+            self._up.clear()
 
     async def queue_depths(self) -> list[int]:
         """Ready messages per job queue, both lanes (raises while disconnected)."""
@@ -200,9 +214,9 @@ class BrokerLink:
 
     async def _connect(self) -> _Session:
         settings = self._settings
-        connection = await aio_pika.connect(
-            settings.amqp_url, timeout=CONNECT_TIMEOUT_S,
-            client_properties={"connection_name": self.name},
+        # Several nodes (a cluster): a shuffled order, the node of the lost session last.
+        connection, self.node = await connect(
+            settings.amqp_url, self.name, timeout=CONNECT_TIMEOUT_S, last=self.node
         )
         lost = asyncio.Event()
 
@@ -217,10 +231,14 @@ class BrokerLink:
             )
             publish_channel.close_callbacks.add(mark_lost)
             await declare_results_topology(
-                publish_channel, settings.webhook_retry_schedule_s, settings.delivery_limit
+                publish_channel, settings.webhook_retry_schedule_s, settings.delivery_limit,
+                group_size=settings.quorum_initial_group_size,
             )
-            await declare_job_topology(publish_channel, settings.routes, settings.delivery_limit)
-            publisher = ResultPublisher(publish_channel)
+            await declare_job_topology(publish_channel, settings.routes, settings.delivery_limit,
+                                       group_size=settings.quorum_initial_group_size)
+            publisher = ResultPublisher(
+                publish_channel, on_nack=lambda: self.renew("the broker nacked a publish")
+            )
             await publisher.open()
             consume_channel = await connection.channel()
             consume_channel.close_callbacks.add(mark_lost)

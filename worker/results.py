@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.exceptions import DeliveryError
+from pamqp.commands import Basic
 
 from mtq.events import ResultEvent, encode_result
 from mtq.topology import (
@@ -31,8 +34,10 @@ DELIVERY_COUNT_HEADER = "x-mtq-delivery-count"
 
 
 class ResultPublisher:
-    def __init__(self, channel: AbstractChannel) -> None:
+    def __init__(self, channel: AbstractChannel,
+                 on_nack: Callable[[], None] = lambda: None) -> None:
         self._channel = channel
+        self._on_nack = on_nack
         self._results: AbstractExchange | None = None
         self._dead: AbstractExchange | None = None
 
@@ -54,8 +59,19 @@ class ResultPublisher:
             timestamp=time.time(),
             headers={**outgoing.headers, DELIVERY_COUNT_HEADER: delivery_count},
         )
-        await self._results.publish(message, routing_key=RESULTS_ROUTING_KEY, mandatory=True)
+        await self._publish(self._results, message, RESULTS_ROUTING_KEY)
         return outgoing.webhook_id
+
+    async def _publish(self, exchange: AbstractExchange, message: aio_pika.Message,
+                       routing_key: str) -> None:
+        try:
+            await exchange.publish(message, routing_key=routing_key, mandatory=True)
+        except DeliveryError as exc:
+            # RabbitMQ keeps nacking a channel whose first publish to a quorum queue came while
+            # the queue elected a new leader; the link answers with a new session.
+            if isinstance(exc.frame, Basic.Nack):
+                self._on_nack()
+            raise
 
     async def dead_letter(
         self, body: bytes, headers: dict[str, Any], route: str, reason: str,
@@ -69,4 +85,4 @@ class ResultPublisher:
             message_id=message_id,
             headers={**headers, REASON_HEADER: reason, "x-mtq-route": route},
         )
-        await self._dead.publish(message, routing_key=dead_letter_queue(route), mandatory=True)
+        await self._publish(self._dead, message, dead_letter_queue(route))

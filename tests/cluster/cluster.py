@@ -136,6 +136,8 @@ class RabbitCluster:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.root / "enabled_plugins"),
             "RABBITMQ_CONFIG_FILE": str(node.base / "rabbitmq.conf"),
             "RABBITMQ_ADVANCED_CONFIG_FILE": str(node.base / "advanced.config"),
+            # Three VMs share a small machine: fewer schedulers, no busy-waiting.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+S 2:2 +sbwt none +sbwtdcpu none +sbwtdio none",
         }
 
     def _write_files(self) -> None:
@@ -276,14 +278,17 @@ class RabbitCluster:
 
     def connections(self, node: Node) -> list[str]:
         """Names of the client connections on ``node`` (mtq names them after the process)."""
-        out = self.ctl(node, "list_connections", "client_properties", "--formatter", "json",
-                       check=False)
+        # list_connections answers for the whole cluster: keep the rows of this node's port.
+        out = self.ctl(node, "list_connections", "port", "client_properties",
+                       "--formatter", "json", check=False)
         try:
             rows = json.loads(out or "[]")
         except ValueError:
             return []
         names = []
         for row in rows:
+            if row.get("port") != node.amqp_port:
+                continue
             props = row.get("client_properties") or []
             for item in props:
                 if isinstance(item, list) and item and item[0] == "connection_name":

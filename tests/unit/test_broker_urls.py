@@ -148,3 +148,45 @@ async def test_robust_connection_moves_to_a_node_that_answers(amqp_url: str) -> 
     finally:
         await connection.close()
     assert wait_until(lambda: connection.is_closed, 5)
+
+
+# -- settings and topology ---------------------------------------------------------------------
+
+
+def test_settings_accept_a_list_of_nodes_and_refuse_a_bad_one() -> None:
+    from mtq.settings import Settings
+
+    settings = Settings.from_env({"MTQ_AMQP_URL": f"{A}, {B}"})
+    assert parse_urls(settings.amqp_url) == (A, B)
+    with pytest.raises(ConfigError, match="MTQ_AMQP_URL"):
+        Settings.from_env({"MTQ_AMQP_URL": f"{A} rabbit-2:5672"})
+    with pytest.raises(ConfigError, match="MTQ_QUORUM_INITIAL_GROUP_SIZE"):
+        Settings.from_env({"MTQ_QUORUM_INITIAL_GROUP_SIZE": "-1"})
+
+
+@pytest.mark.integration
+async def test_topology_declares_the_group_size_on_every_queue(amqp_url: str) -> None:
+    """Declared with a size, every mtq queue refuses a redeclaration without it (and the
+    other way round): the size is on all of them, and all processes must agree on it."""
+    import aio_pika
+
+    from mtq.settings import Settings
+    from mtq.topology import declare_job_topology, declare_results_topology
+    from mtq.topology_cli import declare_all
+
+    sized = Settings(amqp_url=f"{_down(amqp_url)} {amqp_url}", quorum_initial_group_size=1,
+                     webhook_retry_schedule_s=(1, 2))
+    await declare_all(sized)
+    await declare_all(sized)  # the same arguments again: a no-op
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        for declare in (
+            lambda channel: declare_job_topology(channel, sized.routes, sized.delivery_limit),
+            lambda channel: declare_results_topology(channel, (1, 2), sized.delivery_limit),
+        ):
+            channel = await connection.channel()
+            with pytest.raises(aio_pika.exceptions.ChannelPreconditionFailed,
+                               match="x-quorum-initial-group-size"):
+                await declare(channel)
+    finally:
+        await connection.close()
