@@ -272,16 +272,3 @@ def _describe(exc: ValidationError) -> str:
             message = "required field is missing"
         problems.append(f"{location}: {message}")
     return "; ".join(problems)
-
-
-# Old names of the result contract, now owned by mtq.events; kept while callers switch.
-_MOVED_TO_EVENTS = frozenset({"EVENT_COMPLETED", "EVENT_FAILED", "ModelInfo", "JobStats",
-                              "completed_event", "failed_event", "encode_event"})
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MOVED_TO_EVENTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from mtq import _legacy_events
-
-    return getattr(_legacy_events, name)

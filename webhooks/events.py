@@ -24,8 +24,6 @@ from mtq.events import (
     JOB_ID_HEADER,
     webhook_id,
 )
-from mtq.events import WEBHOOK_ID_HEADER as WEBHOOK_ID_HEADER  # old name, while callers switch
-from mtq.events import result_headers as result_headers  # old name, while callers switch
 from mtq.topology import REASON_HEADER
 
 ATTEMPT_HEADER = "x-mtq-attempt"

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mtq.errors import ConfigError
-from mtq.events import webhook_id as webhook_id  # old name, while callers switch
 
 SECRET_PREFIX = "whsec_"
 # Standard Webhooks recommends 24-64 random bytes; below 16 a secret is a typo, not a key.

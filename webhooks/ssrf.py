@@ -28,7 +28,6 @@ from mtq.callback_policy import (
     parse_callback_url,
     parse_ip_literal,
 )
-from mtq.callback_policy import check_literal_host as check_literal_host  # old name
 from mtq.errors import TransientError
 
 # (host, port) -> IP address strings, in preference order. Tests inject stubs.

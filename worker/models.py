@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter
 
-from mtq.contract import DecodeOptions, Job, ModelInfo
+from mtq.contract import DecodeOptions, Job
 from mtq.errors import ConfigError
+from mtq.events import ModelInfo
 from mtq.model_routes import RouteTable, route_table
 from mtq.settings import Settings, parse_route
 from worker.engines import Engine, load_engine

@@ -13,7 +13,8 @@ import pytest
 from aio_pika.exceptions import ChannelInvalidStateError
 from prometheus_client import CollectorRegistry
 
-from mtq.contract import DecodeOptions, Job, ModelInfo
+from mtq.contract import DecodeOptions, Job
+from mtq.events import ModelInfo
 from tests.faults.faulty_engine import FaultyEngine, InjectedFault, InjectedOutOfMemory
 from worker.delivery import Delivery
 from worker.inference import InferenceThread, SegmentResult
