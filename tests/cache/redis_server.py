@@ -43,12 +43,12 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self) -> None:
-        log = (self.workdir / f"redis-{self.port}.log").open("ab")
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+        with (self.workdir / f"redis-{self.port}.log").open("ab") as log:  # the child keeps it
+            self.process = subprocess.Popen(
+                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", str(self.workdir)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
         client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
         try:
             assert wait_until(lambda: _pings(client), 30), "private redis-server did not start"
