@@ -56,10 +56,11 @@ class JobStats:
     segments: int
     queue_ms: int
     compute_ms: int
+    cached_segments: int = 0  # answered from the translation cache (additive to v1)
 
     def to_json(self) -> dict[str, Any]:
         return {"segments": self.segments, "queue_ms": self.queue_ms,
-                "compute_ms": self.compute_ms}
+                "compute_ms": self.compute_ms, "cached_segments": self.cached_segments}
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,14 @@ class Settings:
     webhook_quick_retries: int = 3
     webhook_retry_schedule_s: tuple[int, ...] = (10, 60, 300, 1800, 7200, 21600, 43200, 86400)
     dispatcher_prefetch: int = 64
+    # Translation cache (docs/cache.md): memory (in-process LRU), off, or redis://host:port/db
+    # shared by every worker; shared across tenants or per tenant; in-flight dedup.
+    cache: str = "memory"
+    cache_max_mb: int = 256
+    cache_ttl_s: int = 604800
+    cache_timeout_ms: int = 500
+    cache_scope: str = "shared"
+    dedup: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -135,6 +143,7 @@ class Settings:
         positive = (
             "prefetch", "batch_tokens", "max_batch_segments", "max_job_segments", "max_job_tokens",
             "max_segment_chars", "delivery_limit", "max_beam_size", "max_new_tokens_limit",
+            "cache_max_mb", "cache_timeout_ms",
             "prefetch_max", "interactive_prefetch", "bulk_every",
         )
         for name in positive:
@@ -147,6 +156,14 @@ class Settings:
         self.tenant_weights_map()
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise ConfigError("MTQ_METRICS_PORT must be a TCP port (1-65535), or 0 for none")
+        if self.cache not in ("memory", "off") and not self.cache.startswith(
+            ("redis://", "rediss://")
+        ):
+            raise ConfigError("MTQ_CACHE must be 'memory', 'off' or a redis://host:port/db URL")
+        if self.cache_ttl_s < 0:
+            raise ConfigError("MTQ_CACHE_TTL_S must be 0 (no expiry) or more")
+        if self.cache_scope not in ("shared", "tenant"):
+            raise ConfigError("MTQ_CACHE_SCOPE must be 'shared' or 'tenant'")
         if self.engine not in ("hf", "ctranslate2"):
             raise ConfigError("MTQ_ENGINE must be 'hf' or 'ctranslate2'")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -27,6 +27,7 @@ from mtq.contract import DecodeOptions
 from mtq.health import WORKER_METRICS_PORT, HealthServer, metrics_port
 from mtq.intake_rule import WindowRule
 from mtq.settings import Settings
+from worker.cache import SegmentReuse
 from worker.completion import Completion
 from worker.consumer import BrokerLink
 from worker.drain import drain, stop_when_idle
@@ -65,7 +66,9 @@ class Worker:
         register_engine_metrics(self.registry, self.models.engines.values())
         self.queue = BatchQueue(Scheduler.from_settings(settings))
         self.metrics.token_budget.set(settings.batch_tokens)
-        self.table = JobTable(settings.delivery_limit, self.metrics.inflight_jobs)
+        self.reuse = SegmentReuse.from_settings(settings, self.metrics.cache)
+        self.table = JobTable(settings.delivery_limit, self.metrics.inflight_jobs,
+                              on_forget=self._released)
         self._settling = TaskSet("settling")  # tasks that settle a job: the drain waits
         self._control = TaskSet("worker")  # the worker's own machinery: cancelled at exit
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mtq-tokenize")
@@ -87,10 +90,12 @@ class Worker:
         self.completion = Completion(
             self.models, self.table, self.queue, self.settler, metrics=self.metrics,
             pool=self._pool, spawn=self._settling.spawn, after=self.solo.pump,
+            reuse=self.reuse,
         )
         self.intake = Intake(
             settings, self.models, self.table, recovery=self.recovery, outbox=self.outbox,
             settler=self.settler, solo=self.solo, start=self._start, pool=self._pool,
+            reuse=self.reuse,
         )
         self._stop = asyncio.Event()
         self._abandon = asyncio.Event()
@@ -146,6 +151,7 @@ class Worker:
             await self.link.close()
             self._control.cancel_all()
             self._pool.shutdown(wait=False, cancel_futures=True)
+            await self.reuse.aclose()
             if server is not None:
                 server.stop()
 
@@ -185,11 +191,22 @@ class Worker:
         lane = entry.delivery.lane
         if lane is Lane.BULK:
             self._observe_job_size(len(entry.job.segments))
-        if work:
-            self.queue.add(entry.key, entry.job.options, work, lane=lane,
-                           tenant=entry.job.tenant or DEFAULT_TENANT)
-        else:
+        # In-flight dedup: segments identical to one already waiting or running join it.
+        tenant = entry.job.tenant or DEFAULT_TENANT
+        fresh = self.reuse.claim(entry.key, entry.job.options, work, entry.cache_keys,
+                                 group=(lane, tenant))
+        if fresh:
+            self.queue.add(entry.key, entry.job.options, fresh, lane=lane, tenant=tenant)
+        elif not work:
             self.completion.finish(entry)
+
+    def _released(self, entry: InFlightJob) -> None:
+        """A job left: the dedup flights it owned are computed for the jobs still holding them."""
+        for moved in self.reuse.release(entry.key):
+            owner = self.table.get(str(moved.job_key))
+            if owner is not None:
+                self.queue.add(owner.key, owner.job.options, moved.work,
+                               lane=owner.delivery.lane, tenant=owner.job.tenant or DEFAULT_TENANT)
 
     def _observe_job_size(self, segments: int) -> None:
         """The intake window follows the size of bulk jobs (``worker/intake_window.py``)."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from mtq.contract import ErrorCode
 from mtq.events import CompletedEvent, FailedEvent, ResultEvent
+from worker.cache import SegmentReuse
 from worker.cpu_work import run_tokenizer_work
 from worker.inference import SegmentResult
 from worker.jobs import InFlightJob
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 class Completion:
     def __init__(
         self, models: ModelSet, table: JobTable, queue: BatchQueue, settler: Settler, *,
-        metrics: WorkerMetrics, pool: Executor,
+        metrics: WorkerMetrics, pool: Executor, reuse: SegmentReuse,
         spawn: Callable[[Coroutine[Any, Any, Any]], None], after: Callable[[], None],
     ) -> None:
         self._models = models
@@ -44,11 +45,13 @@ class Completion:
         self._settler = settler
         self._metrics = metrics
         self._pool = pool
+        self._reuse = reuse  # in-flight dedup's fan-out, the translation cache's stores
         self._spawn = spawn  # settling tasks: the drain waits for them
         self._after = after  # called once a job has left the table
 
     def on_results(self, results: list[SegmentResult]) -> None:
-        for result in results:
+        # In-flight dedup: one result per job holding the segment, each with its own index.
+        for result in self._reuse.fan_out(results):
             entry = self._table.get(str(result.segment.job_key))
             if entry is None or entry.failed:
                 continue  # the job already failed or was handed back
@@ -91,6 +94,8 @@ class Completion:
             translations = await run_tokenizer_work(
                 self._pool, len(job.segments), lambda: self._translations(entry)
             )
+            # Only a finished job's computed translations become entries (never partial ones).
+            await self._reuse.store_computed(entry.cache_keys, translations, entry.translated)
             # The model block names the model that served this job (worker/models.py).
             info = self._models.engine_for(job.options).info
             return CompletedEvent(job, tuple(translations), info, entry.stats())

@@ -22,6 +22,7 @@ from mtq.callback_policy import NetworkPolicy
 from mtq.contract import ErrorCode, InvalidJob, Job, NotAJob, parse_job
 from mtq.settings import Settings
 from worker.admission import blocked_reason, job_limits, size_problem
+from worker.cache import SegmentReuse
 from worker.cpu_work import run_tokenizer_work
 from worker.delivery import Delivery
 from worker.fairness import Lane
@@ -42,6 +43,7 @@ class Intake:
     def __init__(
         self, settings: Settings, models: ModelSet, table: JobTable, *, recovery: Recovery,
         outbox: Outbox, settler: Settler, solo: SoloRunner, start: StartJob, pool: Executor,
+        reuse: SegmentReuse,
     ) -> None:
         self._settings = settings
         self._models = models
@@ -52,6 +54,7 @@ class Intake:
         self._solo = solo
         self._start = start
         self._pool = pool
+        self._reuse = reuse  # the translation cache, asked before anything is scheduled
         self._limits = job_limits(settings)
         self._policy = NetworkPolicy.from_settings(settings)
 
@@ -112,13 +115,16 @@ class Intake:
                 ErrorCode.JOB_TOO_LARGE, too_large,
                 job_id=job.job_id, callback_url=job.callback_url, metadata=job.metadata,
             ))
-        return self._register(job, delivery, tokens, served.pair.target_prefix)
+        keys, hits = await self._reuse.lookup_job(served.engine.info, job)
+        return self._register(job, delivery, tokens, served.pair.target_prefix, keys, hits)
 
     def _register(
-        self, job: Job, delivery: Delivery, tokens: list[list[int]], prefix: tuple[int, ...]
+        self, job: Job, delivery: Delivery, tokens: list[list[int]], prefix: tuple[int, ...],
+        keys: list[str], hits: dict[int, str],
     ) -> Outcome:
-        entry = InFlightJob(job=job, delivery=delivery, published_at=_timestamp(delivery))
-        work = self._work_items(entry, tokens, prefix)
+        entry = InFlightJob(job=job, delivery=delivery, published_at=_timestamp(delivery),
+                            cache_keys=tuple(keys))
+        work = self._work_items(entry, tokens, prefix, hits)
         entry.remaining = len(work)
         self._table.add(entry)
         threshold = self._settings.solo_after_deliveries
@@ -130,12 +136,17 @@ class Intake:
 
     @staticmethod
     def _work_items(
-        entry: InFlightJob, tokens: list[list[int]], prefix: tuple[int, ...]
+        entry: InFlightJob, tokens: list[list[int]], prefix: tuple[int, ...],
+        hits: dict[int, str],
     ) -> list[WorkItem]:
-        """The segments that need the model; the others are answered here."""
+        """The segments that need the model; the others (blank, cached) are answered here."""
         work: list[WorkItem] = []
         for index, (text, ids) in enumerate(zip(entry.job.segments, tokens, strict=True)):
-            if text.strip():
+            if index in hits:  # the translation cache knows it
+                entry.outputs[index] = []
+                entry.translated[index] = hits[index]
+                entry.cached += 1
+            elif text.strip():
                 work.append(WorkItem(index, ids, prefix))
             else:
                 entry.outputs[index] = []

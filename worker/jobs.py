@@ -38,6 +38,9 @@ class InFlightJob:
     # Its delivery died with a connection; a redelivery of the same body is adopted
     # (worker/recovery.py).
     orphaned: bool = False
+    # Its segments' translation-cache keys, and how many were answered from the cache.
+    cache_keys: tuple[str, ...] = ()
+    cached: int = 0
     # Work held back while the job waits in the quarantine.
     held: list[WorkItem] = field(default_factory=list)
 
@@ -76,4 +79,5 @@ class InFlightJob:
             segments=len(self.job.segments),
             queue_ms=int(1000 * (waited_before_receipt + max(0.0, started - self.received_mono))),
             compute_ms=int(1000 * max(0.0, finished - started)),
+            cached_segments=self.cached,
         )

@@ -7,6 +7,8 @@ Lives on the event loop only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import Gauge
 
 from worker.jobs import InFlightJob
@@ -14,7 +16,10 @@ from worker.quarantine import Quarantine
 
 
 class JobTable:
-    def __init__(self, delivery_limit: int, inflight: Gauge) -> None:
+    def __init__(
+        self, delivery_limit: int, inflight: Gauge,
+        on_forget: Callable[[InFlightJob], None] = lambda entry: None,
+    ) -> None:
         self.jobs: dict[str, InFlightJob] = {}
         self.quarantine = Quarantine(delivery_limit)
         self.orphans: dict[str, InFlightJob] = {}  # fingerprint -> job whose delivery died
@@ -22,6 +27,7 @@ class JobTable:
         self.receiving = 0  # messages between receipt and admission
         self.draining = False
         self._inflight = inflight
+        self._on_forget = on_forget  # in-flight dedup moves the flights a leaving job owned
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -45,6 +51,7 @@ class JobTable:
         """The job is settled or handed back: drop it from every list."""
         if self.jobs.get(entry.key) is entry:
             del self.jobs[entry.key]
+            self._on_forget(entry)
         self.quarantine.discard(entry.key)
         if self.orphans.get(entry.fingerprint) is entry:
             del self.orphans[entry.fingerprint]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from worker.cache.metrics import CacheMetrics
 from worker.scheduler import Batch
 
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -74,6 +75,7 @@ class WorkerMetrics:
             "mtq_dead_lettered_total", "Messages moved to a dead-letter queue by the worker",
             registry=registry,
         )
+        self.cache = CacheMetrics(registry)  # hits, misses, errors, segments saved by dedup
 
     def observe_batch(
         self, batch: Batch, seconds: float, outputs: Sequence[Sequence[int]]

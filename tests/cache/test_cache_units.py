@@ -257,6 +257,16 @@ def test_a_leaving_owner_hands_its_flights_to_another_job() -> None:
     assert len(flights) == 0 and flights._by_job == {}
 
 
+def test_only_holders_of_one_group_share_a_flight() -> None:
+    flights: InFlightSegments[Item] = InFlightSegments()
+    assert flights.claim("A", OPTIONS, work((0, "x")), ["kx"], group=("bulk", "t1")) != []
+    assert flights.claim("B", OPTIONS, work((0, "x")), ["kx"], group=("interactive", "t1"))
+    assert flights.claim("C", OPTIONS, work((0, "x")), ["kx"], group=("bulk", "t2"))
+    assert flights.claim("D", OPTIONS, work((0, "x")), ["kx"], group=("bulk", "t1")) == []
+    assert flights.finish("A", 0) == [("A", 0), ("D", 0)]
+    assert flights.finish("B", 0) == [("B", 0)]
+
+
 def test_a_leaving_owner_with_only_its_own_repeats_drops_the_flight() -> None:
     flights: InFlightSegments[Item] = InFlightSegments()
     flights.claim("A", OPTIONS, work((0, "x"), (1, "x")), ["kx", "kx"])
@@ -321,3 +331,16 @@ def test_bad_cache_specs_are_one_line_config_errors(spec: str) -> None:
 @pytest.mark.parametrize("spec", ["memory", "off", "redis://127.0.0.1:6379/0", "rediss://h"])
 def test_good_cache_specs_pass(spec: str) -> None:
     check_cache_spec(spec)
+
+
+def test_a_per_tenant_scope_keeps_tenants_apart_and_a_shared_one_does_not() -> None:
+    metrics = CacheMetrics(CollectorRegistry())
+    job = Job(job_id="j", source_lang="en", target_lang="de", segments=("Hello",),
+              callback_url="https://x.example/", options=OPTIONS, tenant="acme")
+    other = dataclasses.replace(job, tenant="globex")
+    shared = SegmentReuse(None, metrics)
+    assert shared.keys_for(INFO, job) == shared.keys_for(INFO, other)
+    scoped = SegmentReuse(None, metrics, per_tenant=True)
+    assert scoped.keys_for(INFO, job) != scoped.keys_for(INFO, other)
+    assert scoped.keys_for(INFO, dataclasses.replace(job, tenant=None)) == shared.keys_for(
+        INFO, job)

@@ -155,7 +155,8 @@ def test_completed_event_matches_the_contract() -> None:
     assert event["translations"] == ["Hallo Welt.", "Wie geht's?"]
     assert event["model"]["name"] == "opus" and event["model"]["revision"] == "abc"
     assert event["metadata"] == parsed.metadata
-    assert event["stats"] == {"segments": 2, "queue_ms": 5, "compute_ms": 7}
+    assert event["stats"] == {"segments": 2, "queue_ms": 5, "compute_ms": 7,
+                              "cached_segments": 0}
     outgoing = encode_result(typed, parsed.callback_url)
     assert json.loads(outgoing.body) == event
 

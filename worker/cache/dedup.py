@@ -32,7 +32,7 @@ Item = TypeVar("Item", bound=Indexed)
 
 @dataclass
 class _Flight(Generic[Item]):
-    key: str
+    key: tuple[Hashable, str]
     options: DecodeOptions
     item: Item  # the owner's work item; a new owner's item differs only in its index
     owner: Holder
@@ -48,11 +48,20 @@ class Rehomed(Generic[Item]):
     work: list[Item]
 
 
+FlightKey = tuple[Hashable, str]  # (group, segment key)
+
+
 class InFlightSegments(Generic[Item]):
+    """Flights by segment key within a *group*: only holders of one group share a flight.
+
+    The worker's group is (lane, tenant): a job never waits for its segment behind the
+    backlog of another lane or tenant that happens to hold the same text.
+    """
+
     def __init__(self) -> None:
-        self._by_key: dict[str, _Flight[Item]] = {}
+        self._by_key: dict[FlightKey, _Flight[Item]] = {}
         self._by_owner: dict[Holder, _Flight[Item]] = {}
-        self._by_job: dict[Hashable, set[str]] = {}  # job key -> keys of the flights it holds
+        self._by_job: dict[Hashable, set[FlightKey]] = {}  # job key -> flights it holds
         self.saved = 0  # segments that joined a flight instead of being computed again
 
     def __len__(self) -> int:
@@ -60,7 +69,7 @@ class InFlightSegments(Generic[Item]):
 
     def claim(
         self, job_key: Hashable, options: DecodeOptions, work: Sequence[Item],
-        keys: Sequence[str],
+        keys: Sequence[str], group: Hashable = None,
     ) -> list[Item]:
         """Attach ``work`` to the flights in progress; return the items to enqueue.
 
@@ -71,7 +80,7 @@ class InFlightSegments(Generic[Item]):
         held = self._by_job.setdefault(job_key, set())
         for item in work:
             index = item.index
-            key = keys[index]
+            key = (group, keys[index])
             held.add(key)
             flight = self._by_key.get(key)
             if flight is not None:

@@ -18,7 +18,7 @@ from worker.cache.backends import CacheBackend
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_S = 0.25
+DEFAULT_TIMEOUT_S = 0.5  # MTQ_CACHE_TIMEOUT_MS
 DEFAULT_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 30.0
 

@@ -1,40 +1,77 @@
 """The worker's one door to reuse: cache lookups at intake, in-flight dedup, stores at completion.
 
-Intake calls :meth:`SegmentReuse.lookup` before anything reaches the scheduler and
-:meth:`SegmentReuse.claim` with what is left; the result path asks :meth:`SegmentReuse.holders`
-who receives a segment's output; completion calls :meth:`SegmentReuse.store` with translations
-it computed, before the result is published (never partial results: only a finished job's
-translations are stored); a job that leaves calls :meth:`SegmentReuse.release`.
+- intake: :meth:`SegmentReuse.lookup_job` before anything reaches the scheduler (hits are
+  answered there), then :meth:`SegmentReuse.claim` with the work that is left, as it is
+  enqueued (the rest joins identical segments in flight);
+- completion: :meth:`SegmentReuse.fan_out` turns each segment result into one per job holding
+  that segment; :meth:`SegmentReuse.store_computed` stores a finished job's computed
+  translations before its result is published (never partial results);
+- the job table: :meth:`SegmentReuse.release` when a job leaves, which hands the flights it
+  owned to jobs still waiting for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+import dataclasses
+from collections.abc import Container, Hashable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from mtq.contract import DecodeOptions
+from mtq.contract import DecodeOptions, Job
 from mtq.errors import ConfigError
+from mtq.events import ModelInfo
+from mtq.settings import Settings
 from worker.cache.backends import CacheBackend, MemoryCache, RedisCache
 from worker.cache.dedup import Holder, InFlightSegments, Item, Rehomed
 from worker.cache.guard import DEFAULT_TIMEOUT_S, GuardedCache
+from worker.cache.keys import CacheScope
 from worker.cache.metrics import CacheMetrics
 
 REDIS_SCHEMES = ("redis", "rediss")
 
 
+class _Result(Protocol):
+    @property
+    def segment(self) -> Any: ...
+
+
+Result = TypeVar("Result", bound=_Result)
+
+
 class SegmentReuse:
     def __init__(
-        self, cache: CacheBackend | None, metrics: CacheMetrics, *, dedup: bool = True
+        self, cache: CacheBackend | None, metrics: CacheMetrics, *, dedup: bool = True,
+        per_tenant: bool = False,
     ) -> None:
         self.cache = cache
         self.metrics = metrics
         self.dedup = dedup
+        self.per_tenant = per_tenant  # MTQ_CACHE_SCOPE=tenant: nothing shared across tenants
         self.flights: InFlightSegments[Any] = InFlightSegments()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, metrics: CacheMetrics) -> SegmentReuse:
+        cache = open_cache(
+            settings.cache, max_mb=settings.cache_max_mb, ttl_s=settings.cache_ttl_s,
+            metrics=metrics, timeout_s=settings.cache_timeout_ms / 1000,
+        )
+        return cls(cache, metrics, dedup=settings.dedup,
+                   per_tenant=settings.cache_scope == "tenant")
 
     @property
     def enabled(self) -> bool:
         return self.cache is not None
+
+    def keys_for(self, info: ModelInfo, job: Job) -> list[str]:
+        """The cache (and dedup) key of each segment of ``job``."""
+        tenant = (job.tenant or "") if self.per_tenant else ""
+        return CacheScope.for_job(info, job, tenant).keys(list(job.segments))
+
+    async def lookup_job(self, info: ModelInfo, job: Job) -> tuple[list[str], dict[int, str]]:
+        """The job's keys, and the cached translations of its non-blank segments by index."""
+        keys = self.keys_for(info, job)
+        asked = {i: key for i, key in enumerate(keys) if job.segments[i].strip()}
+        return keys, await self.lookup(asked)
 
     async def lookup(self, keys: Mapping[int, str]) -> dict[int, str]:
         """Cached translations of the segments ``keys`` names (index -> key), by index."""
@@ -49,18 +86,34 @@ class SegmentReuse:
 
     def claim(
         self, job_key: Hashable, options: DecodeOptions, work: Sequence[Item],
-        keys: Sequence[str],
+        keys: Sequence[str], group: Hashable = None,
     ) -> list[Item]:
-        """The part of ``work`` to enqueue; the rest joins identical segments in flight."""
+        """The part of ``work`` to enqueue; the rest joins identical segments in flight.
+
+        Only jobs of one ``group`` (the worker passes lane and tenant) share a flight.
+        """
         if not self.dedup or not keys:
             return list(work)
         before = self.flights.saved
-        fresh = self.flights.claim(job_key, options, work, keys)
+        fresh = self.flights.claim(job_key, options, work, keys, group)
         self.metrics.dedup_saved_total.inc(self.flights.saved - before)
         return fresh
 
     def holders(self, job_key: Hashable, index: int) -> list[Holder]:
         return self.flights.finish(job_key, index)
+
+    def fan_out(self, results: Sequence[Result]) -> list[Result]:
+        """One result per job holding each segment (a dedup'd segment has several)."""
+        out: list[Result] = []
+        for result in results:
+            segment = result.segment
+            for job_key, index in self.holders(segment.job_key, segment.index):
+                if job_key == segment.job_key and index == segment.index:
+                    out.append(result)
+                else:
+                    moved = dataclasses.replace(segment, job_key=job_key, index=index)
+                    out.append(dataclasses.replace(result, segment=moved))  # type: ignore[type-var]
+        return out
 
     def release(self, job_key: Hashable) -> list[Rehomed[Any]]:
         """``job_key`` left: the flights it owned, moved to other jobs that must enqueue them."""
@@ -69,6 +122,15 @@ class SegmentReuse:
     async def store(self, entries: Mapping[str, str]) -> None:
         if self.cache is not None and entries:
             await self.cache.put_many(entries)
+
+    async def store_computed(
+        self, keys: Sequence[str], translations: Sequence[str], answered: Container[int]
+    ) -> None:
+        """Store a finished job's translations, except those ``answered`` without the model."""
+        if keys:
+            await self.store({
+                keys[i]: text for i, text in enumerate(translations) if i not in answered
+            })
 
     async def aclose(self) -> None:
         if self.cache is not None:
