@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mtq.errors import PermanentError
+from mtq.markup import MarkupOptions, markup_options, options_problem
 from mtq.settings import Settings
 
 _DEFAULTS = Settings()
@@ -76,6 +77,7 @@ class Job:
     options: DecodeOptions
     metadata: dict[str, Any] = field(default_factory=dict)
     tenant: str | None = None
+    markup: MarkupOptions = field(default_factory=MarkupOptions)  # options.markup, .placeholders
 
     @property
     def route(self) -> str:
@@ -110,6 +112,8 @@ class _OptionsModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     beam_size: int | None = None
     max_new_tokens: int | None = None
+    markup: str | None = None
+    placeholders: list[str] | None = Field(default=None, max_length=8)
 
 
 class _JobModel(BaseModel):
@@ -207,6 +211,7 @@ def parse_job(body: bytes, limits: JobLimits, *, routes: tuple[str, ...] | None 
         callback_url=model.callback_url,
         options=DecodeOptions(beam_size=beam, max_new_tokens=max_new),
         metadata=model.metadata,
+        markup=markup_options(model.options.markup, model.options.placeholders),
         tenant=model.tenant,
     )
 
@@ -244,6 +249,9 @@ def _check_limits(model: _JobModel, limits: JobLimits, fail: Any) -> None:
             ErrorCode.INVALID_JOB,
             f"options.max_new_tokens must be between 1 and {limits.max_new_tokens_limit}",
         )
+    problem = options_problem(options.markup, options.placeholders)
+    if problem is not None:
+        raise fail(ErrorCode.INVALID_JOB, problem)
     size = _json_size(model.metadata)
     if size > limits.max_metadata_bytes:
         raise fail(

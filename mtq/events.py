@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mtq.contract import ErrorCode, Job
+from mtq.markup import SegmentWarning
 
 EVENT_COMPLETED = "job.completed"
 EVENT_FAILED = "job.failed"
@@ -71,6 +72,8 @@ class CompletedEvent:
     translations: tuple[str, ...]
     model: ModelInfo
     stats: JobStats
+    # Per-segment notes of markup restoration; reported for jobs with markup options only.
+    warnings: tuple[SegmentWarning, ...] = ()
 
     def __post_init__(self) -> None:
         # Frozen: normalise a list to a tuple through object.__setattr__.
@@ -90,7 +93,7 @@ class CompletedEvent:
         return self.job.job_id
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "type": EVENT_COMPLETED,
             "job_id": self.job.job_id,
             "source_lang": self.job.source_lang,
@@ -101,6 +104,9 @@ class CompletedEvent:
             "stats": self.stats.to_json(),
             **({"tenant": self.job.tenant} if self.job.tenant is not None else {}),
         }
+        if self.job.markup.active:
+            body["warnings"] = [w.to_json() for w in self.warnings]
+        return body
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from worker.cpu_work import run_tokenizer_work
 from worker.inference import SegmentResult
 from worker.jobs import InFlightJob
 from worker.jobtable import JobTable
+from worker.markup_steps import RestoredJob, restore_job
 from worker.metrics import WorkerMetrics
 from worker.models import ModelSet
 from worker.outcomes import Publish
@@ -65,6 +66,9 @@ class Completion:
                     job.metadata, job.tenant,
                 )))
                 continue
+            if result.attention is not None:
+                entry.attention[result.segment.index] = (result.segment.tokens,
+                                                         result.attention)
             first = not entry.started
             done = entry.record(
                 result.segment.index, result.output, result.started_at, result.finished_at
@@ -91,14 +95,16 @@ class Completion:
     async def _completed(self, entry: InFlightJob) -> ResultEvent:
         job = entry.job
         try:
-            translations = await run_tokenizer_work(
-                self._pool, len(job.segments), lambda: self._translations(entry)
+            restored = await run_tokenizer_work(
+                self._pool, len(job.segments), lambda: self._restored(entry)
             )
             # Only a finished job's computed translations become entries (never partial ones).
-            await self._reuse.store_computed(entry.cache_keys, translations, entry.translated)
+            await self._reuse.store_computed(entry.cache_keys, restored.translations,
+                                             entry.translated)
             # The model block names the model that served this job (worker/models.py).
             info = self._models.engine_for(job.options).info
-            return CompletedEvent(job, tuple(translations), info, entry.stats())
+            return CompletedEvent(job, restored.translations, info, entry.stats(),
+                                  warnings=restored.warnings)
         except Exception as exc:  # the job must still be answered, never left hanging
             log.exception("job %s: could not assemble the result", job.job_id)
             return FailedEvent(
@@ -106,6 +112,12 @@ class Completion:
                 f"the translations could not be assembled: {type(exc).__name__}",
                 job.metadata, job.tenant,
             )
+
+    def _restored(self, entry: InFlightJob) -> RestoredJob:
+        """Markup codes put back (worker/markup_steps.py); the identity without markup."""
+        engine = self._models.engine_for(entry.job.options)
+        return restore_job(entry.job, self._translations(entry), entry.outputs,
+                           entry.attention, engine.decode, answered=entry.translated)
 
     def _translations(self, entry: InFlightJob) -> list[str]:
         """Detokenize what the model produced; segments answered at intake keep their text."""

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from worker.alignment import attention_for
 from worker.engines import Engine
 from worker.metrics import WorkerMetrics
 from worker.scheduler import Batch, BatchQueue, Segment
@@ -31,6 +32,7 @@ class SegmentResult:
     error: str | None
     started_at: float
     finished_at: float
+    attention: list[list[float]] | None = None  # markup segments only (worker/alignment.py)
 
 
 ResultSink = Callable[[list[SegmentResult]], None]
@@ -79,9 +81,11 @@ class InferenceThread(threading.Thread):
         except Exception as exc:  # the per-batch error boundary
             return self._isolate(batch, exc, retried=retried)
         finished = time.monotonic()
+        attention = attention_for(self._engine, [s.tokens for s in batch.segments], outputs,
+                                  [s.align for s in batch.segments], batch.options)
         return [
-            SegmentResult(segment, output, None, started, finished)
-            for segment, output in zip(batch.segments, outputs, strict=True)
+            SegmentResult(segment, output, None, started, finished, rows)
+            for segment, output, rows in zip(batch.segments, outputs, attention, strict=True)
         ]
 
     def _generate(self, batch: Batch) -> list[list[int]]:

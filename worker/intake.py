@@ -28,6 +28,7 @@ from worker.delivery import Delivery
 from worker.fairness import Lane
 from worker.jobs import InFlightJob
 from worker.jobtable import JobTable
+from worker.markup_steps import model_texts
 from worker.models import ModelSet
 from worker.outbox import Outbox
 from worker.outcomes import Ack, DeadLetter, Hold, Outcome, Requeue, fail
@@ -104,7 +105,7 @@ class Intake:
             ))
         # The model travels in the decode options: batches form per model (worker/models.py).
         job = dataclasses.replace(job, options=served.options(job.options))
-        segments = list(job.segments)
+        segments = model_texts(job)  # masked when the job has markup options
         tokens = await run_tokenizer_work(self._pool, len(segments),
                                           lambda: served.encode(segments))
         too_large = size_problem(
@@ -147,7 +148,7 @@ class Intake:
                 entry.translated[index] = hits[index]
                 entry.cached += 1
             elif text.strip():
-                work.append(WorkItem(index, ids, prefix))
+                work.append(WorkItem(index, ids, prefix, align=entry.job.markup.active))
             else:
                 entry.outputs[index] = []
                 entry.translated[index] = ""

@@ -43,6 +43,9 @@ class InFlightJob:
     cached: int = 0
     # Work held back while the job waits in the quarantine.
     held: list[WorkItem] = field(default_factory=list)
+    # Markup segments: (source token ids, output attention) by index, for restoration.
+    attention: dict[int, tuple[tuple[int, ...], list[list[float]]]] = field(
+        default_factory=dict)
 
     def __post_init__(self) -> None:
         self.key = f"{self.job.job_id}#{next(_sequence)}"

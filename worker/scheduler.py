@@ -31,6 +31,7 @@ class WorkItem:
     index: int
     tokens: Sequence[int]
     prefix: tuple[int, ...] = ()  # forced first output tokens: the job's target language
+    align: bool = False  # its output's attention is wanted (markup restoration)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Segment:
     # Forced first output tokens (the target language on multilingual models): segments of
     # different pairs share a batch, each with its own prefix.
     prefix: tuple[int, ...] = ()
+    align: bool = False  # its output's attention is wanted (worker/alignment.py)
 
     @property
     def length(self) -> int:
@@ -136,7 +138,7 @@ class Scheduler:
         for item in items:
             self._arrivals += 1
             pool.add(Segment(job_key, item.index, tuple(item.tokens), self._arrivals, now,
-                             lane, tenant, tuple(item.prefix)))
+                             lane, tenant, tuple(item.prefix), align=item.align))
 
     def cancel(self, job_key: Hashable) -> int:
         """Drop every waiting segment of a job (it failed or is being requeued)."""

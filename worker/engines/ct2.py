@@ -210,6 +210,14 @@ class CTranslate2Engine:
         ]
         return rows if any(rows) else None
 
+    def attention(
+        self, sources: Sequence[Sequence[int]], outputs: Sequence[Sequence[int]]
+    ) -> list[list[list[float]]]:
+        """Attention of chosen outputs, for markup restoration (worker/alignment.py)."""
+        from worker.alignment import ct2_forced_attention
+
+        return ct2_forced_attention(self.translator, self.tokenizer, sources, outputs)
+
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]:
         return decode_ids(self.tokenizer, self.languages.strip(outputs))
 

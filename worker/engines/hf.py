@@ -95,6 +95,15 @@ class HFEngine:
         rows: list[list[int]] = output.cpu().tolist()
         return rows
 
+    def attention(
+        self, sources: Sequence[Sequence[int]], outputs: Sequence[Sequence[int]]
+    ) -> list[list[list[float]]]:
+        """Cross-attention of chosen outputs, for markup restoration (worker/alignment.py)."""
+        from worker.alignment import hf_cross_attention
+
+        return hf_cross_attention(self.model, self._torch, self.device, sources, outputs,
+                                  self.pad_id)
+
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]:
         return decode_ids(self.tokenizer, self.languages.strip(outputs))
 

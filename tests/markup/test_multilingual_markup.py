@@ -1,0 +1,49 @@
+"""Markup on a multilingual model: jobs of several pairs, each with its codes intact."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from mtq.markup import parse
+from mtq.markup.codes import UNBALANCED
+from mtq.tiny_model import build_tiny_model
+from mtq.topology_cli import declare_all
+from tests.integration.helpers import events_by_job, make_job
+from tests.markup.catalog import CATALOG
+from tests.multilingual.helpers import CALLBACK, publish, run_worker, settings_for
+
+pytestmark = pytest.mark.integration
+PAIRS = (("en", "de"), ("en", "fr"), ("de", "fr"))
+
+
+def test_markup_jobs_of_several_pairs_keep_their_codes(
+    amqp_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    model: Path = build_tiny_model(tmp_path_factory.mktemp("m2m") / "tiny-m2m100",
+                                   kind="m2m100")
+    routes = tuple(f"{s}-{t}" for s, t in PAIRS)
+    settings = settings_for(amqp_url, model=str(model), routes=routes)
+    xml = [s for m, p, s in CATALOG if m == "xml" and not p][:8]
+    jobs = [
+        make_job(f"{s}-{t}", xml, CALLBACK, source_lang=s, target_lang=t,
+                 options={"beam_size": 2, "max_new_tokens": 8, "markup": "xml"})
+        for s, t in PAIRS
+    ]
+    asyncio.run(declare_all(settings))
+    publish(amqp_url, jobs)
+
+    run_worker(settings)
+
+    events = events_by_job(amqp_url)
+    for job in jobs:
+        event = events[job["job_id"]]
+        assert event["type"] == "job.completed", event
+        assert event["warnings"] == []
+        for segment, output in zip(job["segments"], event["translations"], strict=True):
+            source, result = parse(segment, "xml"), parse(output, "xml")
+            assert Counter(c.raw for c in result.codes) == Counter(c.raw for c in source.codes)
+            assert not any(w.code == UNBALANCED for w in result.warnings)
