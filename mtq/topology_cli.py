@@ -31,7 +31,7 @@ async def declare_all(settings: Settings) -> None:
     nodes = len(parse_urls(settings.amqp_url))
     if 1 < nodes < group_size:
         # RabbitMQ places a new quorum queue on at most as many nodes as the cluster has, and
-        # does not add members when nodes join later (docs/reliability.md: growing queues).
+        # does not add members when nodes join later (docs/reliability.md, quorum queue members).
         log.warning("MTQ_QUORUM_INITIAL_GROUP_SIZE=%d but MTQ_AMQP_URL lists %d nodes: new "
                     "queues get one member per running node; grow them later with "
                     "`rabbitmq-queues grow <node> all`", group_size, nodes)

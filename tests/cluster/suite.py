@@ -281,9 +281,9 @@ def run_suite(root: Path, model: Path, *, workers: int = 1, dispatchers: int = 1
 
 
 def _short(clients: list[str]) -> list[str]:
-    """``mtq-worker@host:pid`` twice -> ``2 worker``; the publisher is ``mtq-submit``."""
+    """``mtq-worker@host:pid`` twice -> ``2 workers``; the publisher is ``mtq-submit``."""
     kinds = Counter(name.split("@")[0].removeprefix("mtq-") for name in clients)
-    return [f"{count} {kind}" if count > 1 else kind for kind, count in sorted(kinds.items())]
+    return [f"{count} {kind}s" if count > 1 else kind for kind, count in sorted(kinds.items())]
 
 
 def _follower(cluster: RabbitCluster) -> tuple[Node, str]:
