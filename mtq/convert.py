@@ -39,9 +39,6 @@ SUPPORTED_ARCHITECTURES = {
 }
 _PROBE_TEXT = "Check that the saved tokenizer encodes like the source one."
 
-SubParsers = argparse._SubParsersAction  # type: ignore[type-arg]
-
-
 @dataclass(frozen=True)
 class Conversion:
     """What :data:`CONVERSION_FILE` records about a converted folder."""
@@ -66,7 +63,7 @@ class Conversion:
             raise ConfigError(f"{path}: unreadable conversion record ({exc})") from exc
 
 
-def register(subparsers: SubParsers) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "convert", help="convert a local HF seq2seq model for MTQ_ENGINE=ctranslate2",
         description="Convert a local HuggingFace translation model (Marian/OPUS-MT, M2M100, "

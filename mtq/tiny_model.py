@@ -162,6 +162,6 @@ def _build_marian(path: Path, spec: TinyModelSpec) -> None:
         init_std=0.2,
     )
     torch.manual_seed(spec.seed)
-    model = MarianMTModel(config).eval()
+    model = MarianMTModel(config).eval()  # type: ignore[no-untyped-call]
     model.generation_config.num_beams = 4
     model.save_pretrained(path)

@@ -98,6 +98,6 @@ def _model(spec: TinyModelSpec, vocab_size: int) -> Any:
         init_std=0.2,  # as the Marian tiny model: outputs depend on the input
     )
     torch.manual_seed(spec.seed)
-    model = M2M100ForConditionalGeneration(config).eval()
+    model = M2M100ForConditionalGeneration(config).eval()  # type: ignore[no-untyped-call]
     model.generation_config.num_beams = 4
     return model

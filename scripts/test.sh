@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One command: set everything up and run the whole test suite (unit, integration, fault,
-# deployment). Needs root or an existing kubectl/RabbitMQ for the tools installed below.
+# One command: set everything up, run the static checks and the whole test suite (unit,
+# integration, fault, deployment). Needs root or an existing kubectl/RabbitMQ for the tools below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -14,5 +14,8 @@ if [ ! -f "$MTQ_TEST_TINY_MODEL/config.json" ]; then
     .venv/bin/mtq --log-level WARNING tiny-model "$MTQ_TEST_TINY_MODEL" >/dev/null
 fi
 
+# Static checks first: lint and complexity (ruff), then strict types of the product packages
+# (mypy, configured in pyproject.toml; incremental, so a re-run takes seconds).
 .venv/bin/ruff check .
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -114,9 +114,9 @@ class _Plan:
             elif start == self.n:
                 ranges[k] = (self.t, self.t)
             elif left and (not before or not right):
-                ranges[k] = (max(left) + 1,) * 2  # type: ignore[assignment]
+                ranges[k] = (max(left) + 1,) * 2
             elif right:
-                ranges[k] = (min(right),) * 2  # type: ignore[assignment]
+                ranges[k] = (min(right),) * 2
             else:
                 return None
         return ranges
