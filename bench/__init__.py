@@ -1,9 +1,9 @@
 """mtq's benchmarks: ``python -m bench`` (results and method: docs/performance.md).
 
-One command line (:mod:`bench.cli`): the suite by default, ``ct2``, ``gpu`` and ``cache`` as
-subcommands; ``bench/gpu.sh`` runs ``python -m bench gpu`` on a GPU machine. Helpers shared
-with the tests (ports, private vhosts, child processes, the loopback receiver) come from
-:mod:`tests.harness`; this package holds benchmarks only.
+One command line (:mod:`bench.cli`): the suite by default, the others as subcommands
+(``python -m bench --help`` lists them); ``bench/gpu.sh`` runs ``python -m bench gpu`` on a
+GPU machine. Helpers shared with the tests (ports, private vhosts, child processes, the
+loopback receiver) come from :mod:`tests.harness`; this package holds benchmarks only.
 
 Module map:
 
@@ -22,6 +22,9 @@ Module map:
 - ``gpu``: the GPU rows (``python -m bench gpu``, ``bench/gpu.sh``).
 - ``ct2``: CTranslate2 vs HF, engine level and end to end (``python -m bench ct2``), and its
   GPU rows (``python -m bench gpu --ct2``).
-- ``cache``: translation cache and in-flight dedup rows (``python -m bench cache``).
+- ``cache`` (workload in ``cache_workload``): translation cache and in-flight dedup rows
+  (``python -m bench cache``).
+- ``intake``, ``delivery``, ``threads``, ``multilingual``: the intake window and lanes, webhook
+  delivery pace, CPU threads, mixed-pair workers (``python -m bench <name>``).
 - ``compat``: stand-ins that let ``gpu`` run where only torch and transformers are installed.
 """
