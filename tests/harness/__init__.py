@@ -8,7 +8,7 @@ turns into a failure and a benchmark into a skipped row.
 
 - :mod:`tests.harness.env`: ``free_port``, ``wait_until``/``wait_for``, secrets, child env;
 - :mod:`tests.harness.broker`: vhosts, ``queue_depth``, ``rabbitmqctl`` with retries;
-- :mod:`tests.harness.processes`: ``MtqProcess``, ``spawner``, ``Supervisor``;
+- :mod:`tests.harness.processes`: ``MtqProcess``, ``Supervisor``;
 - :mod:`tests.harness.receiver`: ``LoopbackReceiver`` (Standard Webhooks verified), ``Reply``.
 """
 
@@ -39,7 +39,7 @@ from tests.harness.env import (
     wait_for,
     wait_until,
 )
-from tests.harness.processes import MtqProcess, Supervisor, spawner
+from tests.harness.processes import MtqProcess, Supervisor
 from tests.harness.receiver import LoopbackReceiver, Received, Reply, Responder
 
 __all__ = [
@@ -69,7 +69,6 @@ __all__ = [
     "queue_counts",
     "queue_depth",
     "rabbitmqctl",
-    "spawner",
     "vhost_of",
     "wait_for",
     "wait_until",

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import subprocess
 import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,26 +103,6 @@ class MtqProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-@contextlib.contextmanager
-def spawner(log_dir: Path) -> Iterator[Callable[[list[str], dict[str, str], str], MtqProcess]]:
-    """``spawn(command, env, name)`` starts a child logging to ``log_dir/<name>.log``; every
-    child still running at exit is killed."""
-    children: list[MtqProcess] = []
-
-    def spawn(command: list[str], env: dict[str, str], name: str) -> MtqProcess:
-        child = MtqProcess(command, env, log_dir / f"{name}.log")
-        child.start()
-        children.append(child)
-        return child
-
-    try:
-        yield spawn
-    finally:
-        for child in children:
-            with contextlib.suppress(OSError):
-                child.kill()
 
 
 class Supervisor:
