@@ -62,10 +62,11 @@ class FaultyEngine:
         return encoded
 
     def generate(
-        self, sources: Sequence[Sequence[int]], options: DecodeOptions
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions,
+        prefixes: Sequence[Sequence[int]] | None = None,
     ) -> list[list[int]]:
         self._before(sources)
-        return self._inner.generate(sources, options)
+        return self._inner.generate(sources, options, prefixes=prefixes)
 
     def _before(self, sources: Sequence[Sequence[int]]) -> None:
         actions = [

@@ -45,7 +45,10 @@ class FakeEngine:
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         return [[1] * len(t) for t in texts]
 
-    def generate(self, sources: Sequence[Sequence[int]], options: DecodeOptions) -> list[list[int]]:
+    def generate(
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions,
+        prefixes: Sequence[Sequence[int]] | None = None,
+    ) -> list[list[int]]:
         self.calls.append(len(sources))
         cost = len(sources) * max(len(s) for s in sources) * options.beam_size
         markers = {s[0] for s in sources}
