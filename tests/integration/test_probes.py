@@ -50,7 +50,8 @@ def test_probes_and_metrics_of_a_consuming_worker(amqp_url: str, tiny_model_path
         assert (await asyncio.to_thread(_get, port, "/healthz"))[0] == 200
         await asyncio.to_thread(
             publish_jobs, amqp_url,
-            [make_job(f"m{i}", ["Hello world.", "Second one."], "https://c.example/h")
+            # Distinct texts: identical ones would be computed once (in-flight dedup, cache).
+            [make_job(f"m{i}", [f"Hello world {i}.", f"Second one {i}."], "https://c.example/h")
              for i in range(3)],
         )
         for _ in range(400):
