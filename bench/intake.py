@@ -60,7 +60,10 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 # -- 1. the intake window vs. fixed prefetches -------------------------------------------------
 
 
-def window_rows(engine: Any, segments: int, max_new_tokens: int, work_dir: Path) -> str:
+def window_rows(engine: Any, segments: int, max_new_tokens: int, work_dir: Path,
+                repeats: int = 3) -> str:
+    """Each configuration ``repeats`` times, interleaved (ABCD ABCD ...), median reported:
+    the machine's load drifts, so side by side beats one after the other."""
     from bench.e2e import run_end_to_end
     from bench.workload import MIXES, make_workload
     from mtq.settings import Settings
@@ -73,16 +76,20 @@ def window_rows(engine: Any, segments: int, max_new_tokens: int, work_dir: Path)
     rows = []
     for mix in MIXES:
         workload = make_workload(mix, segments)
-        rates: dict[str, float] = {}
-        for label, settings in configs:
-            timing = run_end_to_end(engine, [list(j) for j in workload.jobs], options, settings,
-                                    work_dir=work_dir)
-            rates[label] = workload.segments / timing.wall_s
-            log.info("window %s %s: %.1f seg/s", mix, label, rates[label])
+        seen: dict[str, list[float]] = {label: [] for label, _ in configs}
+        for _ in range(repeats):
+            for label, settings in configs:
+                timing = run_end_to_end(engine, [list(j) for j in workload.jobs], options,
+                                        settings, work_dir=work_dir)
+                seen[label].append(workload.segments / timing.wall_s)
+                log.info("window %s %s: %.1f seg/s", mix, label, seen[label][-1])
+        rates = {label: statistics.median(values) for label, values in seen.items()}
         best = max(v for k, v in rates.items() if k.startswith("fixed"))
         for label, rate in rates.items():
-            rows.append((mix, label, f"{rate:.1f}", f"{rate / best:.2f}"))
-    return table(("mix", "intake", "segments/s", "÷ best fixed"), rows)
+            spread = f"{min(seen[label]):.0f}-{max(seen[label]):.0f}"
+            rows.append((f"{mix} ({workload.describe()})", label, f"{rate:.1f}", spread,
+                         f"{rate / best:.2f}"))
+    return table(("mix", "intake", "segments/s (median)", "range", "÷ best fixed"), rows)
 
 
 # -- 2 and 3: in-process runs with timed publishes ---------------------------------------------
@@ -240,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backlog", type=int, default=20000, help="bulk backlog (lanes)")
     parser.add_argument("--pipeline-jobs", type=int, default=2000)
     parser.add_argument("--max-new-tokens", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs (window)")
     return parser
 
 
@@ -254,8 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     wanted = set(args.tables.split(","))
     segments, backlog, pipeline_jobs = args.segments, args.backlog, args.pipeline_jobs
+    repeats = args.repeats
     if args.quick:
-        segments, backlog, pipeline_jobs = 120, 400, 100
+        segments, backlog, pipeline_jobs, repeats = 120, 400, 100, 1
     options = {"beam_size": 2, "max_new_tokens": args.max_new_tokens}
     with tempfile.TemporaryDirectory(prefix="mtq-bench-intake-") as tmp:
         work_dir = Path(tmp)
@@ -265,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = []
         if "window" in wanted:
             out.append("## Intake window vs. fixed prefetch\n\n"
-                       + window_rows(engine, segments, args.max_new_tokens, work_dir))
+                       + window_rows(engine, segments, args.max_new_tokens, work_dir, repeats))
         if "lanes" in wanted:
             out.append(f"## Interactive latency during a {backlog}-segment bulk backlog\n\n"
                        + lane_rows(engine, backlog, 10 if args.quick else 40, options))
