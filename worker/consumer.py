@@ -68,7 +68,9 @@ class _Session:
     publisher: ResultPublisher
     queues: dict[LaneQueue, AbstractQueue]
     lost: asyncio.Event
+    mark_lost: Callable[..., None]
     tags: dict[LaneQueue, str] = field(default_factory=dict)
+    renewing: bool = False
 
     @property
     def alive(self) -> bool:
@@ -92,6 +94,7 @@ class BrokerLink:
         self.prefetch = {Lane.BULK: settings.prefetch,
                          Lane.INTERACTIVE: settings.interactive_prefetch}
         self.sessions = 0  # how many sessions were opened (1 + reconnects)
+        self._renewals: set[asyncio.Task[None]] = set()
         self.name = f"mtq-worker@{socket.gethostname()}:{os.getpid()}"
         self.node: str | None = None  # URL of the node of the last session (MTQ_AMQP_URL)
 
@@ -119,18 +122,49 @@ class BrokerLink:
             raise NotConnected("the broker connection was just lost")
         return session.publisher
 
-    def renew(self, reason: str) -> None:
-        """End the live session now; :meth:`run` opens a new one at once (the lost node last).
+    def renew_publisher(self, reason: str) -> None:
+        """Replace the live session's publish channel (its deliveries stay where they are).
 
         For a result the broker nacked: RabbitMQ keeps nacking a channel whose first publish to
         a quorum queue came while the queue was electing a new leader (its node was just lost),
-        and accepts the same message on a new channel (found by tests/cluster).
+        and accepts the same message on a new channel (found by tests/cluster). Only the publish
+        channel is replaced: ending the session would requeue every job this worker holds and
+        spend a delivery of each, and a full results queue (which nacks too) would then walk
+        them to their delivery limit.
         """
         session = self._session
-        if session is not None and session.alive:
-            log.warning("%s; opening a new broker session", reason)
-            session.lost.set()
-            self._up.clear()
+        if session is None or not session.alive or session.renewing:
+            return
+        session.renewing = True
+        log.warning("%s; opening a new publish channel", reason)
+        task = asyncio.ensure_future(self._renew_publisher(session))
+        self._renewals.add(task)
+        task.add_done_callback(self._renewals.discard)
+
+    async def _renew_publisher(self, session: _Session) -> None:
+        try:
+            channel = await self._publish_channel(session.connection, session.mark_lost)
+            publisher = ResultPublisher(
+                channel, on_nack=lambda: self.renew_publisher("the broker nacked a publish")
+            )
+            await publisher.open()
+            old, session.publisher = session.publisher, publisher
+            old.channel.close_callbacks.discard(session.mark_lost)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old.channel.close(), CLOSE_TIMEOUT_S)
+        except Exception as exc:  # no new channel: a new session, then
+            log.warning("could not open a new publish channel (%s); reconnecting",
+                        _describe(exc))
+            session.mark_lost()
+        finally:
+            session.renewing = False
+
+    async def _publish_channel(
+        self, connection: AbstractConnection, mark_lost: Callable[..., None]
+    ) -> AbstractChannel:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        channel.close_callbacks.add(mark_lost)
+        return channel
 
     async def queue_depths(self) -> list[int]:
         """Ready messages per job queue, both lanes (raises while disconnected)."""
@@ -226,10 +260,7 @@ class BrokerLink:
 
         connection.close_callbacks.add(mark_lost)
         try:
-            publish_channel = await connection.channel(
-                publisher_confirms=True, on_return_raises=True
-            )
-            publish_channel.close_callbacks.add(mark_lost)
+            publish_channel = await self._publish_channel(connection, mark_lost)
             await declare_results_topology(
                 publish_channel, settings.webhook_retry_schedule_s, settings.delivery_limit,
                 group_size=settings.quorum_initial_group_size,
@@ -237,7 +268,8 @@ class BrokerLink:
             await declare_job_topology(publish_channel, settings.routes, settings.delivery_limit,
                                        group_size=settings.quorum_initial_group_size)
             publisher = ResultPublisher(
-                publish_channel, on_nack=lambda: self.renew("the broker nacked a publish")
+                publish_channel,
+                on_nack=lambda: self.renew_publisher("the broker nacked a publish"),
             )
             await publisher.open()
             consume_channel = await connection.channel()
@@ -256,7 +288,7 @@ class BrokerLink:
                 queues[(route, Lane.INTERACTIVE)] = await consume_channel.get_queue(
                     interactive_queue(route)
                 )
-            session = _Session(connection, consume_channel, publisher, queues, lost)
+            session = _Session(connection, consume_channel, publisher, queues, lost, mark_lost)
             async with self._consume_lock:
                 if self._want_consuming:
                     await self._consume(session)

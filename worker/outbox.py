@@ -45,7 +45,7 @@ class Outbox:
             log.warning("job %s: result publish failed (%s); retrying", job_id, exc)
         retrying = AsyncRetrying(
             stop=stop_after_delay(self._timeout_s),
-            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
             retry=retry_if_exception_type(Exception),
             reraise=True,
             before_sleep=lambda state: log.warning(

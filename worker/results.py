@@ -36,14 +36,14 @@ DELIVERY_COUNT_HEADER = "x-mtq-delivery-count"
 class ResultPublisher:
     def __init__(self, channel: AbstractChannel,
                  on_nack: Callable[[], None] = lambda: None) -> None:
-        self._channel = channel
+        self.channel = channel
         self._on_nack = on_nack
         self._results: AbstractExchange | None = None
         self._dead: AbstractExchange | None = None
 
     async def open(self) -> None:
-        self._results = await self._channel.get_exchange(RESULTS_EXCHANGE)
-        self._dead = await self._channel.get_exchange(DEAD_LETTER_EXCHANGE)
+        self._results = await self.channel.get_exchange(RESULTS_EXCHANGE)
+        self._dead = await self.channel.get_exchange(DEAD_LETTER_EXCHANGE)
 
     async def publish_event(
         self, event: ResultEvent, callback_url: str, delivery_count: int = 0
