@@ -28,14 +28,8 @@ import os
 import random
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
-from aio_pika.abc import (
-    AbstractChannel,
-    AbstractConnection,
-    AbstractIncomingMessage,
-    AbstractQueue,
-)
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 from mtq.broker_urls import connect
 from mtq.settings import Settings
@@ -47,34 +41,21 @@ from mtq.topology import (
 )
 from worker.fairness import Lane
 from worker.results import ResultPublisher
+from worker.session import (
+    CLOSE_TIMEOUT_S,
+    LaneQueue,
+    NotConnected,
+    Session,
+    describe,
+    open_publish_channel,
+    renew_publisher,
+)
 
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[AbstractIncomingMessage, str, Lane], Awaitable[None]]
-LaneQueue = tuple[str, Lane]  # (route, lane)
 CONNECT_TIMEOUT_S = 15.0
-CLOSE_TIMEOUT_S = 5.0
 FIRST_RETRY_S = 0.5
-
-
-class NotConnected(ConnectionError):
-    """The broker link is down and did not come back within the wait."""
-
-
-@dataclass
-class _Session:
-    connection: AbstractConnection
-    consume_channel: AbstractChannel
-    publisher: ResultPublisher
-    queues: dict[LaneQueue, AbstractQueue]
-    lost: asyncio.Event
-    mark_lost: Callable[..., None]
-    tags: dict[LaneQueue, str] = field(default_factory=dict)
-    renewing: bool = False
-
-    @property
-    def alive(self) -> bool:
-        return not self.lost.is_set()
 
 
 class BrokerLink:
@@ -86,7 +67,7 @@ class BrokerLink:
         self._settings = settings
         self._on_message = on_message
         self._on_lost = on_lost
-        self._session: _Session | None = None
+        self._session: Session | None = None
         self._up = asyncio.Event()
         self._closed = False
         self._want_consuming = True
@@ -122,49 +103,21 @@ class BrokerLink:
             raise NotConnected("the broker connection was just lost")
         return session.publisher
 
-    def renew_publisher(self, reason: str) -> None:
-        """Replace the live session's publish channel (its deliveries stay where they are).
+    def _on_publish_nack(self) -> None:
+        self.renew_publisher("the broker nacked a publish")
 
-        For a result the broker nacked: RabbitMQ keeps nacking a channel whose first publish to
-        a quorum queue came while the queue was electing a new leader (its node was just lost),
-        and accepts the same message on a new channel (found by tests/cluster). Only the publish
-        channel is replaced: ending the session would requeue every job this worker holds and
-        spend a delivery of each, and a full results queue (which nacks too) would then walk
-        them to their delivery limit.
-        """
+    def renew_publisher(self, reason: str) -> None:
+        """Replace the live session's publish channel (``worker/session.py``). Not the whole
+        session: that would requeue every job held, spending a delivery of each, and a full
+        results queue (which nacks too) would walk them to their delivery limit."""
         session = self._session
         if session is None or not session.alive or session.renewing:
             return
         session.renewing = True
         log.warning("%s; opening a new publish channel", reason)
-        task = asyncio.ensure_future(self._renew_publisher(session))
+        task = asyncio.ensure_future(renew_publisher(session, self._on_publish_nack))
         self._renewals.add(task)
         task.add_done_callback(self._renewals.discard)
-
-    async def _renew_publisher(self, session: _Session) -> None:
-        try:
-            channel = await self._publish_channel(session.connection, session.mark_lost)
-            publisher = ResultPublisher(
-                channel, on_nack=lambda: self.renew_publisher("the broker nacked a publish")
-            )
-            await publisher.open()
-            old, session.publisher = session.publisher, publisher
-            old.channel.close_callbacks.discard(session.mark_lost)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(old.channel.close(), CLOSE_TIMEOUT_S)
-        except Exception as exc:  # no new channel: a new session, then
-            log.warning("could not open a new publish channel (%s); reconnecting",
-                        _describe(exc))
-            session.mark_lost()
-        finally:
-            session.renewing = False
-
-    async def _publish_channel(
-        self, connection: AbstractConnection, mark_lost: Callable[..., None]
-    ) -> AbstractChannel:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        channel.close_callbacks.add(mark_lost)
-        return channel
 
     async def queue_depths(self) -> list[int]:
         """Ready messages per job queue, both lanes (raises while disconnected)."""
@@ -194,7 +147,7 @@ class BrokerLink:
                 except Exception as exc:  # any failure means "try again later"
                     wait = random.uniform(delay / 2, delay)
                     log.warning("broker unreachable (%s); retrying in %.1fs",
-                                _describe(exc), wait)
+                                describe(exc), wait)
                     await asyncio.sleep(wait)
                     delay = min(delay * 2, self._settings.reconnect_max_delay_s)
                     continue
@@ -246,7 +199,7 @@ class BrokerLink:
 
     # -- sessions ----------------------------------------------------------------------------
 
-    async def _connect(self) -> _Session:
+    async def _connect(self) -> Session:
         settings = self._settings
         # Several nodes (a cluster): a shuffled order, the node of the lost session last.
         connection, self.node = await connect(
@@ -260,17 +213,14 @@ class BrokerLink:
 
         connection.close_callbacks.add(mark_lost)
         try:
-            publish_channel = await self._publish_channel(connection, mark_lost)
+            publish_channel = await open_publish_channel(connection, mark_lost)
             await declare_results_topology(
                 publish_channel, settings.webhook_retry_schedule_s, settings.delivery_limit,
                 group_size=settings.quorum_initial_group_size,
             )
             await declare_job_topology(publish_channel, settings.routes, settings.delivery_limit,
                                        group_size=settings.quorum_initial_group_size)
-            publisher = ResultPublisher(
-                publish_channel,
-                on_nack=lambda: self.renew_publisher("the broker nacked a publish"),
-            )
+            publisher = ResultPublisher(publish_channel, on_nack=self._on_publish_nack)
             await publisher.open()
             consume_channel = await connection.channel()
             consume_channel.close_callbacks.add(mark_lost)
@@ -288,7 +238,7 @@ class BrokerLink:
                 queues[(route, Lane.INTERACTIVE)] = await consume_channel.get_queue(
                     interactive_queue(route)
                 )
-            session = _Session(connection, consume_channel, publisher, queues, lost, mark_lost)
+            session = Session(connection, consume_channel, publisher, queues, lost, mark_lost)
             async with self._consume_lock:
                 if self._want_consuming:
                     await self._consume(session)
@@ -300,7 +250,7 @@ class BrokerLink:
         self._up.set()
         return session
 
-    async def _consume(self, session: _Session) -> None:
+    async def _consume(self, session: Session) -> None:
         for lane in Lane:
             missing = [key for key in session.queues if key[1] is lane and key not in session.tags]
             if not missing:
@@ -313,7 +263,7 @@ class BrokerLink:
             log.info("consuming %s with prefetch %d",
                      ", ".join(session.queues[key].name for key in missing), self.prefetch[lane])
 
-    async def _cancel(self, session: _Session, lane: Lane | None = None) -> None:
+    async def _cancel(self, session: Session, lane: Lane | None = None) -> None:
         for key, tag in list(session.tags.items()):
             if lane is not None and key[1] is not lane:
                 continue
@@ -332,8 +282,3 @@ class BrokerLink:
             await self._on_message(message, route, lane)
 
         return on_message
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
