@@ -107,6 +107,12 @@ class InvalidJob(PermanentError):
         self.metadata = metadata or {}
         self.tenant = tenant
 
+    @classmethod
+    def for_job(cls, job: Job, code: ErrorCode, message: str) -> InvalidJob:
+        """A parsed job refused after parsing (size, language pair): its fields are echoed."""
+        return cls(code, message, job_id=job.job_id, callback_url=job.callback_url,
+                   metadata=job.metadata, tenant=job.tenant)
+
 
 class _OptionsModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)

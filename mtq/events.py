@@ -119,6 +119,11 @@ class FailedEvent:
     metadata: dict[str, Any] = field(default_factory=dict)
     tenant: str | None = None
 
+    @classmethod
+    def for_job(cls, job: Job, code: ErrorCode, message: str) -> FailedEvent:
+        """The failure of an admitted job: its metadata and tenant are echoed."""
+        return cls(job.job_id, code, message, job.metadata, job.tenant)
+
     def __post_init__(self) -> None:
         if not isinstance(self.code, ErrorCode):
             raise ValueError(f"job {self.job_id}: {self.code!r} is not an ErrorCode")

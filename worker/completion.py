@@ -60,10 +60,9 @@ class Completion:
                 entry.failed = True
                 self._queue.cancel(entry.key)
                 job = entry.job
-                self._spawn(self._answer(entry, FailedEvent(
-                    job.job_id, ErrorCode.SEGMENT_FAILED,
+                self._spawn(self._answer(entry, FailedEvent.for_job(
+                    job, ErrorCode.SEGMENT_FAILED,
                     f"segments[{result.segment.index}] could not be translated: {result.error}",
-                    job.metadata, job.tenant,
                 )))
                 continue
             if result.attention is not None:
@@ -107,10 +106,9 @@ class Completion:
                                   warnings=restored.warnings)
         except Exception as exc:  # the job must still be answered, never left hanging
             log.exception("job %s: could not assemble the result", job.job_id)
-            return FailedEvent(
-                job.job_id, ErrorCode.INTERNAL_ERROR,
+            return FailedEvent.for_job(
+                job, ErrorCode.INTERNAL_ERROR,
                 f"the translations could not be assembled: {type(exc).__name__}",
-                job.metadata, job.tenant,
             )
 
     def _restored(self, entry: InFlightJob) -> RestoredJob:

@@ -99,9 +99,8 @@ class Intake:
             return DeadLetter(blocked)
         served = self._models.serve(job)
         if served is None:  # never a translation into some other language
-            return _rejected(InvalidJob(
-                ErrorCode.UNSUPPORTED_LANGUAGE_PAIR, self._models.unsupported(job),
-                job_id=job.job_id, callback_url=job.callback_url, metadata=job.metadata,
+            return _rejected(InvalidJob.for_job(
+                job, ErrorCode.UNSUPPORTED_LANGUAGE_PAIR, self._models.unsupported(job)
             ))
         # The model travels in the decode options: batches form per model (worker/models.py).
         job = dataclasses.replace(job, options=served.options(job.options))
@@ -112,10 +111,7 @@ class Intake:
             tokens, served.engine.max_source_tokens, self._settings.max_job_tokens
         )
         if too_large is not None:
-            return _rejected(InvalidJob(
-                ErrorCode.JOB_TOO_LARGE, too_large,
-                job_id=job.job_id, callback_url=job.callback_url, metadata=job.metadata,
-            ))
+            return _rejected(InvalidJob.for_job(job, ErrorCode.JOB_TOO_LARGE, too_large))
         keys, hits = await self._reuse.lookup_job(served.engine.info, job)
         return self._register(job, delivery, tokens, served.pair.target_prefix, keys, hits)
 

@@ -188,3 +188,16 @@ def test_encoded_result_is_compact_utf8_with_routing_headers() -> None:
         "x-mtq-event-type": "job.failed",
         "x-mtq-webhook-id": outgoing.webhook_id,
     }
+
+
+def test_failures_after_parsing_echo_the_jobs_metadata_and_tenant() -> None:
+    from mtq.events import FailedEvent
+
+    body = json.dumps({"job_id": "t-1", "source_lang": "en", "target_lang": "de",
+                       "segments": ["Hi"], "callback_url": "https://c.example/h",
+                       "metadata": {"k": 1}, "tenant": "acme"}).encode()
+    job = parse_job(body, JobLimits())
+    refused = InvalidJob.for_job(job, ErrorCode.JOB_TOO_LARGE, "too long")
+    assert (refused.job_id, refused.metadata, refused.tenant) == ("t-1", {"k": 1}, "acme")
+    failed = FailedEvent.for_job(job, ErrorCode.SEGMENT_FAILED, "segments[0] failed").to_json()
+    assert failed["tenant"] == "acme" and failed["metadata"] == {"k": 1}
