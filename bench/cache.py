@@ -66,7 +66,7 @@ def run_mode(
     """One mode over a private vhost: (its row, translations by job id)."""
     from mtq.settings import Settings
     from mtq.topology_cli import declare_all
-    from tests.harness import private_vhost
+    from tests.harness import private_vhost, publish_jobs, take_results
     from worker.app import Worker
 
     cache = {"none": "off", "dedup": "off", "memory": "memory", "redis": redis_url}[mode]
@@ -88,10 +88,10 @@ def run_mode(
              "segments": list(texts), "callback_url": CALLBACK, "options": options}
             for n, texts in enumerate(workload.jobs)
         ]
-        _publish(amqp_url, jobs)
+        publish_jobs(amqp_url, jobs)
         worker = Worker(settings, engine)
         wall = asyncio.run(_timed_burst(worker))
-        events = _take_results(amqp_url)
+        events = take_results(amqp_url)
     sample = worker.registry.get_sample_value
     translations = {e["job_id"]: e.get("translations", []) for e in events}
     failed = [e for e in events if e["type"] != "job.completed"]
@@ -107,40 +107,6 @@ def run_mode(
         cached_in_results=sum(e["stats"].get("cached_segments", 0) for e in events),
     )
     return row, translations
-
-
-def _publish(amqp_url: str, jobs: list[dict[str, Any]]) -> None:
-    import pika
-
-    from mtq.topology import JOBS_EXCHANGE
-
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        for job in jobs:
-            channel.basic_publish(JOBS_EXCHANGE, "en-de", json.dumps(job).encode(),
-                                  pika.BasicProperties(delivery_mode=2), mandatory=True)
-    finally:
-        connection.close()
-
-
-def _take_results(amqp_url: str) -> list[dict[str, Any]]:
-    import pika
-
-    from mtq.topology import RESULTS_QUEUE
-
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    events = []
-    try:
-        channel = connection.channel()
-        while True:
-            method, _, body = channel.basic_get(RESULTS_QUEUE, auto_ack=True)
-            if method is None:
-                return events
-            events.append(json.loads(body))
-    finally:
-        connection.close()
 
 
 async def _timed_burst(worker: Any) -> float:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import pika
 import pytest
 
 from mtq.settings import Settings
 from mtq.tiny_model import generated_sentences
-from mtq.topology import JOBS_EXCHANGE, RESULTS_QUEUE
 from mtq.topology_cli import declare_all
 from tests.cache.redis_server import RedisServer
+from tests.harness import publish_jobs, take_results
 from worker.app import Worker
 from worker.engines import Engine
 from worker.engines.hf import HFEngine
@@ -45,32 +43,6 @@ def job(job_id: str, segments: list[str]) -> dict[str, Any]:
             "callback_url": CALLBACK, "options": OPTIONS}
 
 
-def publish(amqp_url: str, jobs: list[dict[str, Any]]) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        for body in jobs:
-            channel.basic_publish(JOBS_EXCHANGE, "en-de", json.dumps(body).encode(),
-                                  pika.BasicProperties(delivery_mode=2), mandatory=True)
-    finally:
-        connection.close()
-
-
-def take_results(amqp_url: str) -> list[dict[str, Any]]:
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    events = []
-    try:
-        channel = connection.channel()
-        while True:
-            method, _, body = channel.basic_get(RESULTS_QUEUE, auto_ack=True)
-            if method is None:
-                return events
-            events.append(json.loads(body))
-    finally:
-        connection.close()
-
-
 class Running:
     """A worker running in this event loop; jobs in, results out, metrics read directly."""
 
@@ -86,7 +58,7 @@ class Running:
         self, jobs: list[dict[str, Any]], timeout: float = 120
     ) -> list[dict[str, Any]]:
         """Publish ``jobs`` and wait for every one of their results, returned in order."""
-        await asyncio.to_thread(publish, self.amqp_url, jobs)
+        await asyncio.to_thread(publish_jobs, self.amqp_url, jobs)
         wanted = [j["job_id"] for j in jobs]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

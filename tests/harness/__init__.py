@@ -7,7 +7,8 @@ It does not import pytest: a missing broker raises :class:`BrokerUnavailable`, w
 turns into a failure and a benchmark into a skipped row.
 
 - :mod:`tests.harness.env`: ``free_port``, ``wait_until``/``wait_for``, secrets, child env;
-- :mod:`tests.harness.broker`: vhosts, ``queue_depth``, ``rabbitmqctl`` with retries;
+- :mod:`tests.harness.broker`: vhosts, ``queue_depth``, ``rabbitmqctl`` with retries, jobs in
+  (``publish_jobs``, ``publish_raw``) and results out (``drain_queue``, ``take_results``);
 - :mod:`tests.harness.processes`: ``MtqProcess``, ``Supervisor``;
 - :mod:`tests.harness.receiver`: ``LoopbackReceiver`` (Standard Webhooks verified), ``Reply``.
 """
@@ -21,11 +22,15 @@ from tests.harness.broker import (
     consumers,
     create_vhost,
     delete_vhost,
+    drain_queue,
     management,
     private_vhost,
+    publish_jobs,
+    publish_raw,
     queue_counts,
     queue_depth,
     rabbitmqctl,
+    take_results,
     vhost_of,
 )
 from tests.harness.env import (
@@ -61,14 +66,18 @@ __all__ = [
     "consumers",
     "create_vhost",
     "delete_vhost",
+    "drain_queue",
     "free_port",
     "management",
     "mtq_env",
     "new_secret",
     "private_vhost",
+    "publish_jobs",
+    "publish_raw",
     "queue_counts",
     "queue_depth",
     "rabbitmqctl",
+    "take_results",
     "vhost_of",
     "wait_for",
     "wait_until",

@@ -15,6 +15,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+import pika
+
+from mtq.topology import JOBS_EXCHANGE, RESULTS_QUEUE
 from tests.harness.env import AMQP_HOST
 
 MANAGEMENT_URL = f"http://{AMQP_HOST}:15672"
@@ -132,3 +135,47 @@ def queue_counts(vhost: str) -> dict[str, tuple[int, int]]:
 
 def close_connections(vhost: str, reason: str = "mtq fault injection") -> None:
     rabbitmqctl("close_all_connections", "-p", vhost, reason)
+
+
+# -- jobs in, results out (pika, blocking: call outside the event loop) ----------------------
+
+
+def publish_raw(amqp_url: str, bodies: list[bytes], route: str = "en-de") -> None:
+    """Publish message bodies to ``mtq.jobs`` with confirms (persistent, timestamped)."""
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        for body in bodies:
+            channel.basic_publish(
+                JOBS_EXCHANGE, route, body,
+                pika.BasicProperties(delivery_mode=2, timestamp=int(time.time())),
+                mandatory=True,
+            )
+    finally:
+        connection.close()
+
+
+def publish_jobs(amqp_url: str, jobs: list[dict[str, Any]]) -> None:
+    """Publish job objects as JSON to the ``en-de`` route."""
+    publish_raw(amqp_url, [json.dumps(job).encode() for job in jobs])
+
+
+def drain_queue(amqp_url: str, queue: str) -> list[tuple[dict[str, Any], bytes]]:
+    """Take every message currently in ``queue``: (headers, body) pairs."""
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    taken = []
+    try:
+        channel = connection.channel()
+        while True:
+            method, properties, body = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                return taken
+            taken.append((dict(properties.headers or {}), body))
+    finally:
+        connection.close()
+
+
+def take_results(amqp_url: str) -> list[dict[str, Any]]:
+    """Every result event now in ``mtq.results``, in queue order."""
+    return [json.loads(body) for _, body in drain_queue(amqp_url, RESULTS_QUEUE)]
