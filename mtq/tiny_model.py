@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MEANINGLESS_NOTICE = (
     "The tiny model has random weights: its translations are meaningless token strings. "
@@ -54,6 +55,19 @@ class TinyModelSpec:
     ffn_dim: int = 128
     max_positions: int = 512
     seed: int = 1234
+
+    def architecture(self) -> dict[str, Any]:
+        """The encoder-decoder shape as every seq2seq config in transformers names it."""
+        return {
+            "d_model": self.d_model,
+            "encoder_layers": self.layers,
+            "decoder_layers": self.layers,
+            "encoder_attention_heads": self.heads,
+            "decoder_attention_heads": self.heads,
+            "encoder_ffn_dim": self.ffn_dim,
+            "decoder_ffn_dim": self.ffn_dim,
+            "max_position_embeddings": self.max_positions,
+        }
 
 
 def generated_sentences(count: int, seed: int) -> Iterator[str]:
@@ -144,14 +158,7 @@ def _build_marian(path: Path, spec: TinyModelSpec) -> None:
 
     config = MarianConfig(
         vocab_size=len(vocab),
-        d_model=spec.d_model,
-        encoder_layers=spec.layers,
-        decoder_layers=spec.layers,
-        encoder_attention_heads=spec.heads,
-        decoder_attention_heads=spec.heads,
-        encoder_ffn_dim=spec.ffn_dim,
-        decoder_ffn_dim=spec.ffn_dim,
-        max_position_embeddings=spec.max_positions,
+        **spec.architecture(),
         pad_token_id=vocab["<pad>"],
         eos_token_id=vocab["</s>"],
         decoder_start_token_id=vocab["<pad>"],

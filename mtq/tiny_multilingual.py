@@ -82,14 +82,7 @@ def _model(spec: TinyModelSpec, vocab_size: int) -> Any:
 
     config = M2M100Config(
         vocab_size=vocab_size,
-        d_model=spec.d_model,
-        encoder_layers=spec.layers,
-        decoder_layers=spec.layers,
-        encoder_attention_heads=spec.heads,
-        decoder_attention_heads=spec.heads,
-        encoder_ffn_dim=spec.ffn_dim,
-        decoder_ffn_dim=spec.ffn_dim,
-        max_position_embeddings=spec.max_positions,
+        **spec.architecture(),
         pad_token_id=1,
         bos_token_id=0,
         eos_token_id=2,
