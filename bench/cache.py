@@ -190,10 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("mtq", "worker", "webhooks", "aio_pika", "aiormq", "pika", "transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bench import logs
+
+    logs.configure()
     warnings.filterwarnings("ignore", message="Unfeasible length constraints")
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - {"none", "dedup", "memory", "redis"}

@@ -191,10 +191,9 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("mtq", "webhooks", "aio_pika", "aiormq", "pika", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bench import logs
+
+    logs.configure()
     table = markdown(run_rows(scenarios(args)))
     print(table)
     if args.markdown:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import tempfile
 import time
@@ -147,12 +146,9 @@ def header(config: SuiteConfig, machine: dict[str, Any], rabbitmq: str | None) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("mtq", "worker", "webhooks", "aio_pika", "aiormq", "pika", "transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bench import logs
+
+    logs.configure()
     # The engine's short warm-up asks for fewer tokens than the forced output length.
     warnings.filterwarnings("ignore", message="Unfeasible length constraints")
     config = config_from_args(args)
