@@ -7,6 +7,7 @@
     python -m bench intake [options]          intake window, lanes, tenants, pipeline cost
     python -m bench delivery [--quick]        webhooks at the receiver's pace (dispatcher)
     python -m bench threads [--quick]         CPU threads: measured at start vs each explicit
+    python -m bench contention [options]      torch threads on the probe beside a busy process
     python -m bench multilingual [--quick]    mixed-pair small jobs: one multilingual worker vs
                                               one worker per pair
 
@@ -30,6 +31,7 @@ COMMANDS = {
     "intake": "bench.intake",
     "delivery": "bench.delivery",
     "threads": "bench.threads",
+    "contention": "bench.contention",
     "multilingual": "bench.multilingual",
 }
 

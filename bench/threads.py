@@ -101,7 +101,9 @@ def run(
                     rate, tuning = _one_run(settings, workload, max_new_tokens, work_dir)
                     found[row].rates.append(rate)
                     if row.threads is None and tuning is not None:
-                        found[row].chosen.append(tuning.chosen.describe())
+                        checked = " (checked under traffic)" if tuning.how.startswith(
+                            "checked") else ""
+                        found[row].chosen.append(tuning.chosen.describe() + checked)
                         tables.append(f"{engine} / {mix} / round {round_index + 1}:\n"
                                       + tuning.table())
                     progress(f"[{mix}/{engine}] round {round_index + 1} {row.label:24s} "

@@ -67,6 +67,9 @@ class Settings:
     torch_threads: int = 0  # HF engine on CPU; 0: measured at start
     # Bound on measuring the CPU threading at start (worker/engines/tuning.py); 0: rules.
     thread_tuning_s: float = 20.0
+    # torch on CPU: how often the measured choice is re-checked on real batches
+    # (worker/engines/live_check.py); 0: never.
+    thread_recheck_s: float = 600.0
     drain_timeout_s: float = 60.0
     result_publish_timeout_s: float = 120.0
     # Fault tolerance (docs/reliability.md): a job delivered this many times before runs alone

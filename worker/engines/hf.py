@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +23,7 @@ from worker.engines.codec import (
 )
 from worker.engines.forcing import forcing_kwargs
 from worker.engines.languages import BILINGUAL, LanguagePair, ModelLanguages
+from worker.engines.live_check import LiveCheck, batch_work
 from worker.engines.probe import probe_batch
 from worker.engines.threads import torch_plan
 from worker.engines.tuning import Threads
@@ -43,6 +46,7 @@ class HFEngine:
         self._settings = settings
         self._threads = torch_plan(settings, self.device)
         self.threading = self._threads.settled()
+        self._live: LiveCheck | None = None  # armed after a measured warm-up
         if self.device == "cpu":
             self._set_threads(self._threads.initial)
         self.dtype = _pick_dtype(torch, self.device, settings.dtype)
@@ -75,6 +79,32 @@ class HFEngine:
         prefixes: Sequence[Sequence[int]] | None = None,
     ) -> list[list[int]]:
         """Beam search; ``prefixes[i]`` (the target language) is forced at the start of row i."""
+        live = self._live
+        if live is None:
+            return self._generate(sources, options, min_new_tokens, prefixes)
+        threads = live.threads_for_next_batch(time.monotonic())
+        self._set_threads(threads)
+        started = time.perf_counter()
+        rows = self._generate(sources, options, min_new_tokens, prefixes)
+        elapsed = time.perf_counter() - started
+        work = batch_work(len(rows), options.beam_size, max(len(s) for s in sources),
+                          max((len(r) for r in rows), default=0))
+        kept = live.record(threads, work, elapsed, time.monotonic())
+        if kept is not None:
+            self._set_threads(kept)
+            start = self.threading.at_start or self.threading.chosen
+            self.threading = dataclasses.replace(
+                self.threading, chosen=kept, how="checked under traffic",
+                at_start=start if kept != start else None,
+            )
+            log.info("threading checked on real batches: %s\n%s", kept.describe(),
+                     live.describe())
+        return rows
+
+    def _generate(
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions, min_new_tokens: int,
+        prefixes: Sequence[Sequence[int]] | None,
+    ) -> list[list[int]]:
         torch = self._torch
         longest = max(len(s) for s in sources)
         input_ids = torch.full((len(sources), longest), self.pad_id, dtype=torch.long)
@@ -113,9 +143,12 @@ class HFEngine:
             probe = probe_batch(self.encode, self._settings, options.beam_size)
             self.threading = self._threads.measure(self._set_threads, self.generate, probe)
         self.generate(warmup_batch(self.encode), warmup_options(options))
+        self._live = LiveCheck.after_start(self.threading, self._settings.thread_recheck_s,
+                                           time.monotonic())
 
     def _set_threads(self, threads: Threads) -> None:
-        self._torch.set_num_threads(threads.intra)
+        if self._torch.get_num_threads() != threads.intra:
+            self._torch.set_num_threads(threads.intra)
 
     def suggest_token_budget(self, configured: int, options: DecodeOptions) -> int:
         """On CUDA, size the budget from a probe batch and the free memory; else keep it."""

@@ -80,3 +80,5 @@ def _measured(candidates: list[Threads], bound_s: float) -> ThreadPlan:
 def _check_bound(settings: Settings) -> None:
     if settings.thread_tuning_s < 0:
         raise ConfigError("MTQ_THREAD_TUNING_S must be >= 0 (0: no measuring)")
+    if settings.thread_recheck_s < 0:
+        raise ConfigError("MTQ_THREAD_RECHECK_S must be >= 0 (0: no re-checking)")

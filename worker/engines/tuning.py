@@ -58,20 +58,26 @@ class Tuning:
     """What was chosen, how, and the table behind it (empty unless measured)."""
 
     chosen: Threads
-    how: str  # "measured", "explicit", "only candidate", "rule" (tuning off or not on CPU)
+    # "measured", "checked under traffic" (worker/engines/live_check.py), "explicit",
+    # "only candidate", "rule" (tuning off or not on CPU)
+    how: str
     trials: tuple[Trial, ...] = ()
     skipped: tuple[Threads, ...] = ()  # not measured: the time bound was reached
     spent_s: float = 0.0
     probe_segments: int = 0
+    at_start: Threads | None = None  # the start-up choice, once a later check changed it
 
     def table(self) -> str:
         """The measured table, one line per configuration, for the log and the docs."""
         lines = [f"{'configuration':28s} {'probe s':>8s} {'seg/s':>8s}"]
+        first = self.at_start or self.chosen
         for trial in self.trials:
             rate = self.probe_segments / trial.seconds if trial.seconds > 0 else math.inf
-            mark = "  <- chosen" if trial.threads == self.chosen else ""
+            mark = "  <- chosen" if trial.threads == first else ""
             lines.append(f"{trial.threads.describe():28s} {trial.seconds:8.3f} {rate:8.1f}{mark}")
         lines += [f"{t.describe():28s} {'skipped (time bound)':>17s}" for t in self.skipped]
+        if first != self.chosen:
+            lines.append(f"then {self.how}: {self.chosen.describe()}")
         return "\n".join(lines)
 
 
