@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -153,16 +154,31 @@ class Deliverer:
                       event.job_id, len(event.body), self._config.max_request_bytes)
             return Outcome(Verdict.LADDER, error=f"event is {len(event.body)} bytes",
                            park_reason="request_too_large")
+        feedback: list[Feedback] = []
+        outcome = await self._try_in_thread(event, feedback)
+        if outcome.verdict is Verdict.QUICK_RETRY and self._config.quick_retries:
+            outcome = await self._retry_quickly(event, feedback)
+        return dataclasses.replace(outcome, feedback=tuple(feedback))
+
+    async def _retry_quickly(self, event: ResultMessage, feedback: list[Feedback]) -> Outcome:
+        """The blip path: up to ``quick_retries`` more tries with jittered waits. The retry
+        loop is built only here: on the common path (delivered at once) it was a tenth of
+        the dispatcher's own CPU per webhook."""
+        # The same waits as one loop of all tries would take: 0.25 s, then 0.5 s, 1 s... (capped).
+        wait = wait_random_exponential(multiplier=0.5, max=self._config.quick_wait_max_s)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(1 + self._config.quick_retries),
-            wait=wait_random_exponential(multiplier=0.25, max=self._config.quick_wait_max_s),
+            stop=stop_after_attempt(self._config.quick_retries),
+            wait=wait,
             retry=retry_if_result(lambda outcome: outcome.verdict is Verdict.QUICK_RETRY),
             retry_error_callback=_last_outcome,
-            before_sleep=_log_quick_retry(event),
+            before_sleep=_log_quick_retry(event, first=2),
         )
-        feedback: list[Feedback] = []
+        first_wait = random.uniform(0, min(0.25, self._config.quick_wait_max_s))
+        log.info("job %s: quick retry 1 of webhook %s in %.2fs", event.job_id,
+                 event.webhook_id, first_wait)
+        await asyncio.sleep(first_wait)
         outcome: Outcome = await retrying(self._try_in_thread, event, feedback)
-        return dataclasses.replace(outcome, feedback=tuple(feedback))
+        return outcome
 
     async def _try_in_thread(self, event: ResultMessage, feedback: list[Feedback]) -> Outcome:
         loop = asyncio.get_running_loop()
@@ -238,9 +254,9 @@ def _last_outcome(state: RetryCallState) -> Outcome:
     return outcome
 
 
-def _log_quick_retry(event: ResultMessage) -> Callable[[RetryCallState], None]:
+def _log_quick_retry(event: ResultMessage, first: int) -> Callable[[RetryCallState], None]:
     def before_sleep(state: RetryCallState) -> None:
         wait = state.next_action.sleep if state.next_action else 0.0
         log.info("job %s: quick retry %d of webhook %s in %.2fs", event.job_id,
-                 state.attempt_number, event.webhook_id, wait)
+                 state.attempt_number + first - 1, event.webhook_id, wait)
     return before_sleep
