@@ -72,7 +72,9 @@ def _webhook_receiver(recorder: _Recorder) -> LoopbackReceiver:
             return Reply(400, body=b"")
         return Reply(204, body=b"")
 
-    return LoopbackReceiver(responder=answer, path="/hooks/mt")
+    # Kept alive, as real receivers are: a connection per webhook would bill the dispatcher
+    # for TCP set-up and tear-down that production does not pay.
+    return LoopbackReceiver(responder=answer, path="/hooks/mt", keep_alive=True)
 
 
 def _consume_results(
