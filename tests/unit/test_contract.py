@@ -201,3 +201,14 @@ def test_failures_after_parsing_echo_the_jobs_metadata_and_tenant() -> None:
     assert (refused.job_id, refused.metadata, refused.tenant) == ("t-1", {"k": 1}, "acme")
     failed = FailedEvent.for_job(job, ErrorCode.SEGMENT_FAILED, "segments[0] failed").to_json()
     assert failed["tenant"] == "acme" and failed["metadata"] == {"k": 1}
+
+
+def test_the_forbidden_control_characters_are_unicodes_controls_but_tab_and_newlines() -> None:
+    import unicodedata
+
+    from mtq.contract import FORBIDDEN_CONTROL
+
+    for code in range(0x3000):
+        ch = chr(code)
+        expected = unicodedata.category(ch) == "Cc" and ch not in "\t\n\r"
+        assert (FORBIDDEN_CONTROL.search(ch) is not None) is expected, f"U+{code:04X}"
