@@ -17,6 +17,7 @@ from worker.cache import CacheMetrics, CacheScope, SegmentReuse, check_cache_spe
 from worker.cache.backends import MAX_VALUE_BYTES, MemoryCache, RedisCache, entry_cost
 from worker.cache.dedup import InFlightSegments
 from worker.cache.guard import CircuitBreaker, GuardedCache
+from worker.cache.keys import ScopeDigests
 
 INFO = ModelInfo(name="tiny", revision="sha256:aaaa", engine="hf", compute_type="float32")
 OPTIONS = DecodeOptions(beam_size=2, max_new_tokens=8)
@@ -55,6 +56,23 @@ def test_every_job_field_that_shapes_the_output_changes_the_key(changes: dict[st
     base = CacheScope.for_job(INFO, job)
     assert base == scope()  # the same scope as a job with those fields
     assert CacheScope.for_job(INFO, dataclasses.replace(job, **changes)) != base
+
+
+@pytest.mark.parametrize("changes", [
+    {"source_lang": "fr"}, {"options": DecodeOptions(beam_size=4, max_new_tokens=8)},
+    {"tenant": "acme"},
+])
+def test_remembered_scope_digests_equal_computed_ones(changes: dict[str, Any]) -> None:
+    job = Job(job_id="j", source_lang="en", target_lang="de", segments=("Hello",),
+              callback_url="https://x.example/", options=OPTIONS)
+    digests = ScopeDigests()
+    tenant = str(changes.pop("tenant", ""))
+    other = dataclasses.replace(job, **changes)
+    for _ in range(2):  # computed, then remembered
+        assert digests.digest(INFO, job) == CacheScope.for_job(INFO, job).digest()
+        assert digests.digest(INFO, other, tenant) == CacheScope.for_job(
+            INFO, other, tenant).digest()
+    assert digests.digest(INFO, other, tenant) != digests.digest(INFO, job)
 
 
 def test_job_id_callback_and_metadata_do_not_change_the_key() -> None:

@@ -72,6 +72,35 @@ class CacheScope:
         return [segment_key(scope, text) for text in texts]
 
 
+class ScopeDigests:
+    """Scope digests, remembered by the values they are made of.
+
+    Many jobs share a scope (a language pair, a model, the default options), and a digest is
+    two canonical JSON dumps and a hash: per one-segment job that was more than the segment's
+    own key. The memory is keyed by the shaping fields' values themselves, so it can never
+    answer for a scope it was not computed from; values that cannot be hashed are computed.
+    """
+
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[Any, ...], bytes] = {}
+
+    def digest(self, info: ModelInfo, job: Job, tenant: str = "") -> bytes:
+        shaping = tuple((f.name, getattr(job, f.name)) for f in dataclasses.fields(job)
+                        if f.name not in NOT_OUTPUT_FIELDS)
+        memo = (info, tenant, shaping)
+        try:
+            known = self._known.get(memo)
+        except TypeError:  # an unhashable field value: no memory for this one
+            return CacheScope.for_job(info, job, tenant).digest()
+        if known is None:
+            if len(self._known) >= self.LIMIT:
+                self._known.clear()
+            known = self._known[memo] = CacheScope.for_job(info, job, tenant).digest()
+        return known
+
+
 def segment_key(scope_digest: bytes, text: str) -> str:
     digest = hashlib.sha256(scope_digest)
     digest.update(text.encode("utf-8"))

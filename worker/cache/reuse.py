@@ -24,7 +24,7 @@ from mtq.settings import Settings
 from worker.cache.backends import CacheBackend, MemoryCache, RedisCache
 from worker.cache.dedup import Holder, InFlightSegments, Item, Rehomed
 from worker.cache.guard import DEFAULT_TIMEOUT_S, GuardedCache
-from worker.cache.keys import CacheScope
+from worker.cache.keys import ScopeDigests, segment_key
 from worker.cache.metrics import CacheMetrics
 
 REDIS_SCHEMES = ("redis", "rediss")
@@ -48,6 +48,7 @@ class SegmentReuse:
         self.dedup = dedup
         self.per_tenant = per_tenant  # MTQ_CACHE_SCOPE=tenant: nothing shared across tenants
         self.flights: InFlightSegments[Any] = InFlightSegments()
+        self._digests = ScopeDigests()
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: CacheMetrics) -> SegmentReuse:
@@ -65,7 +66,8 @@ class SegmentReuse:
     def keys_for(self, info: ModelInfo, job: Job) -> list[str]:
         """The cache (and dedup) key of each segment of ``job``."""
         tenant = (job.tenant or "") if self.per_tenant else ""
-        return CacheScope.for_job(info, job, tenant).keys(list(job.segments))
+        scope = self._digests.digest(info, job, tenant)
+        return [segment_key(scope, text) for text in job.segments]
 
     async def lookup_job(self, info: ModelInfo, job: Job) -> tuple[list[str], dict[int, str]]:
         """The job's keys, and the cached translations of its non-blank segments by index."""
