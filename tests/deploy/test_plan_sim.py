@@ -220,4 +220,4 @@ def test_mtq_plan_prints_the_window_value(capsys: pytest.CaptureFixture[str]) ->
     assert main(["plan", "--throughput", "400", "--unit", "segments", "--segments-per-job",
                  "1", "--backlog", "50000", "--target", "900"]) == 0
     out = capsys.readouterr().out
-    assert "trigger value                     257   = the intake window" in out
+    assert "trigger value                     512   = the intake window" in out
