@@ -126,7 +126,14 @@ class Settings:
         settings.validate()
         return settings
 
-    def validate(self) -> None:  # noqa: C901 (one check per setting; to be split by group)
+    def validate(self) -> None:
+        """Raise ConfigError naming the first setting that is wrong, one group at a time."""
+        self._validate_broker()
+        self._validate_network()
+        self._validate_limits()
+        self._validate_choices()
+
+    def _validate_broker(self) -> None:
         parse_urls(self.amqp_url)  # one URL, or the nodes of a cluster
         if self.quorum_initial_group_size < 0:
             raise ConfigError("MTQ_QUORUM_INITIAL_GROUP_SIZE must be 0 (the broker's "
@@ -138,11 +145,17 @@ class Settings:
 
         parse_models(self.models)
         LanguageCodes.parse(self.language_codes)
+
+    def _validate_network(self) -> None:
         for cidr in self.webhook_allow_networks:
             try:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError as exc:
                 raise ConfigError(f"MTQ_WEBHOOK_ALLOW_NETWORKS: {cidr!r} is not a CIDR") from exc
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError("MTQ_METRICS_PORT must be a TCP port (1-65535), or 0 for none")
+
+    def _validate_limits(self) -> None:
         positive = (
             "prefetch", "batch_tokens", "max_batch_segments", "max_job_segments", "max_job_tokens",
             "max_segment_chars", "delivery_limit", "max_beam_size", "max_new_tokens_limit",
@@ -157,14 +170,14 @@ class Settings:
         if self.intake_segments and self.prefetch_max < self.prefetch:
             raise ConfigError("MTQ_PREFETCH_MAX must be at least MTQ_PREFETCH")
         self.tenant_weights_map()
-        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
-            raise ConfigError("MTQ_METRICS_PORT must be a TCP port (1-65535), or 0 for none")
+        if self.cache_ttl_s < 0:
+            raise ConfigError("MTQ_CACHE_TTL_S must be 0 (no expiry) or more")
+
+    def _validate_choices(self) -> None:
         if self.cache not in ("memory", "off") and not self.cache.startswith(
             ("redis://", "rediss://")
         ):
             raise ConfigError("MTQ_CACHE must be 'memory', 'off' or a redis://host:port/db URL")
-        if self.cache_ttl_s < 0:
-            raise ConfigError("MTQ_CACHE_TTL_S must be 0 (no expiry) or more")
         if self.cache_scope not in ("shared", "tenant"):
             raise ConfigError("MTQ_CACHE_SCOPE must be 'shared' or 'tenant'")
         if self.engine not in ("hf", "ctranslate2"):
