@@ -53,7 +53,7 @@ class Settings:
     # (worker/intake_window.py): about intake_segments in flight, between 2 and prefetch_max
     # jobs, starting at prefetch; intake_segments 0 keeps the window fixed at prefetch.
     prefetch: int = 16
-    intake_segments: int = 512
+    intake_segments: int = 1024
     prefetch_max: int = 512
     # Lanes and tenants (worker/fairness.py): the interactive lane's own prefetch, one batch in
     # every bulk_every anchored on bulk while it waits, "tenant=weight" fair-share weights.
