@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -224,6 +225,8 @@ def tenant_rows(engine: Any, large_jobs: int, small_jobs: int, options: dict[str
 
 
 def pipeline_rows(engine: Any, jobs: int, work_dir: Path) -> str:
+    """jobs/s and CPU ms per job; a second table splits every process's CPU per job, since on
+    one machine the broker and the client share the cores that bound jobs/s."""
     from bench.e2e import run_end_to_end
     from mtq.settings import Settings
     from mtq.tiny_model import generated_sentences
@@ -235,8 +238,15 @@ def pipeline_rows(engine: Any, jobs: int, work_dir: Path) -> str:
     dispatcher_s = timing.cpu_s.get("dispatcher", 0.0)
     rows = [(str(jobs), f"{jobs / timing.wall_s:.0f}", f"{1000 * worker_s / jobs:.2f}",
              f"{1000 * dispatcher_s / jobs:.2f}", str(timing.deferred_webhooks))]
-    return table(("jobs", "jobs/s", "worker CPU ms/job", "dispatcher CPU ms/job",
-                  "webhooks deferred"), rows)
+    summary = table(("jobs", "jobs/s", "worker CPU ms/job", "dispatcher CPU ms/job",
+                     "webhooks deferred"), rows)
+    total = sum(timing.cpu_s.values())
+    split = [(name, f"{1000 * cpu / jobs:.3f}") for name, cpu in sorted(timing.cpu_s.items())]
+    split.append(("all of the machine", f"{1000 * total / jobs:.3f}"))
+    cores = os.cpu_count() or 1
+    bound = f"{cores * jobs / total:.0f}" if total > 0 else "?"
+    return (summary + "\n\n" + table(("CPU of", "ms per job"), split)
+            + f"\n\nAt this CPU per job, {cores} cores allow at most about {bound} jobs/s.")
 
 
 # -- command line ------------------------------------------------------------------------------
