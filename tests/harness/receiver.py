@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
+import socket
 import ssl
 import threading
 import time
@@ -62,23 +64,29 @@ class LoopbackReceiver:
     ``responder(request, n)`` picks the reply to the ``n``-th request (1-based); without one
     every request gets ``status``. With ``secret`` each request's Standard Webhooks signature
     is verified before the responder runs (``event`` or ``bad_signature`` set), and a bad one
-    is answered 400 unless the responder decides otherwise. ``stop`` and ``start`` take it down
-    and bring it back on the same port (connection refused meanwhile).
+    is answered 400 unless the responder decides otherwise. ``stop`` and ``start`` take it down,
+    cutting kept-alive connections as a receiver going down does, and bring it back on the same
+    port (connection refused meanwhile).
     """
 
     def __init__(self, host: str = "127.0.0.1", responder: Responder | None = None, *,
                  secret: str | None = None, tls: ssl.SSLContext | None = None,
-                 status: int = 200, path: str = "/hooks", keep_alive: bool = False) -> None:
+                 status: int = 200, path: str = "/hooks", keep_alive: bool = False,
+                 port: int = 0) -> None:
         self.host = host
         self.keep_alive = keep_alive  # HTTP/1.1 persistent connections, as real receivers
         self.connections = 0  # TCP connections accepted
+        self.tls_resumed = 0  # of those, TLS handshakes that resumed an earlier session
+        self.sockets: list[socket.socket] = []  # open connections, cut by stop()
+        self.active = 0  # requests being answered right now
+        self.peak = 0  # the most requests ever answered at once
         self.tls = tls
         self.status = status
         self.path = path
         self.responder = responder
         self.requests: list[Received] = []
         self.lock = threading.Lock()
-        self.port = 0
+        self.port = port
         self.server: http.server.ThreadingHTTPServer | None = None
         self._verify = _verifier(secret)
         self.start()
@@ -103,6 +111,11 @@ class LoopbackReceiver:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> LoopbackReceiver:
         return self
@@ -151,6 +164,8 @@ class LoopbackReceiver:
         with self.lock:
             self.requests.append(request)
             index = len(self.requests)
+            self.active += 1
+            self.peak = max(self.peak, self.active)
         if self.responder is not None:
             return self.responder(request, index)
         return Reply(400 if request.bad_signature else self.status)
@@ -174,6 +189,9 @@ def _handler(receiver: LoopbackReceiver) -> type[http.server.BaseHTTPRequestHand
             super().setup()
             with receiver.lock:
                 receiver.connections += 1
+                receiver.sockets.append(self.connection)
+                if getattr(self.connection, "session_reused", False):
+                    receiver.tls_resumed += 1
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
@@ -185,6 +203,7 @@ def _handler(receiver: LoopbackReceiver) -> type[http.server.BaseHTTPRequestHand
                 time.sleep(reply.delay_s)
             with receiver.lock:  # before replying: the client may act on it at once
                 request.answered = reply.status
+                receiver.active -= 1
             try:
                 self._send(reply)
             except OSError:  # the client hung up (timeout or size cap): expected in tests
@@ -201,6 +220,7 @@ def _handler(receiver: LoopbackReceiver) -> type[http.server.BaseHTTPRequestHand
             body = b"" if reply.status in (204, 304) else reply.body  # these carry no body
             if reply.stream_bytes:
                 self.close_connection = True  # no length: the body ends with the connection
+                self.send_header("Connection", "close")
             else:
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()

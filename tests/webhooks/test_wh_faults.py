@@ -19,6 +19,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from mtq.topology import PARKED_QUEUE, RESULTS_QUEUE, retry_queue
+from tests.harness import free_port
 from tests.webhooks.whtest import (
     SECRET,
     Reply,
@@ -26,7 +27,6 @@ from tests.webhooks.whtest import (
     broker,
     counts,
     endpoint,
-    free_port,
     wait_sync,
 )
 

@@ -74,13 +74,20 @@ async def _occupy(gates: HostGates, host: str, release: asyncio.Event,
         await release.wait()
 
 
+async def _held_once(gates: HostGates, host: str
+                     ) -> tuple[asyncio.Event, list[Slot], asyncio.Task[None]]:
+    """One event holding a slot of ``host`` until the returned event is set."""
+    release = asyncio.Event()
+    slots: list[Slot] = []
+    first = asyncio.create_task(_occupy(gates, host, release, slots))
+    await eventually(lambda: len(slots) == 1, 5)
+    return release, slots, first
+
+
 async def test_a_healthy_host_keeps_its_events_waiting_however_long() -> None:
     clock = Clock()
     gates = HostGates(4, max_wait_s=1.0, failing_backlog=2, clock=clock)
-    release = asyncio.Event()
-    slots: list[Slot] = []
-    first = asyncio.create_task(_occupy(gates, "a", release, slots))
-    await eventually(lambda: len(slots) == 1, 5)
+    release, slots, first = await _held_once(gates, "a")
     waiters = [asyncio.create_task(_occupy(gates, "a", release, slots)) for _ in range(5)]
     other = asyncio.create_task(_occupy(gates, "b", release, slots))
     await eventually(lambda: gates.held("a") == 6 and len(slots) == 2, 5)
@@ -98,10 +105,7 @@ async def test_a_healthy_host_keeps_its_events_waiting_however_long() -> None:
 async def test_a_failing_host_defers_beyond_its_bounds_and_spares_others() -> None:
     clock = Clock()
     gates = HostGates(4, max_wait_s=1.0, failing_backlog=2, clock=clock)
-    release = asyncio.Event()
-    slots: list[Slot] = []
-    first = asyncio.create_task(_occupy(gates, "a", release, slots))
-    await eventually(lambda: len(slots) == 1, 5)
+    release, slots, first = await _held_once(gates, "a")
     gates.record(slots[0], FAILED)  # the host is failing; its window is 1
     waiters = [asyncio.create_task(_occupy(gates, "a", release, slots)) for _ in range(4)]
     # Past the failing backlog (2) of waiting events, the rest are refused at once.
@@ -120,10 +124,7 @@ async def test_a_failing_host_defers_beyond_its_bounds_and_spares_others() -> No
 
 async def test_retry_after_holds_waiters_until_the_pause_ends() -> None:
     gates = HostGates(4, max_wait_s=30.0, failing_backlog=2)
-    release = asyncio.Event()
-    slots: list[Slot] = []
-    first = asyncio.create_task(_occupy(gates, "a", release, slots))
-    await eventually(lambda: len(slots) == 1, 5)
+    release, slots, first = await _held_once(gates, "a")
     waiter = asyncio.create_task(_occupy(gates, "a", release, slots))
     await eventually(lambda: gates.held("a") == 2, 5)
     gates.record(slots[0], Feedback(Signal.FAILED, 0.01, retry_after_s=0.3))
@@ -142,10 +143,7 @@ def test_gates_validate_their_bounds() -> None:
 async def test_a_host_that_fails_fast_keeps_its_events_waiting_for_their_attempt() -> None:
     clock = Clock()
     gates = HostGates(4, max_wait_s=1.0, failing_backlog=2, clock=clock)
-    release = asyncio.Event()
-    slots: list[Slot] = []
-    first = asyncio.create_task(_occupy(gates, "a", release, slots))
-    await eventually(lambda: len(slots) == 1, 5)
+    release, slots, first = await _held_once(gates, "a")
     waiter = asyncio.create_task(_occupy(gates, "a", release, slots))
     await eventually(lambda: gates.held("a") == 2, 5)
     clock.now += 1.5

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import dataclasses
-import http.server
-import socket
 import ssl
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
@@ -22,6 +16,7 @@ from aio_pika.abc import AbstractChannel
 from mtq.events import encode_json, result_headers, webhook_id
 from mtq.settings import Settings
 from mtq.topology import RESULTS_EXCHANGE, RESULTS_ROUTING_KEY, declare_results_topology
+from tests.harness import LoopbackReceiver, Received, Reply, Responder
 from webhooks.dispatcher import run_dispatcher
 from webhooks.metrics import DispatcherMetrics
 from webhooks.ssrf import Resolver, system_resolver
@@ -31,155 +26,19 @@ SECRET_NEXT = "whsec_" + base64.b64encode(b"mtq-webhooks-next-secret-abcdefg").d
 SCHEDULE = (1, 2)
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b"ok"
-    delay_s: float = 0.0  # before the status line: a slow endpoint
-    stream_bytes: int = 0  # after the headers, stream this many extra body bytes
-    drip_s: float = 0.0  # pause between streamed chunks
-    chunk: int = 65536
+# The webhooks tests' names for the harness's loopback receiver (tests/harness/receiver.py).
+Seen = Received
+Behaviour = Responder
 
 
-@dataclass
-class Seen:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float
-    answered: int | None = None  # the status sent back (None: not sent, or client hung up)
-
-    @property
-    def job_id(self) -> str:
-        import json
-
-        value: str = json.loads(self.body)["job_id"]
-        return value
-
-
-Behaviour = Callable[[Seen, int], Reply]
-
-
-class Endpoint:
-    """A real HTTP server on a loopback address that records every request it gets.
-
-    ``behaviour(request, n)`` picks the reply for the ``n``-th request (1-based). ``stop`` and
-    ``start`` take it down and bring it back on the same port (connection refused meanwhile).
-    """
+class Endpoint(LoopbackReceiver):
+    """The harness's receiver as these tests use it: kept alive (HTTP/1.1), as real receivers
+    are; ``behaviour(request, n)`` picks the reply to the ``n``-th request (1-based)."""
 
     def __init__(self, host: str = "127.0.0.1", behaviour: Behaviour | None = None,
                  tls: ssl.SSLContext | None = None, port: int = 0) -> None:
-        self.host = host
-        self.tls = tls
-        self.behaviour: Behaviour = behaviour or (lambda _seen, _n: Reply())
-        self.requests: list[Seen] = []
-        self.connections = 0  # TCP connections accepted (HTTP/1.1 keep-alive reuses them)
-        self.tls_resumed = 0  # of those, TLS handshakes that resumed an earlier session
-        self.sockets: list[socket.socket] = []  # open connections, cut by stop()
-        self.active = 0  # requests being answered right now
-        self.peak = 0  # the most requests ever answered at once
-        self.lock = threading.Lock()
-        self.port = port
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://{self.host}:{self.port}/hooks"
-
-    def start(self) -> None:
-        server = http.server.ThreadingHTTPServer((self.host, self.port), self._handler())
-        server.daemon_threads = True
-        if self.tls is not None:
-            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
-        self.port = server.server_address[1]
-        self._server = server
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def stop(self) -> None:
-        """Stop listening and cut the kept-alive connections, like a receiver going down."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        with self.lock:
-            sockets, self.sockets = self.sockets, []
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def seen(self) -> list[Seen]:
-        with self.lock:
-            return list(self.requests)
-
-    def delivered(self) -> list[Seen]:
-        """Requests answered with 2xx, fully sent."""
-        with self.lock:
-            return [s for s in self.requests if s.answered and 200 <= s.answered < 300]
-
-    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:  # noqa: C901 (nested handler)
-        endpoint = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers speak
-            disable_nagle_algorithm = True  # as real servers do (else delayed ACKs stall replies)
-
-            def setup(self) -> None:
-                super().setup()
-                with endpoint.lock:
-                    endpoint.connections += 1
-                    endpoint.sockets.append(self.connection)
-                    if getattr(self.connection, "session_reused", False):
-                        endpoint.tls_resumed += 1
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()},
-                            self.rfile.read(length), time.time())
-                with endpoint.lock:
-                    endpoint.requests.append(seen)
-                    index = len(endpoint.requests)
-                    endpoint.active += 1
-                    endpoint.peak = max(endpoint.peak, endpoint.active)
-                reply = endpoint.behaviour(seen, index)
-                if reply.delay_s:
-                    time.sleep(reply.delay_s)
-                with endpoint.lock:  # before replying: the client may act on it at once
-                    seen.answered = reply.status
-                    endpoint.active -= 1
-                try:
-                    self._reply(reply)
-                except OSError:  # the client hung up (timeout or size cap): expected in tests
-                    with endpoint.lock:
-                        seen.answered = None
-
-            def _reply(self, reply: Reply) -> None:
-                self.send_response(reply.status)
-                for key, value in reply.headers.items():
-                    self.send_header(key, value)
-                if reply.stream_bytes:
-                    self.close_connection = True  # no length: the body ends with the connection
-                    self.send_header("Connection", "close")
-                elif reply.status in (204, 304):
-                    reply = dataclasses.replace(reply, body=b"")  # these never carry a body
-                else:
-                    self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
-                sent = 0
-                chunk = b"x" * reply.chunk
-                while sent < reply.stream_bytes:
-                    self.wfile.write(chunk)
-                    sent += len(chunk)
-                    if reply.drip_s:
-                        time.sleep(reply.drip_s)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
+        super().__init__(host, behaviour or (lambda _seen, _n: Reply()), tls=tls, port=port,
+                         keep_alive=True)
 
 
 @contextmanager
@@ -191,12 +50,6 @@ def endpoint(host: str = "127.0.0.1", behaviour: Behaviour | None = None,
     finally:
         server.stop()
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def settings_for(amqp_url: str, *ports: int, **changes: Any) -> Settings:
