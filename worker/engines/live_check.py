@@ -14,8 +14,8 @@ each, the throughput compared by work done (rows x beam x (longest source + long
 per second of ``generate``), the choice made as at start (:func:`~worker.engines.tuning.choose`:
 the fastest, a near-tie to the fewer cores). The check repeats every ``period_s`` against the
 other configuration, so a machine whose load changes later is followed too; a start-up
-choice that already uses the fewest cores is first re-checked after ``period_s``, since a
-quiet start can only have favoured more threads. Changing torch's thread count between
+choice that already uses the fewest cores is first re-checked after ``period_s``, since the
+error a quiet start makes is towards more threads, not fewer. Changing torch's thread count between
 batches costs nothing, so this needs no reload (a CTranslate2 engine would have to load its
 replicas again, and keeps its start-up choice).
 """
