@@ -71,7 +71,12 @@ class Delivery:
         self.settled = True
         try:
             if how == "ack":
-                await self.message.ack()
+                # Straight to aiormq, without waiting for the socket to drain: aio-pika's ack
+                # waits, and that round trip through the writer task was the dearest part of
+                # an ack. An ack is never confirmed by the broker either way.
+                await self.message.channel.basic_ack(
+                    delivery_tag=self.message.delivery_tag or 0, wait=False
+                )
             else:
                 await self.message.nack(requeue=True)
         except _SETTLE_FAILURES as exc:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange
 from aio_pika.exceptions import DeliveryError
 from pamqp.commands import Basic
@@ -65,7 +66,15 @@ class ResultPublisher:
     async def _publish(self, exchange: AbstractExchange, message: aio_pika.Message,
                        routing_key: str) -> None:
         try:
-            await exchange.publish(message, routing_key=routing_key, mandatory=True)
+            # aiormq's publish, not aio-pika's: without ``wait`` it does not hold the channel's
+            # lock until the socket has drained, so publishes of one loop turn queue together
+            # (13% less event-loop CPU per job, docs/performance.md). What it returns is still
+            # the broker's confirm; a nack raises DeliveryError, a return PublishError.
+            underlay = cast(aiormq.Channel, await self.channel.get_underlay_channel())
+            await underlay.basic_publish(
+                message.body, exchange=exchange.name, routing_key=routing_key,
+                properties=message.properties, mandatory=True, wait=False,
+            )
         except DeliveryError as exc:
             # RabbitMQ keeps nacking a channel whose first publish to a quorum queue came while
             # the queue elected a new leader; the link answers with a new session.

@@ -247,7 +247,12 @@ class FakeMessage:
     def headers(self) -> dict[str, Any]:
         return {"x-delivery-count": self.count}
 
-    async def ack(self) -> None:
+    @property
+    def channel(self) -> FakeMessage:  # the worker acks through the channel (worker/delivery.py)
+        return self
+
+    async def basic_ack(self, delivery_tag: int, wait: bool = True) -> None:
+        assert delivery_tag == self.delivery_tag
         if self.fail_with is not None:
             raise self.fail_with
         self.acked = True
