@@ -5,16 +5,8 @@ set -euo pipefail
 
 answers() { (exec 3<>/dev/tcp/127.0.0.1/6379) >/dev/null 2>&1; }
 
-if ! command -v redis-server >/dev/null 2>&1; then
-    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "redis: installing redis-server (Debian package)"
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-    else
-        echo "redis: redis-server is missing; install it (Debian: apt-get install redis-server)" >&2
-        exit 1
-    fi
-fi
+source "$(dirname "$0")/debian.sh"
+install_missing redis redis-server redis-server
 if ! answers; then
     echo "redis: not running; starting it (redis-server --daemonize yes)"
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
