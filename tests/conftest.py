@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +52,13 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if preset and (Path(preset) / "config.json").exists():
         return Path(preset)
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_path: Path) -> Any:
+    """The tiny model's HF engine, loaded once per module (tests of other models define
+    their own ``engine``)."""
+    from mtq.settings import Settings
+    from worker.engines.hf import HFEngine
+
+    return HFEngine(Settings(model=str(tiny_model_path)))

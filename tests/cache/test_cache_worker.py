@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from mtq.tiny_model import generated_sentences
 from mtq.topology_cli import declare_all
 from tests.cache.redis_server import RedisServer
 from tests.harness import publish_jobs, take_results
+from tests.integration.helpers import worker_settings
 from worker.app import Worker
 from worker.engines import Engine
 from worker.engines.hf import HFEngine
@@ -24,18 +25,9 @@ CALLBACK = "https://client.example/hooks/mt"
 OPTIONS = {"beam_size": 2, "max_new_tokens": 8}
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_path: Path) -> Iterator[Engine]:
-    yield HFEngine(Settings(model=str(tiny_model_path)))
-
-
 def settings_for(amqp_url: str, model: Path, **changes: Any) -> Settings:
     # A generous cache timeout: on a loaded test machine a healthy Redis must not look slow.
-    base = Settings(
-        amqp_url=amqp_url, model=str(model), routes=("en-de",), metrics_port=0,
-        batch_max_wait_ms=5, prefetch=16, drain_timeout_s=30, cache_timeout_ms=5000,
-    )
-    return base.replace(**changes)
+    return worker_settings(amqp_url, model, **{"cache_timeout_ms": 5000, **changes})
 
 
 def job(job_id: str, segments: list[str]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pika
@@ -26,26 +25,13 @@ from tests.integration.helpers import (
     make_job,
     publish_jobs,
     publish_raw,
+    worker_settings,
 )
 from worker.app import Worker
 from worker.engines import Engine
-from worker.engines.hf import HFEngine
 
 pytestmark = pytest.mark.integration
 CALLBACK = "https://client.example/hooks/mt"
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model_path: Path) -> Iterator[Engine]:
-    yield HFEngine(Settings(model=str(tiny_model_path)))
-
-
-def worker_settings(amqp_url: str, model: Path, **changes: object) -> Settings:
-    base = Settings(
-        amqp_url=amqp_url, model=str(model), routes=("en-de",), metrics_port=0,
-        batch_max_wait_ms=5, prefetch=16, drain_timeout_s=30,
-    )
-    return base.replace(**changes)
 
 
 def run_burst(settings: Settings, engine: Engine) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from pathlib import Path
 
@@ -11,10 +10,9 @@ import pytest
 from mtq.markup import parse
 from mtq.markup.codes import UNBALANCED
 from mtq.tiny_model import build_tiny_model
-from mtq.topology_cli import declare_all
-from tests.integration.helpers import events_by_job, make_job
+from tests.integration.helpers import make_job
 from tests.markup.catalog import CATALOG
-from tests.multilingual.helpers import CALLBACK, publish, run_worker, settings_for
+from tests.multilingual.helpers import CALLBACK, settings_for, translate_all
 
 pytestmark = pytest.mark.integration
 PAIRS = (("en", "de"), ("en", "fr"), ("de", "fr"))
@@ -33,15 +31,10 @@ def test_markup_jobs_of_several_pairs_keep_their_codes(
                  options={"beam_size": 2, "max_new_tokens": 8, "markup": "xml"})
         for s, t in PAIRS
     ]
-    asyncio.run(declare_all(settings))
-    publish(amqp_url, jobs)
+    events = translate_all(settings, jobs)
 
-    run_worker(settings)
-
-    events = events_by_job(amqp_url)
     for job in jobs:
         event = events[job["job_id"]]
-        assert event["type"] == "job.completed", event
         assert event["warnings"] == []
         for segment, output in zip(job["segments"], event["translations"], strict=True):
             source, result = parse(segment, "xml"), parse(output, "xml")

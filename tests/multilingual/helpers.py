@@ -8,7 +8,7 @@ from typing import Any
 
 from mtq.settings import Settings
 from mtq.topology_cli import declare_all
-from tests.integration.helpers import make_job, publish_raw
+from tests.integration.helpers import events_by_job, make_job, publish_raw
 from tests.multilingual.conftest import BEAM, MAX_NEW_TOKENS, Item
 from worker.app import Worker
 from worker.models import ModelSet
@@ -51,3 +51,14 @@ def run_worker(settings: Settings) -> Worker:
     worker = Worker(settings, ModelSet.load(settings))
     assert asyncio.run(worker.run(burst=True, health=False)) == 0
     return worker
+
+
+def translate_all(settings: Settings, jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Declare, publish ``jobs``, run a burst worker; every job's event, each one completed."""
+    asyncio.run(declare_all(settings))
+    publish(settings.amqp_url, jobs)
+    run_worker(settings)
+    events = events_by_job(settings.amqp_url)
+    for job in jobs:
+        assert events[job["job_id"]]["type"] == "job.completed", events.get(job["job_id"])
+    return events

@@ -6,7 +6,6 @@ tokens from the tokenizer with ``src_lang`` set, the target language as ``target
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,7 @@ ctranslate2 = pytest.importorskip("ctranslate2", reason="needs pip install 'mtq[
 from transformers import AutoTokenizer  # noqa: E402
 
 from mtq.convert import convert_model  # noqa: E402
-from mtq.topology_cli import declare_all  # noqa: E402
-from tests.integration.helpers import events_by_job  # noqa: E402
-from tests.multilingual.helpers import (  # noqa: E402
-    jobs_for,
-    publish,
-    run_worker,
-    settings_for,
-)
+from tests.multilingual.helpers import jobs_for, settings_for, translate_all  # noqa: E402
 from worker.engines.ct2 import CTranslate2Engine  # noqa: E402
 
 
@@ -107,15 +99,10 @@ def test_a_ctranslate2_worker_translates_each_job_into_its_own_language(
         amqp_url, model=str(converted), routes=routes, engine="ctranslate2",
         compute_type="float32", inter_threads=1, intra_threads=1,
     )
-    asyncio.run(declare_all(settings))
-    publish(amqp_url, jobs)
+    events = translate_all(settings, jobs)
 
-    run_worker(settings)
-
-    events = events_by_job(amqp_url)
     for job in jobs:
         event = events[job["job_id"]]
-        assert event["type"] == "job.completed", event
         assert event["model"]["engine"] == "ctranslate2"
         alone = [Item(text, job["source_lang"], job["target_lang"]) for text in job["segments"]]
         assert event["translations"] == reference(converted, kind, alone)[0], job["job_id"]

@@ -27,7 +27,14 @@ from tests.multilingual.conftest import (
     Item,
     mixed_items,
 )
-from tests.multilingual.helpers import CALLBACK, jobs_for, publish, run_worker, settings_for
+from tests.multilingual.helpers import (
+    CALLBACK,
+    jobs_for,
+    publish,
+    run_worker,
+    settings_for,
+    translate_all,
+)
 from worker.engines.hf import HFEngine
 
 pytestmark = pytest.mark.integration
@@ -41,16 +48,11 @@ def test_each_job_is_translated_into_its_own_target_language(
     items = mixed_items(20)
     jobs = jobs_for(items)
     assert len({(j["source_lang"], j["target_lang"]) for j in jobs}) >= 3
-    asyncio.run(declare_all(settings))
-    publish(amqp_url, jobs)
+    events = translate_all(settings, jobs)
 
-    run_worker(settings)
-
-    events = events_by_job(amqp_url)
     reference = HFReference(model_path, kind)
     for job in jobs:
         event = events[job["job_id"]]
-        assert event["type"] == "job.completed", event
         assert event["model"]["name"] == model_path.name
         expected = [
             reference.translate(Item(text, job["source_lang"], job["target_lang"]))[0]
