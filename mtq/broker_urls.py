@@ -26,7 +26,7 @@ import pika.exceptions
 from aio_pika.abc import AbstractConnection, AbstractRobustConnection
 from yarl import URL
 
-from mtq.errors import ConfigError
+from mtq.errors import ConfigError, error_text
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,8 @@ def node_order(urls: Sequence[str], *, last: str | None = None,
 
 def _summary(failures: list[tuple[str, BaseException]]) -> str:
     return "no RabbitMQ node of MTQ_AMQP_URL answered: " + "; ".join(
-        f"{describe(url)}: {_text(exc)}" for url, exc in failures
+        f"{describe(url)}: {error_text(exc)}" for url, exc in failures
     )
-
-
-def _text(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # -- aio-pika (worker, dispatcher, mtq topology) ---------------------------------------------------
@@ -111,7 +106,7 @@ async def connect(amqp_url: str, name: str, *, timeout: float | None = None,
         except (*aio_pika.exceptions.CONNECTION_EXCEPTIONS, asyncio.TimeoutError) as exc:
             if len(urls) == 1:
                 raise
-            log.info("RabbitMQ node %s: %s", describe(url), _text(exc))
+            log.info("RabbitMQ node %s: %s", describe(url), error_text(exc))
             failures.append((url, exc))
             continue
         log.info("%s connected to RabbitMQ node %s", name, describe(url))
@@ -137,7 +132,7 @@ async def connect_robust(amqp_url: str, name: str, *,
         except aio_pika.exceptions.CONNECTION_EXCEPTIONS as exc:
             if len(urls) == 1:
                 raise
-            log.info("RabbitMQ node %s: %s", describe(url), _text(exc))
+            log.info("RabbitMQ node %s: %s", describe(url), error_text(exc))
             failures.append((url, exc))
             continue
         log.info("%s connected to RabbitMQ node %s", name, describe(url))

@@ -25,3 +25,9 @@ class PublishError(TransientError):
 
 class BrokerUnreachable(MtqError):
     """RabbitMQ cannot be reached (or refused us) from a console command; exit status 2."""
+
+
+def error_text(exc: BaseException) -> str:
+    """``Type: message`` for logs, or just the type when the message is empty."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

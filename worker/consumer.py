@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 from mtq.broker_urls import connect
+from mtq.errors import error_text
 from mtq.settings import Settings
 from mtq.topology import (
     declare_job_topology,
@@ -46,7 +47,6 @@ from worker.session import (
     LaneQueue,
     NotConnected,
     Session,
-    describe,
     open_publish_channel,
     renew_publisher,
 )
@@ -147,7 +147,7 @@ class BrokerLink:
                 except Exception as exc:  # any failure means "try again later"
                     wait = random.uniform(delay / 2, delay)
                     log.warning("broker unreachable (%s); retrying in %.1fs",
-                                describe(exc), wait)
+                                error_text(exc), wait)
                     await asyncio.sleep(wait)
                     delay = min(delay * 2, self._settings.reconnect_max_delay_s)
                     continue

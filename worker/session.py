@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 
+from mtq.errors import error_text
 from worker.fairness import Lane
 from worker.results import ResultPublisher
 
@@ -65,12 +66,7 @@ async def renew_publisher(session: Session, on_nack: Callable[[], None]) -> None
         with contextlib.suppress(Exception):
             await asyncio.wait_for(old.channel.close(), CLOSE_TIMEOUT_S)
     except Exception as exc:  # no new channel: a new session, then
-        log.warning("could not open a new publish channel (%s); reconnecting", describe(exc))
+        log.warning("could not open a new publish channel (%s); reconnecting", error_text(exc))
         session.mark_lost()
     finally:
         session.renewing = False
-
-
-def describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from mtq.errors import error_text
 from worker.cache.backends import CacheBackend
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class GuardedCache:
 
     def _failed(self, what: str, exc: BaseException) -> None:
         self._on_error()
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        detail = error_text(exc)
         if self.breaker.failed():
             log.warning(
                 "translation cache (%s) unavailable on %s (%s); translating without it until "
