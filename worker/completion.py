@@ -21,6 +21,7 @@ from mtq.contract import ErrorCode
 from mtq.events import CompletedEvent, FailedEvent, ResultEvent
 from worker.cache import SegmentReuse
 from worker.cpu_work import run_tokenizer_work
+from worker.engines import Engine
 from worker.inference import SegmentResult
 from worker.jobs import InFlightJob
 from worker.jobtable import JobTable
@@ -94,15 +95,16 @@ class Completion:
     async def _completed(self, entry: InFlightJob) -> ResultEvent:
         job = entry.job
         try:
+            # The model that served this job (worker/models.py) decodes it and is named in
+            # the result's model block.
+            engine = self._models.engine_for(job.options)
             restored = await run_tokenizer_work(
-                self._pool, len(job.segments), lambda: self._restored(entry)
+                self._pool, len(job.segments), lambda: self._restored(entry, engine)
             )
             # Only a finished job's computed translations become entries (never partial ones).
             await self._reuse.store_computed(entry.cache_keys, restored.translations,
                                              entry.translated)
-            # The model block names the model that served this job (worker/models.py).
-            info = self._models.engine_for(job.options).info
-            return CompletedEvent(job, restored.translations, info, entry.stats(),
+            return CompletedEvent(job, restored.translations, engine.info, entry.stats(),
                                   warnings=restored.warnings)
         except Exception as exc:  # the job must still be answered, never left hanging
             log.exception("job %s: could not assemble the result", job.job_id)
@@ -111,16 +113,16 @@ class Completion:
                 f"the translations could not be assembled: {type(exc).__name__}",
             )
 
-    def _restored(self, entry: InFlightJob) -> RestoredJob:
+    @staticmethod
+    def _restored(entry: InFlightJob, engine: Engine) -> RestoredJob:
         """Markup codes put back (worker/markup_steps.py); the identity without markup."""
-        engine = self._models.engine_for(entry.job.options)
-        return restore_job(entry.job, self._translations(entry), entry.outputs,
+        return restore_job(entry.job, Completion._translations(entry, engine), entry.outputs,
                            entry.attention, engine.decode, answered=entry.translated)
 
-    def _translations(self, entry: InFlightJob) -> list[str]:
+    @staticmethod
+    def _translations(entry: InFlightJob, engine: Engine) -> list[str]:
         """Detokenize what the model produced; segments answered at intake keep their text."""
         pending = [i for i, o in enumerate(entry.outputs) if i not in entry.translated]
-        engine = self._models.engine_for(entry.job.options)
         decoded = engine.decode([entry.outputs[i] or [] for i in pending])
         texts = dict(entry.translated)
         texts.update(zip(pending, decoded, strict=True))
