@@ -8,6 +8,7 @@ remembered, so their redelivery is acked at once instead of being translated aga
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -25,6 +26,7 @@ from worker.consumer import BrokerLink
 log = logging.getLogger(__name__)
 
 PUBLISHED_MEMORY = 4096
+FIRST_RETRY_S = 0.2  # after the plain first attempt; then the retry loop's backoff
 
 
 class Outbox:
@@ -42,9 +44,12 @@ class Outbox:
             publisher = await self._link.publisher(self._timeout_s)
             return await publisher.publish_event(event, callback_url, delivery_count)
         except Exception as exc:
-            log.warning("job %s: result publish failed (%s); retrying", job_id, exc)
+            log.warning("job %s: result publish failed (%s); retrying in %.1fs", job_id, exc,
+                        FIRST_RETRY_S)
+        # The loop's own first attempt would come at once: wait as its first backoff would.
+        await asyncio.sleep(FIRST_RETRY_S)
         retrying = AsyncRetrying(
-            stop=stop_after_delay(self._timeout_s),
+            stop=stop_after_delay(max(0.0, self._timeout_s - (time.monotonic() - started))),
             wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
             retry=retry_if_exception_type(Exception),
             reraise=True,
