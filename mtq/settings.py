@@ -72,6 +72,9 @@ class Settings:
     thread_recheck_s: float = 600.0
     drain_timeout_s: float = 60.0
     result_publish_timeout_s: float = 120.0
+    # Result events confirmed together travel in one message of at most this many events
+    # (mtq/result_batch.py); 1: a message per event, as in v1.
+    results_per_message: int = 64
     # Fault tolerance (docs/reliability.md): a job delivered this many times before runs alone
     # (0: never); the longest wait between reconnect attempts.
     solo_after_deliveries: int = 1
@@ -160,7 +163,7 @@ class Settings:
             "prefetch", "batch_tokens", "max_batch_segments", "max_job_segments", "max_job_tokens",
             "max_segment_chars", "delivery_limit", "max_beam_size", "max_new_tokens_limit",
             "cache_max_mb", "cache_timeout_ms",
-            "prefetch_max", "interactive_prefetch", "bulk_every",
+            "prefetch_max", "interactive_prefetch", "bulk_every", "results_per_message",
         )
         for name in positive:
             if getattr(self, name) < 1:

@@ -5,7 +5,9 @@ pool, so heartbeats and acks are never held up by a slow receiver. Concurrency i
 three ways: the consumer's prefetch (per consumer: quorum queues reject global QoS) bounds the
 messages held, ``webhook_concurrency`` the deliveries at once, and each host's adaptive window
 (``hostgates.py``, at most ``webhook_per_host``) the deliveries per receiver host. Events
-waiting for their host stay unacked here: back-pressure, not the retry ladder.
+waiting for their host stay unacked here: back-pressure, not the retry ladder. A message may
+hold several events (``mtq/result_batch.py``): each is handled as a message of its own
+(``webhooks/batch.py``), and the message is acked once all of them are settled.
 
 SIGTERM (Kubernetes scale-in) stops consuming, lets in-flight deliveries finish within
 ``drain_timeout_s`` (keep it below ``terminationGracePeriodSeconds``) and exits 0. Anything
@@ -21,22 +23,26 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
+from mtq import result_batch
 from mtq.broker_urls import connect_robust
 from mtq.errors import ConfigError, TransientError
 from mtq.events import JOB_ID_HEADER
 from mtq.health import DISPATCHER_METRICS_PORT, HealthServer, metrics_port
 from mtq.settings import Settings
 from mtq.topology import RESULTS_QUEUE, declare_results_topology
+from webhooks.batch import BatchSettlement, EventPart
 from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import InvalidResult, ResultMessage, header_text, parse_result
 from webhooks.hostgates import HostBusy, HostGates
 from webhooks.metrics import DispatcherMetrics
-from webhooks.settle import Settler
+from webhooks.settle import Settleable, Settler
 from webhooks.ssrf import Resolver, system_resolver
 
 log = logging.getLogger(__name__)
@@ -131,11 +137,39 @@ class Dispatcher:
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         # Return at once: aio-pika hands deliveries over one by one.
-        task = asyncio.create_task(self._handle(message))
+        if not result_batch.is_batch(message.headers):
+            self._start(self._handle(message))
+            return
+        try:
+            parts = result_batch.unpack(message.headers or {}, message.body)
+        except result_batch.InvalidBatch as exc:
+            log.error("unusable batch message %s: %s", message.message_id, exc)
+            self._start(self._settle_parked_batch(message, str(exc)))
+            return
+        settlement = BatchSettlement(len(parts), lambda requeue: self._settle_batch(
+            message, len(parts), requeue=requeue))
+        for headers, body in parts:
+            self._start(self._handle(EventPart(settlement, message, headers, body)))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, message: AbstractIncomingMessage) -> None:
+    async def _settle_batch(self, message: AbstractIncomingMessage, parts: int, *,
+                            requeue: bool) -> None:
+        assert self._settler is not None
+        label = f"batch of {parts}"
+        if requeue:
+            await self._settler.nack(message, label)
+        else:
+            await self._settler.ack(message, label)
+
+    async def _settle_parked_batch(self, message: AbstractIncomingMessage, error: str) -> None:
+        assert self._settler is not None
+        await self._settler.park(message, "?", "invalid_message", 0, None, error)
+
+    async def _handle(self, message: Settleable) -> None:
         assert self._settler is not None
         self._metrics.in_flight.inc()
         try:
@@ -161,7 +195,7 @@ class Dispatcher:
         finally:
             self._metrics.in_flight.dec()
 
-    async def _deliver(self, message: AbstractIncomingMessage, event: ResultMessage) -> None:
+    async def _deliver(self, message: Settleable, event: ResultMessage) -> None:
         assert self._settler is not None
         async with self._gates.hold(event.host) as slot, self._slots:
             if self._stopping:

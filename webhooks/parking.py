@@ -16,6 +16,7 @@ from typing import Any
 
 import pika
 
+from mtq import result_batch
 from mtq.events import CALLBACK_HEADER, EVENT_TYPE_HEADER, JOB_ID_HEADER, WEBHOOK_ID_HEADER
 from mtq.side_queues import Got, SideQueue, side_queue
 from mtq.topology import (
@@ -101,19 +102,33 @@ def _parked(amqp_url: str, *, confirm: bool = False) -> AbstractContextManager[S
     return side_queue(amqp_url, PARKED_QUEUE, name="mtq-webhooks-cli", confirm=confirm)
 
 
-def _browse(side: SideQueue, limit: int | None = None) -> Iterator[tuple[Got, ParkedEvent]]:
+def _browse(side: SideQueue, limit: int | None = None
+            ) -> Iterator[tuple[Got, list[ParkedEvent]]]:
     # Never declared means nothing was ever parked: the dispatcher declares it on first start.
     if side.depth() is None:
         return
     for got in side.browse(limit):
-        yield got, ParkedEvent.from_headers(got.properties.headers)
+        yield got, _events_of(got.properties.headers or {}, got.body)
+
+
+def _events_of(headers: dict[str, Any], body: bytes) -> list[ParkedEvent]:
+    """The parked events of one message: one, or each event of a batch message (parked whole
+    by the broker's delivery limit), with the reason of the message they are in."""
+    if not result_batch.is_batch(headers):
+        return [ParkedEvent.from_headers(headers)]
+    outer = {key: value for key, value in headers.items() if key != result_batch.EVENTS_HEADER}
+    try:
+        parts = result_batch.unpack(headers, body)
+    except result_batch.InvalidBatch:
+        return [ParkedEvent.from_headers(outer)]
+    return [ParkedEvent.from_headers({**part, **outer}) for part, _ in parts]
 
 
 def list_parked(amqp_url: str, *, selector: Selector | None = None,
                 limit: int | None = None) -> list[ParkedEvent]:
     """Parked events (all, or those ``selector`` matches), leaving them parked."""
     with _parked(amqp_url) as side:
-        return [event for _got, event in _browse(side, limit)
+        return [event for _got, events in _browse(side, limit) for event in events
                 if selector is None or selector.matches(event)]
 
 
@@ -132,21 +147,23 @@ def redrive(amqp_url: str, selector: Selector, *, limit: int | None = None,
     """Move matching parked events back to ``mtq.results`` with their attempt count reset.
 
     Publish with confirm, then ack: a failure stops the redrive with PublishError and every
-    event not yet confirmed stays parked. Reading stops once ``limit`` events matched.
+    event not yet confirmed stays parked. Reading stops once ``limit`` events matched. A batch
+    message parked whole moves whole, all its events, when any of them matches.
     """
     moved: list[ParkedEvent] = []
     if limit is not None and limit <= 0:
         return moved
     with _parked(amqp_url, confirm=True) as side:
-        for got, event in _browse(side):
-            if not selector.matches(event):
+        for got, events in _browse(side):
+            if not any(selector.matches(event) for event in events):
                 continue
             if not dry_run:
                 side.move(got, RESULTS_EXCHANGE, RESULTS_ROUTING_KEY,
-                          _redrive_properties(got.properties), f"job {event.job_id}")
-                log.info("job %s: redrove parked %s (%s) to %s", event.job_id,
-                         event.webhook_id, event.reason, RESULTS_EXCHANGE)
-            moved.append(event)
+                          _redrive_properties(got.properties), f"job {events[0].job_id}")
+                for event in events:
+                    log.info("job %s: redrove parked %s (%s) to %s", event.job_id,
+                             event.webhook_id, event.reason, RESULTS_EXCHANGE)
+            moved.extend(events)
             if limit is not None and len(moved) >= limit:
                 break  # read nothing past the limit
     return moved

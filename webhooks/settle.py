@@ -9,12 +9,13 @@ because the channel died is logged as "will be redelivered", never raised.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishError
 
 from mtq.topology import PARKED_QUEUE, retry_queue
@@ -29,6 +30,32 @@ _AMQP_FAILURES: tuple[type[BaseException], ...] = (
 )
 
 
+class Settleable(Protocol):
+    """What settling reads and does: a message from ``mtq.results``, or one event of a batch
+    message (``webhooks/batch.py``)."""
+
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def headers(self) -> Mapping[str, Any] | None: ...
+    @property
+    def content_type(self) -> str | None: ...
+    @property
+    def content_encoding(self) -> str | None: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def correlation_id(self) -> str | None: ...
+    @property
+    def timestamp(self) -> datetime.datetime | None: ...
+    @property
+    def type(self) -> str | None: ...
+    @property
+    def app_id(self) -> str | None: ...
+    def ack(self) -> Awaitable[None]: ...
+    def nack(self, *, requeue: bool = True) -> Awaitable[None]: ...
+
+
 class Settler:
     def __init__(self, channel: AbstractChannel, metrics: DispatcherMetrics, *,
                  publish_timeout_s: float = 30.0) -> None:
@@ -36,7 +63,7 @@ class Settler:
         self._metrics = metrics
         self._publish_timeout_s = publish_timeout_s
 
-    async def settle(self, message: AbstractIncomingMessage, event: ResultMessage,
+    async def settle(self, message: Settleable, event: ResultMessage,
                      decision: Decision, status: int | None, error: str) -> None:
         if isinstance(decision, Ack):
             self._metrics.delivered.inc()
@@ -52,7 +79,7 @@ class Settler:
             await self.park(message, event.job_id, decision.reason, decision.attempt,
                             status, error)
 
-    async def park(self, message: AbstractIncomingMessage, job_id: str, reason: str,
+    async def park(self, message: Settleable, job_id: str, reason: str,
                    attempt: int, status: int | None, error: str) -> None:
         headers = parked_headers(message.headers, reason, attempt, status, error)
         if await self._move(message, PARKED_QUEUE, headers, job_id):
@@ -60,7 +87,7 @@ class Settler:
             log.warning("job %s: webhook parked after %d attempt(s): %s (last status %s: %s)",
                         job_id, attempt, reason, status, error[:200])
 
-    async def defer(self, message: AbstractIncomingMessage, job_id: str, delay_s: int,
+    async def defer(self, message: Settleable, job_id: str, delay_s: int,
                     why: str) -> None:
         """Put an event back on the ladder without spending an attempt (its host is busy)."""
         headers = deferred_headers(message.headers)
@@ -69,7 +96,7 @@ class Settler:
             log.info("job %s: %s; deferred %ds without spending an attempt", job_id, why,
                      delay_s)
 
-    async def _move(self, message: AbstractIncomingMessage, queue: str,
+    async def _move(self, message: Settleable, queue: str,
                     headers: Mapping[str, Any], job_id: str) -> bool:
         copy = aio_pika.Message(
             body=message.body,
@@ -95,13 +122,13 @@ class Settler:
         await self.ack(message, job_id)
         return True
 
-    async def ack(self, message: AbstractIncomingMessage, job_id: str) -> None:
+    async def ack(self, message: Settleable, job_id: str) -> None:
         try:
             await message.ack()
         except _AMQP_FAILURES as exc:
             log.warning("job %s: ack not sent (%r); the broker will redeliver it", job_id, exc)
 
-    async def nack(self, message: AbstractIncomingMessage, job_id: str) -> None:
+    async def nack(self, message: Settleable, job_id: str) -> None:
         try:
             await message.nack(requeue=True)
         except _AMQP_FAILURES as exc:

@@ -115,7 +115,7 @@ class BrokerLink:
             return
         session.renewing = True
         log.warning("%s; opening a new publish channel", reason)
-        task = asyncio.ensure_future(renew_publisher(session, self._on_publish_nack))
+        task = asyncio.ensure_future(renew_publisher(session))
         self._renewals.add(task)
         task.add_done_callback(self._renewals.discard)
 
@@ -220,7 +220,8 @@ class BrokerLink:
             )
             await declare_job_topology(publish_channel, settings.routes, settings.delivery_limit,
                                        group_size=settings.quorum_initial_group_size)
-            publisher = ResultPublisher(publish_channel, on_nack=self._on_publish_nack)
+            publisher = ResultPublisher(publish_channel, on_nack=self._on_publish_nack,
+                                        per_message=settings.results_per_message)
             await publisher.open()
             consume_channel = await connection.channel()
             consume_channel.close_callbacks.add(mark_lost)

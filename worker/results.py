@@ -3,13 +3,19 @@
 A job is acked only after this module's publish returned, which means the broker confirmed
 the message into a durable queue. Publishes use ``mandatory`` on a channel that raises on
 returns, so an unroutable result is an error, never silently dropped.
+
+Result events published in the same turn of the event loop (a micro-batch finishes many jobs
+at once) travel in one message of up to ``per_message`` events (:mod:`mtq.result_batch`):
+each caller still gets its own answer, the confirm of the message that holds its event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import aio_pika
@@ -18,6 +24,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from aio_pika.exceptions import DeliveryError
 from pamqp.commands import Basic
 
+from mtq import result_batch
 from mtq.events import ResultEvent, encode_result
 from mtq.topology import (
     DEAD_LETTER_EXCHANGE,
@@ -32,15 +39,34 @@ log = logging.getLogger(__name__)
 # The x-delivery-count of the job when its result was published: tests and operators read how
 # often a job was delivered before it was answered from the result itself.
 DELIVERY_COUNT_HEADER = "x-mtq-delivery-count"
+# A batch message stops growing past this many body bytes: big jobs' results go on their own.
+MAX_BATCH_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """An event waiting for the end of the loop turn, and the future its publisher awaits."""
+
+    headers: dict[str, Any]
+    body: bytes
+    webhook_id: str
+    confirmed: asyncio.Future[None]
 
 
 class ResultPublisher:
     def __init__(self, channel: AbstractChannel,
-                 on_nack: Callable[[], None] = lambda: None) -> None:
+                 on_nack: Callable[[], None] = lambda: None, *, per_message: int = 1) -> None:
         self.channel = channel
         self._on_nack = on_nack
+        self._per_message = max(1, per_message)
         self._results: AbstractExchange | None = None
         self._dead: AbstractExchange | None = None
+        self._waiting: list[_Waiting] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def like(self, channel: AbstractChannel) -> ResultPublisher:
+        """A publisher as this one, on another channel (a renewed publish channel)."""
+        return ResultPublisher(channel, self._on_nack, per_message=self._per_message)
 
     async def open(self) -> None:
         self._results = await self.channel.get_exchange(RESULTS_EXCHANGE)
@@ -49,19 +75,69 @@ class ResultPublisher:
     async def publish_event(
         self, event: ResultEvent, callback_url: str, delivery_count: int = 0
     ) -> str:
-        """Publish one ``job.*`` event for the dispatcher; returns its webhook id."""
+        """Publish one ``job.*`` event for the dispatcher; returns its webhook id once the
+        message holding it is confirmed."""
         assert self._results is not None, "open() first"
         outgoing = encode_result(event, callback_url)  # the contract lives in mtq/events.py
+        headers = {**outgoing.headers, DELIVERY_COUNT_HEADER: delivery_count}
+        if self._per_message == 1:
+            await self._publish_results(headers, outgoing.body, outgoing.webhook_id)
+            return outgoing.webhook_id
+        confirmed = asyncio.get_running_loop().create_future()
+        if not self._waiting:  # the first of this loop turn: send them all at its end
+            asyncio.get_running_loop().call_soon(self._send_waiting)
+        self._waiting.append(_Waiting(headers, outgoing.body, outgoing.webhook_id, confirmed))
+        await confirmed
+        return outgoing.webhook_id
+
+    def _send_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        start = 0
+        while start < len(waiting):
+            end, size = start + 1, len(waiting[start].body)
+            while (end < len(waiting) and end - start < self._per_message
+                   and size + len(waiting[end].body) <= MAX_BATCH_BYTES):
+                size += len(waiting[end].body)
+                end += 1
+            task = asyncio.create_task(self._send_group(waiting[start:end]))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+            start = end
+
+    async def _send_group(self, group: list[_Waiting]) -> None:
+        """One message for ``group``; every member learns the outcome of its confirm."""
+        try:
+            if len(group) == 1:
+                await self._publish_results(group[0].headers, group[0].body,
+                                            group[0].webhook_id)
+            else:
+                headers, body = result_batch.pack([(w.headers, w.body) for w in group])
+                await self._publish_results(headers, body, None)
+        except asyncio.CancelledError:
+            for member in group:
+                member.confirmed.cancel()
+            raise
+        except Exception as exc:  # each member's outbox decides whether to retry
+            for member in group:
+                if not member.confirmed.done():
+                    member.confirmed.set_exception(exc)
+        else:
+            for member in group:
+                if not member.confirmed.done():
+                    member.confirmed.set_result(None)
+
+    async def _publish_results(self, headers: dict[str, Any], body: bytes,
+                               message_id: str | None) -> None:
+        assert self._results is not None, "open() first"
         message = aio_pika.Message(
-            body=outgoing.body,
+            body=body,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=outgoing.webhook_id,
+            message_id=message_id,
             timestamp=time.time(),
-            headers={**outgoing.headers, DELIVERY_COUNT_HEADER: delivery_count},
+            headers=headers,
         )
         await self._publish(self._results, message, RESULTS_ROUTING_KEY)
-        return outgoing.webhook_id
 
     async def _publish(self, exchange: AbstractExchange, message: aio_pika.Message,
                        routing_key: str) -> None:

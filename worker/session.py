@@ -55,11 +55,11 @@ async def open_publish_channel(
     return channel
 
 
-async def renew_publisher(session: Session, on_nack: Callable[[], None]) -> None:
+async def renew_publisher(session: Session) -> None:
     """Give ``session`` a new publish channel; the consume channel and its deliveries stay."""
     try:
         channel = await open_publish_channel(session.connection, session.mark_lost)
-        publisher = ResultPublisher(channel, on_nack=on_nack)
+        publisher = session.publisher.like(channel)
         await publisher.open()
         old, session.publisher = session.publisher, publisher
         old.channel.close_callbacks.discard(session.mark_lost)

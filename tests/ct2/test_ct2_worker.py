@@ -17,9 +17,8 @@ from mtq.contract import DecodeOptions
 from mtq.settings import Settings
 from mtq.submit import publish_all
 from mtq.tiny_model import generated_sentences
-from mtq.topology import RESULTS_QUEUE
 from mtq.topology_cli import declare_all
-from tests.integration.helpers import drain_queue, make_job
+from tests.integration.helpers import drain_results, make_job
 from worker.admission import job_limits
 from worker.app import Worker
 from worker.engines import load_engine
@@ -31,7 +30,7 @@ MAX_NEW_TOKENS = 10  # below every batch's length cap: a segment's output is bat
 
 
 def read_results(amqp_url: str) -> dict[str, dict[str, Any]]:
-    events = [json.loads(body) for _, body in drain_queue(amqp_url, RESULTS_QUEUE)]
+    events = [json.loads(body) for _, body in drain_results(amqp_url)]
     return {event["job_id"]: event for event in events}
 
 

@@ -25,7 +25,7 @@ from mtq.settings import Settings
 from mtq.topology_cli import declare_all
 from tests.faults.conftest import DEAD_QUEUE, JOBS_QUEUE
 from tests.harness import private_vhost, queue_depth
-from tests.integration.helpers import drain_queue, make_job, publish_raw
+from tests.integration.helpers import drain_queue, drain_results, make_job, publish_raw
 from worker.app import Worker
 from worker.engines.hf import HFEngine
 
@@ -187,7 +187,7 @@ def catalog(tiny_model_path: Path) -> Iterator[CatalogRun]:
         publish_raw(amqp_url, bodies)
         code = asyncio.run(Worker(settings, HFEngine(settings)).run(burst=True, health=False))
         assert code == 0
-        events = [(h, json.loads(b)) for h, b in drain_queue(amqp_url, "mtq.results")]
+        events = [(h, json.loads(b)) for h, b in drain_results(amqp_url)]
         yield CatalogRun(
             events=events, dead=drain_queue(amqp_url, DEAD_QUEUE),
             left_in_queue=queue_depth(amqp_url, JOBS_QUEUE),

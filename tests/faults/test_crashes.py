@@ -17,7 +17,7 @@ from tests.faults.conftest import (
     ready,
     wait_for,
 )
-from tests.integration.helpers import drain_queue, make_job, publish_jobs
+from tests.integration.helpers import drain_queue, drain_results, make_job, publish_jobs
 from worker.results import DELIVERY_COUNT_HEADER
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.fault]
@@ -29,7 +29,7 @@ def results(amqp_url: str) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
     with, from the result message's header; the last answer counts)."""
     events: dict[str, dict[str, Any]] = {}
     counts: dict[str, int] = {}
-    for headers, body in drain_queue(amqp_url, "mtq.results"):
+    for headers, body in drain_results(amqp_url):
         event = json.loads(body)
         events[event["job_id"]] = event
         counts[event["job_id"]] = int(headers[DELIVERY_COUNT_HEADER])

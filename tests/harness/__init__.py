@@ -8,7 +8,8 @@ turns into a failure and a benchmark into a skipped row.
 
 - :mod:`tests.harness.env`: ``free_port``, ``wait_until``/``wait_for``, secrets, child env;
 - :mod:`tests.harness.broker`: vhosts, ``queue_depth``, ``rabbitmqctl`` with retries, jobs in
-  (``publish_jobs``, ``publish_raw``) and results out (``drain_queue``, ``take_results``);
+  (``publish_jobs``, ``publish_raw``) and results out (``drain_queue``; ``drain_results`` and
+  ``take_results``, which take batch messages apart);
 - :mod:`tests.harness.processes`: ``MtqProcess``, ``Supervisor``;
 - :mod:`tests.harness.receiver`: ``LoopbackReceiver`` (Standard Webhooks verified), ``Reply``.
 """
@@ -23,6 +24,7 @@ from tests.harness.broker import (
     create_vhost,
     delete_vhost,
     drain_queue,
+    drain_results,
     management,
     private_vhost,
     publish_jobs,
@@ -67,6 +69,7 @@ __all__ = [
     "create_vhost",
     "delete_vhost",
     "drain_queue",
+    "drain_results",
     "free_port",
     "management",
     "mtq_env",

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from mtq.settings import Settings
-from tests.harness import drain_queue, publish_jobs, publish_raw, queue_depth
+from tests.harness import drain_queue, drain_results, publish_jobs, publish_raw, queue_depth
 
-# drain_queue, publish_jobs, publish_raw, queue_depth live in tests.harness (bench uses them
-# too); kept importable here for the tests that import them from this module.
-__all__ = ["drain_queue", "events_by_job", "make_job", "publish_jobs", "publish_raw",
-           "queue_depth", "worker_settings"]
+# drain_queue, drain_results, publish_jobs, publish_raw, queue_depth live in tests.harness
+# (bench uses them too); kept importable here for the tests that import them from this module.
+__all__ = ["drain_queue", "drain_results", "events_by_job", "make_job", "publish_jobs",
+           "publish_raw", "queue_depth", "worker_settings"]
 
 
 def worker_settings(amqp_url: str, model: Path, **changes: Any) -> Settings:
@@ -42,5 +42,5 @@ def make_job(job_id: str, segments: list[str], callback_url: str, **extra: Any) 
 def events_by_job(amqp_url: str) -> dict[str, dict[str, Any]]:
     return {
         json.loads(body)["job_id"]: json.loads(body)
-        for _, body in drain_queue(amqp_url, "mtq.results")
+        for _, body in drain_results(amqp_url)
     }

@@ -14,7 +14,7 @@ from mtq.tiny_model import generated_sentences
 from mtq.topology import interactive_queue, interactive_routing_key, job_queue
 from mtq.topology_cli import declare_all
 from tests.harness import consumers, vhost_of
-from tests.integration.helpers import drain_queue, make_job, publish_jobs, publish_raw
+from tests.integration.helpers import drain_results, make_job, publish_jobs, publish_raw
 from worker.app import Worker
 from worker.engines.hf import HFEngine
 
@@ -42,7 +42,7 @@ def test_an_interactive_job_overtakes_a_bulk_backlog(amqp_url: str, tiny_model_p
     code = asyncio.run(Worker(settings, HFEngine(settings)).run(burst=True, health=False))
 
     assert code == 0
-    order = [json.loads(body) for _, body in drain_queue(amqp_url, "mtq.results")]
+    order = [json.loads(body) for _, body in drain_results(amqp_url)]
     ids = [event["job_id"] for event in order]
     assert sorted(ids) == sorted(["chat", *(job["job_id"] for job in bulk)])
     # Published after 600 bulk segments, it completes among the first few jobs.

@@ -3,12 +3,14 @@ confirmed result is in ``mtq.results``, an unroutable one is an error, never a s
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aio_pika
 import pytest
 from aio_pika.exceptions import PublishError
 
+from mtq import result_batch
 from mtq.contract import DecodeOptions, Job
 from mtq.events import CompletedEvent, JobStats, ModelInfo
 from mtq.topology import (
@@ -24,9 +26,16 @@ EVENT = CompletedEvent(JOB, ("Hallo",), ModelInfo("tiny", "r1", "hf", "float32")
                        JobStats(segments=1, queue_ms=1, compute_ms=1))
 
 
-async def _publisher(connection: aio_pika.abc.AbstractConnection) -> ResultPublisher:
+def _event(job_id: str) -> CompletedEvent:
+    job = Job(job_id, "en", "de", ("Hello",), "https://hooks.example/mt", DecodeOptions(2, 8))
+    return CompletedEvent(job, ("Hallo",), ModelInfo("tiny", "r1", "hf", "float32"),
+                          JobStats(segments=1, queue_ms=1, compute_ms=1))
+
+
+async def _publisher(connection: aio_pika.abc.AbstractConnection,
+                     per_message: int = 1) -> ResultPublisher:
     channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-    publisher = ResultPublisher(channel)
+    publisher = ResultPublisher(channel, per_message=per_message)
     await publisher.open()
     return publisher
 
@@ -62,3 +71,49 @@ async def test_an_unroutable_result_raises_and_is_never_reported_published(
         publisher = await _publisher(connection)
         with pytest.raises(PublishError):
             await publisher.publish_event(EVENT, JOB.callback_url)
+
+
+async def test_events_of_one_loop_turn_share_messages_of_at_most_per_message_events(
+    amqp_url: str
+) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        setup = await connection.channel()
+        await declare_results_topology(setup, (1, 2), delivery_limit=5)
+        publisher = await _publisher(connection, per_message=2)
+        events = [_event(f"job-{n}") for n in range(5)]
+        hook_ids = await asyncio.gather(*(
+            publisher.publish_event(event, "https://hooks.example/mt", delivery_count=n)
+            for n, event in enumerate(events)
+        ))
+        queue = await setup.get_queue(RESULTS_QUEUE)
+        messages = []
+        while (message := await queue.get(timeout=10, fail=False)) is not None:
+            await message.ack()
+            messages.append(message)
+    # 2 + 2 + 1: the last one alone travels as a single-event message, as in v1.
+    assert [result_batch.is_batch(m.headers) for m in messages] == [True, True, False]
+    parts = [part for m in messages[:2]
+             for part in result_batch.unpack(m.headers or {}, m.body)]
+    parts.append((dict(messages[2].headers or {}), messages[2].body))
+    assert [json.loads(body)["job_id"] for _, body in parts] == [f"job-{n}" for n in range(5)]
+    assert [headers[DELIVERY_COUNT_HEADER] for headers, _ in parts] == list(range(5))
+    assert messages[2].message_id == hook_ids[4]
+    assert all(m.delivery_mode == aio_pika.DeliveryMode.PERSISTENT for m in messages)
+
+
+async def test_an_unroutable_batch_fails_every_event_in_it(amqp_url: str) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        setup = await connection.channel()
+        await setup.declare_exchange(RESULTS_EXCHANGE, aio_pika.ExchangeType.DIRECT,
+                                     durable=True)
+        await setup.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT,
+                                     durable=True)
+        publisher = await _publisher(connection, per_message=8)
+        outcomes = await asyncio.gather(
+            *(publisher.publish_event(_event(f"job-{n}"), "https://hooks.example/mt")
+              for n in range(3)),
+            return_exceptions=True,
+        )
+    assert [type(outcome) for outcome in outcomes] == [PublishError] * 3

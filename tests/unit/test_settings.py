@@ -47,6 +47,7 @@ def test_flags_override_environment_and_none_means_unset() -> None:
     [
         ({"MTQ_PREFETCH": "many"}, "MTQ_PREFETCH='many'"),
         ({"MTQ_PREFETCH": "0"}, "MTQ_PREFETCH must be at least 1"),
+        ({"MTQ_RESULTS_PER_MESSAGE": "0"}, "MTQ_RESULTS_PER_MESSAGE must be at least 1"),
         ({"MTQ_ROUTES": "english"}, "route 'english' must look like 'en-de'"),
         ({"MTQ_WEBHOOK_ALLOW_NETWORKS": "10.0.0.0/99"}, "is not a CIDR"),
         ({"MTQ_ENGINE": "onnx"}, "MTQ_ENGINE must be"),

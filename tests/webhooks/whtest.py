@@ -13,6 +13,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
+from mtq import result_batch
 from mtq.events import encode_json, result_headers, webhook_id
 from mtq.settings import Settings
 from mtq.topology import RESULTS_EXCHANGE, RESULTS_ROUTING_KEY, declare_results_topology
@@ -123,6 +124,22 @@ class Broker:
         )
         await exchange.publish(message, routing_key=RESULTS_ROUTING_KEY)
         return msg_id
+
+    async def publish_batch(self, events: list[tuple[str, str]]) -> None:
+        """Several ``(job_id, callback_url)`` completed events in one message, as a worker
+        publishes the events it confirms together (``mtq/result_batch.py``)."""
+        headers, body = result_batch.pack([
+            (result_headers(job_id, "job.completed", url), event_body(job_id))
+            for job_id, url in events
+        ])
+        await self.publish_raw(headers, body)
+
+    async def publish_raw(self, headers: dict[str, Any], body: bytes) -> None:
+        exchange = await self.channel.get_exchange(RESULTS_EXCHANGE)
+        await exchange.publish(aio_pika.Message(
+            body=body, headers=headers, content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        ), routing_key=RESULTS_ROUTING_KEY)
 
     async def count(self, queue: str) -> int:
         """Ready messages in ``queue``. (A robust channel caches passive declares, so the raw
