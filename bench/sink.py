@@ -24,6 +24,7 @@ from typing import Any
 
 import pika
 
+from mtq import result_batch
 from mtq.topology import RESULTS_QUEUE
 from tests.harness import LoopbackReceiver, Received, Reply
 
@@ -91,10 +92,12 @@ def _consume_results(
     channel.basic_qos(prefetch_count=256)
 
     def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
-        headers = {str(k): str(v) for k, v in (properties.headers or {}).items()}
-        recorder.record(
-            headers.get("x-mtq-job-id", "?"), headers.get("x-mtq-event-type", "?"), headers, body
-        )
+        raw = dict(properties.headers or {})
+        events = result_batch.unpack(raw, body) if result_batch.is_batch(raw) else [(raw, body)]
+        for event_headers, event_body in events:
+            headers = {str(k): str(v) for k, v in event_headers.items()}
+            recorder.record(headers.get("x-mtq-job-id", "?"),
+                            headers.get("x-mtq-event-type", "?"), headers, event_body)
         ch.basic_ack(method.delivery_tag)
 
     channel.basic_consume(RESULTS_QUEUE, on_message)

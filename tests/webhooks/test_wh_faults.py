@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
+from mtq.events import webhook_id
 from mtq.topology import PARKED_QUEUE, RESULTS_QUEUE, retry_queue
 from tests.harness import free_port
 from tests.webhooks.whtest import (
@@ -189,3 +190,35 @@ async def test_lost_connection_mid_delivery_is_redelivered_not_a_crash(amqp_url:
         by_job = {job: {s.headers["webhook-id"] for s in server.delivered() if s.job_id == job}
                   for job in jobs}
         assert all(len(ids) == 1 for ids in by_job.values())  # duplicates share the id
+
+
+def test_kill_9_mid_batch_redelivers_the_whole_batch_and_loses_nothing(
+    amqp_url: str, tmp_path: Path
+) -> None:
+    # Slow but healthy answers: some events of each batch are delivered when the kill lands,
+    # so the batches (unacked) come back whole and those events are delivered twice.
+    jobs = [f"batch-{n:02d}" for n in range(20)]
+    log = tmp_path / "dispatcher.log"
+    with endpoint(behaviour=lambda _s, _n: Reply(status=204, delay_s=0.4)) as server:
+        async def publish() -> None:
+            async with broker(amqp_url, SCHEDULE) as b:
+                for start in range(0, 20, 5):
+                    await b.publish_batch([(job, server.url) for job in jobs[start:start + 5]])
+        asyncio.run(publish())
+        with dispatcher_process(amqp_url, server.port, log) as first:
+            wait_sync(lambda: len(server.delivered()) >= 3, 30, "some deliveries")
+            first.send_signal(signal.SIGKILL)
+            assert first.wait(10) == -signal.SIGKILL
+        before = {s.job_id for s in server.delivered()}
+        assert before != set(jobs), "the kill came too late to test anything"
+        with dispatcher_process(amqp_url, server.port, log) as second:
+            wait_sync(lambda: {s.job_id for s in server.delivered()} == set(jobs), 40,
+                      "every event delivered after the restart")
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(20) == 0, log.read_text()
+        queues = (RESULTS_QUEUE, PARKED_QUEUE, *(retry_queue(s) for s in SCHEDULE))
+        assert counts(amqp_url, *queues) == dict.fromkeys(queues, 0)
+        # Duplicates keep their webhook-id: receivers dedupe them.
+        for request in server.delivered():
+            Webhook(SECRET).verify(request.body, request.headers)
+            assert request.headers["webhook-id"] == webhook_id(request.job_id, "job.completed")
