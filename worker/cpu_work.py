@@ -4,16 +4,26 @@ A hop to the pool and back (a future, the pool's locks, a thread wake-up, a loop
 more CPU than tokenizing a few short segments, and small jobs are the ones that arrive by the
 thousand. Large jobs still go to the pool, so the loop never stalls on them (heartbeats, acks
 and the other jobs' publishes keep flowing).
+
+Small jobs arriving in one turn of the loop (deliveries come in bursts) are tokenized in one
+call per model and language pair (:class:`InlineEncoder`): a tokenizer call on many texts costs
+about half as much per text as one call per text, and gives the same ids.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Executor
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
+
+
+class Encoder(Hashable, Protocol):
+    """What tokenizes a job's texts (``worker.models.Served``): one model and language pair."""
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]: ...
 
 INLINE_SEGMENTS = 4  # jobs of at most this many segments are tokenized on the loop
 
@@ -25,3 +35,47 @@ async def run_tokenizer_work(
     if segments <= INLINE_SEGMENTS:
         return work()
     return await asyncio.get_running_loop().run_in_executor(pool, work)
+
+
+Waiting = list[tuple[Sequence[str], "asyncio.Future[list[list[int]]]"]]
+
+
+class InlineEncoder:
+    """Small jobs' texts, gathered during one loop turn and tokenized at its end, one call per
+    encoder; a call that fails is repeated job by job, so only the job at fault sees the
+    error."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[Encoder, Waiting] = {}
+
+    async def encode(self, encoder: Encoder, texts: Sequence[str]) -> list[list[int]]:
+        loop = asyncio.get_running_loop()
+        if not self._waiting:
+            loop.call_soon(self._run)
+        done: asyncio.Future[list[list[int]]] = loop.create_future()
+        self._waiting.setdefault(encoder, []).append((texts, done))
+        return await done
+
+    def _run(self) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for encoder, requests in waiting.items():
+            try:
+                ids = encoder.encode([text for texts, _ in requests for text in texts])
+            except Exception:
+                _one_by_one(encoder, requests)
+                continue
+            start = 0
+            for texts, done in requests:
+                if not done.done():
+                    done.set_result(ids[start:start + len(texts)])
+                start += len(texts)
+
+
+def _one_by_one(encoder: Encoder, requests: Waiting) -> None:
+    for texts, done in requests:
+        if done.done():
+            continue
+        try:
+            done.set_result(encoder.encode(texts))
+        except Exception as exc:
+            done.set_exception(exc)
