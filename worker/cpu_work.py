@@ -7,7 +7,8 @@ and the other jobs' publishes keep flowing).
 
 Small jobs arriving in one turn of the loop (deliveries come in bursts) are tokenized in one
 call per model and language pair (:class:`InlineEncoder`): a tokenizer call on many texts costs
-about half as much per text as one call per text, and gives the same ids.
+about a third less per text than one call per text (Marian's tokenizer, docs/performance.md),
+and gives the same ids.
 """
 
 from __future__ import annotations
