@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 DELIVERY_COUNT_HEADER = "x-mtq-delivery-count"
 # A batch message stops growing past this many body bytes: big jobs' results go on their own.
 MAX_BATCH_BYTES = 1 << 20
+# ... or past this many bytes of headers: AMQP carries all of a message's headers in one frame
+# (128 KiB on RabbitMQ by default), and a callback URL alone may take 2,048 of them.
+MAX_BATCH_HEADER_BYTES = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,11 @@ class _Waiting:
     body: bytes
     webhook_id: str
     confirmed: asyncio.Future[None]
+
+    @property
+    def header_bytes(self) -> int:
+        """About what this event's headers take in a batch's header table (an upper bound)."""
+        return sum(len(key) + len(str(value)) + 16 for key, value in self.headers.items())
 
 
 class ResultPublisher:
@@ -94,10 +102,12 @@ class ResultPublisher:
         waiting, self._waiting = self._waiting, []
         start = 0
         while start < len(waiting):
-            end, size = start + 1, len(waiting[start].body)
+            end, size, header = start + 1, len(waiting[start].body), waiting[start].header_bytes
             while (end < len(waiting) and end - start < self._per_message
-                   and size + len(waiting[end].body) <= MAX_BATCH_BYTES):
+                   and size + len(waiting[end].body) <= MAX_BATCH_BYTES
+                   and header + waiting[end].header_bytes <= MAX_BATCH_HEADER_BYTES):
                 size += len(waiting[end].body)
+                header += waiting[end].header_bytes
                 end += 1
             task = asyncio.create_task(self._send_group(waiting[start:end]))
             self._sending.add(task)

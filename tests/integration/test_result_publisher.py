@@ -117,3 +117,29 @@ async def test_an_unroutable_batch_fails_every_event_in_it(amqp_url: str) -> Non
             return_exceptions=True,
         )
     assert [type(outcome) for outcome in outcomes] == [PublishError] * 3
+
+
+async def test_long_callback_urls_split_a_batch_before_its_headers_outgrow_a_frame(
+    amqp_url: str
+) -> None:
+    # 64 callbacks of 2,040 characters: about 140 KiB of headers in one message, more than
+    # RabbitMQ's 128 KiB frame, which must hold all of a message's headers.
+    url = "https://hooks.example/" + "a" * 2018
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        setup = await connection.channel()
+        await declare_results_topology(setup, (1, 2), delivery_limit=5)
+        publisher = await _publisher(connection, per_message=64)
+        await asyncio.gather(*(publisher.publish_event(_event(f"job-{n}"), url)
+                               for n in range(64)))
+        queue = await setup.get_queue(RESULTS_QUEUE)
+        messages = []
+        while (message := await queue.get(timeout=10, fail=False)) is not None:
+            await message.ack()
+            messages.append(message)
+    assert len(messages) > 1
+    parts = [part for m in messages for part in (
+        result_batch.unpack(m.headers or {}, m.body) if result_batch.is_batch(m.headers)
+        else [(dict(m.headers or {}), m.body)])]
+    assert sorted(json.loads(body)["job_id"] for _, body in parts) == sorted(
+        f"job-{n}" for n in range(64))
