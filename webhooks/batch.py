@@ -4,9 +4,10 @@ Every event of a batch goes through the same delivery, retry ladder and parking 
 of its own: an :class:`EventPart` has the body, headers and properties a single-event message
 would have, so moving it to the ladder or parking it publishes exactly that single-event
 message. The batch message itself is acked once every part is settled; if any part asked to
-be requeued (a crash, or a move the broker did not confirm), the whole message is requeued
+be requeued (a move to the ladder the broker did not confirm), the whole message is requeued
 instead, and its redelivery repeats every event: duplicates, which receivers dedupe on
-``webhook-id``, never a loss.
+``webhook-id``, never a loss. (An event the dispatcher crashes on goes down the ladder on its
+own, ``dispatcher.py``, so a poison event does not repeat its neighbours.)
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import InvalidResult, ResultMessage, header_text, parse_result
 from webhooks.hostgates import HostBusy, HostGates
 from webhooks.metrics import DispatcherMetrics
+from webhooks.policy import Verdict, decide
 from webhooks.settle import Settleable, Settler
 from webhooks.ssrf import Resolver, system_resolver
 
@@ -186,9 +187,18 @@ class Dispatcher:
             except HostBusy as busy:
                 await self._settler.defer(message, event.job_id, min(self._config.schedule),
                                           str(busy))
-            except Exception:
-                # The error boundary for one message: a bug must not kill the consumer. The
-                # requeue counts against x-delivery-limit, which parks a poison message.
+            except Exception as exc:
+                # The error boundary for one message: a bug must not kill the consumer.
+                if isinstance(message, EventPart):
+                    # Down the ladder on its own, spending an attempt, so one poison event
+                    # does not requeue (and repeat) every event of its batch.
+                    log.exception("job %s: delivery of %s crashed; moving it to the retry "
+                                  "ladder", event.job_id, event.webhook_id)
+                    decision = decide(Verdict.LADDER, event.attempt + 1, self._config.schedule)
+                    await self._settler.settle(message, event, decision, None,
+                                               f"the dispatcher failed: {exc!r}")
+                    return
+                # The requeue counts against x-delivery-limit, which parks a poison message.
                 log.exception("job %s: delivery of %s crashed; requeueing", event.job_id,
                               event.webhook_id)
                 await self._settler.nack(message, event.job_id)

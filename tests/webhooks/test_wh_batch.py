@@ -4,6 +4,7 @@ through a real dispatcher: every event is delivered, retried and parked as its o
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pika
 import pytest
@@ -25,8 +26,9 @@ from tests.webhooks.whtest import (
     pika_channel,
     settings_for,
 )
-from webhooks.events import ATTEMPT_HEADER
+from webhooks.events import ATTEMPT_HEADER, LAST_ERROR_HEADER
 from webhooks.parking import Selector, list_parked, redrive
+from webhooks.ssrf import system_resolver
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +75,36 @@ async def test_a_failing_receiver_sends_only_its_own_event_down_the_ladder(
     assert props.message_id == webhook_id("down-1", "job.completed")
     assert body == event_body("down-1")
     assert sorted(s.job_id for s in good.delivered()) == ["ok-1", "ok-2"]
+
+
+async def test_an_event_the_dispatcher_crashes_on_goes_down_the_ladder_alone(
+    amqp_url: str,
+) -> None:
+    def resolver(host: str, port: int) -> Sequence[str]:
+        if host == "poison.test":
+            raise RuntimeError("a bug")  # not a resolution failure: the dispatcher's own crash
+        return system_resolver(host, port)
+
+    with endpoint() as server:
+        poison = f"http://poison.test:{server.port}/hook"
+        settings = settings_for(amqp_url, server.port, webhook_retry_schedule_s=(30,))
+        async with broker(amqp_url, schedule=(30,)) as b, dispatching(settings, resolver):
+            await b.publish_batch([("ok-1", server.url), ("poison-1", poison),
+                                   ("ok-2", server.url)])
+            await eventually(lambda: len(server.delivered()) == 2, what="the healthy deliveries")
+
+            async def settled() -> bool:
+                return (await b.count(retry_queue(30)) == 1
+                        and await b.count(RESULTS_QUEUE) == 0)
+            await eventually(settled, what="the poison event alone on the ladder")
+    with pika_channel(amqp_url) as channel:
+        _, props, body = channel.basic_get(retry_queue(30), auto_ack=True)
+    headers = props.headers or {}
+    assert headers[JOB_ID_HEADER] == "poison-1" and headers[ATTEMPT_HEADER] == 1
+    assert "the dispatcher failed" in headers[LAST_ERROR_HEADER]
+    assert body == event_body("poison-1")
+    # Delivered once each: the batch was not requeued for its poison event.
+    assert sorted(s.job_id for s in server.delivered()) == ["ok-1", "ok-2"]
 
 
 async def test_a_batch_whose_frame_does_not_add_up_is_parked_whole(amqp_url: str) -> None:
