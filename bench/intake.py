@@ -280,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backlog", type=int, default=20000, help="bulk backlog (lanes)")
     parser.add_argument("--pipeline-jobs", type=int, default=2000)
     parser.add_argument("--max-new-tokens", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs (window, pipeline)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="interleaved runs (window, pipeline)")
     return parser
 
 
