@@ -75,7 +75,8 @@ class Worker:
         self._inference = InferenceThread(self.models, self.queue, self._from_inference_thread,
                                           self.metrics)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.link = BrokerLink(settings, self._on_message, self._on_link_lost)
+        self.link = BrokerLink(settings, self._on_message, self._on_link_lost,
+                               on_results_message=self.metrics.result_events_per_message.observe)
         self.window = (
             IntakeWindow(WindowRule.from_settings(settings), initial=settings.prefetch)
             if settings.intake_segments else None

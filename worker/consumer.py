@@ -62,9 +62,11 @@ class BrokerLink:
     """One connection at a time, re-established until :meth:`close`."""
 
     def __init__(
-        self, settings: Settings, on_message: MessageHandler, on_lost: Callable[[], None]
+        self, settings: Settings, on_message: MessageHandler, on_lost: Callable[[], None],
+        *, on_results_message: Callable[[int], None] = lambda events: None,
     ) -> None:
         self._settings = settings
+        self._on_results_message = on_results_message
         self._on_message = on_message
         self._on_lost = on_lost
         self._session: Session | None = None
@@ -221,7 +223,8 @@ class BrokerLink:
             await declare_job_topology(publish_channel, settings.routes, settings.delivery_limit,
                                        group_size=settings.quorum_initial_group_size)
             publisher = ResultPublisher(publish_channel, on_nack=self._on_publish_nack,
-                                        per_message=settings.results_per_message)
+                                        per_message=settings.results_per_message,
+                                        on_confirmed=self._on_results_message)
             await publisher.open()
             consume_channel = await connection.channel()
             consume_channel.close_callbacks.add(mark_lost)

@@ -53,6 +53,11 @@ class WorkerMetrics:
             "mtq_job_seconds", "From receipt to result published", buckets=_SECONDS_BUCKETS,
             registry=registry,
         )
+        self.result_events_per_message = Histogram(
+            "mtq_result_events_per_message",
+            "Result events in each message confirmed into mtq.results (MTQ_RESULTS_PER_MESSAGE)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=registry,
+        )
         self.job_delivery_count = Histogram(
             "mtq_job_delivery_count",
             "x-delivery-count of each job whose result was published (0: first delivery)",

@@ -63,10 +63,12 @@ class _Waiting:
 
 class ResultPublisher:
     def __init__(self, channel: AbstractChannel,
-                 on_nack: Callable[[], None] = lambda: None, *, per_message: int = 1) -> None:
+                 on_nack: Callable[[], None] = lambda: None, *, per_message: int = 1,
+                 on_confirmed: Callable[[int], None] = lambda events: None) -> None:
         self.channel = channel
         self._on_nack = on_nack
         self._per_message = max(1, per_message)
+        self._on_confirmed = on_confirmed  # events in each confirmed results message
         self._results: AbstractExchange | None = None
         self._dead: AbstractExchange | None = None
         self._waiting: list[_Waiting] = []
@@ -74,7 +76,8 @@ class ResultPublisher:
 
     def like(self, channel: AbstractChannel) -> ResultPublisher:
         """A publisher as this one, on another channel (a renewed publish channel)."""
-        return ResultPublisher(channel, self._on_nack, per_message=self._per_message)
+        return ResultPublisher(channel, self._on_nack, per_message=self._per_message,
+                               on_confirmed=self._on_confirmed)
 
     async def open(self) -> None:
         self._results = await self.channel.get_exchange(RESULTS_EXCHANGE)
@@ -90,6 +93,7 @@ class ResultPublisher:
         headers = {**outgoing.headers, DELIVERY_COUNT_HEADER: delivery_count}
         if self._per_message == 1:
             await self._publish_results(headers, outgoing.body, outgoing.webhook_id)
+            self._on_confirmed(1)
             return outgoing.webhook_id
         confirmed = asyncio.get_running_loop().create_future()
         if not self._waiting:  # the first of this loop turn: send them all at its end
@@ -123,6 +127,7 @@ class ResultPublisher:
             else:
                 headers, body = result_batch.pack([(w.headers, w.body) for w in group])
                 await self._publish_results(headers, body, None)
+            self._on_confirmed(len(group))
         except asyncio.CancelledError:
             for member in group:
                 member.confirmed.cancel()

@@ -34,7 +34,8 @@ def test_results_finished_together_share_messages_of_at_most_the_setting(
     publish_jobs(amqp_url, [make_job(f"j-{n}", [sentences[n]], "https://client.example/mt")
                             for n in range(JOBS)])
 
-    assert asyncio.run(Worker(settings, HFEngine(settings)).run(burst=True, health=False)) == 0
+    worker = Worker(settings, HFEngine(settings))
+    assert asyncio.run(worker.run(burst=True, health=False)) == 0
 
     messages = drain_queue(amqp_url, RESULTS_QUEUE)
     sizes = [len(result_batch.unpack(h, b)) if result_batch.is_batch(h) else 1
@@ -49,3 +50,7 @@ def test_results_finished_together_share_messages_of_at_most_the_setting(
                               if result_batch.is_batch(headers) else [(headers, body)])]
     assert sorted(e["job_id"] for e in events) == sorted(f"j-{n}" for n in range(JOBS))
     assert {e["type"] for e in events} == {"job.completed"}
+    # The worker's histogram saw the same messages and events.
+    sample = worker.registry.get_sample_value
+    assert sample("mtq_result_events_per_message_count") == len(messages)
+    assert sample("mtq_result_events_per_message_sum") == JOBS
