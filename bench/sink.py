@@ -92,9 +92,7 @@ def _consume_results(
     channel.basic_qos(prefetch_count=256)
 
     def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
-        raw = dict(properties.headers or {})
-        events = result_batch.unpack(raw, body) if result_batch.is_batch(raw) else [(raw, body)]
-        for event_headers, event_body in events:
+        for event_headers, event_body in result_batch.events(properties.headers, body):
             headers = {str(k): str(v) for k, v in event_headers.items()}
             recorder.record(headers.get("x-mtq-job-id", "?"),
                             headers.get("x-mtq-event-type", "?"), headers, event_body)

@@ -43,6 +43,14 @@ def pack(parts: Sequence[tuple[Mapping[str, Any], bytes]]) -> Part:
     return {EVENTS_HEADER: tables}, body
 
 
+def events(headers: Mapping[str, Any] | None, body: bytes) -> list[Part]:
+    """The events of any message on ``mtq.results``: a batch's parts, or the one event."""
+    if is_batch(headers):
+        assert headers is not None
+        return unpack(headers, body)
+    return [(dict(headers or {}), body)]
+
+
 def unpack(headers: Mapping[str, Any], body: bytes) -> list[Part]:
     """The events of a batch message, each with its own headers and exact body bytes."""
     tables = headers.get(EVENTS_HEADER)

@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pika
 
-from mtq.result_batch import is_batch, unpack
+from mtq import result_batch
 from mtq.topology import JOBS_EXCHANGE, RESULTS_QUEUE
 from tests.harness.env import AMQP_HOST
 
@@ -180,10 +180,8 @@ def drain_queue(amqp_url: str, queue: str) -> list[tuple[dict[str, Any], bytes]]
 def drain_results(amqp_url: str) -> list[tuple[dict[str, Any], bytes]]:
     """Take every result event now in ``mtq.results``, in queue order: (headers, body) per
     event, the events of a batch message (``mtq/result_batch.py``) taken apart."""
-    events: list[tuple[dict[str, Any], bytes]] = []
-    for headers, body in drain_queue(amqp_url, RESULTS_QUEUE):
-        events.extend(unpack(headers, body) if is_batch(headers) else [(headers, body)])
-    return events
+    return [event for headers, body in drain_queue(amqp_url, RESULTS_QUEUE)
+            for event in result_batch.events(headers, body)]
 
 
 def take_results(amqp_url: str) -> list[dict[str, Any]]:

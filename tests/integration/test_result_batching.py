@@ -38,16 +38,14 @@ def test_results_finished_together_share_messages_of_at_most_the_setting(
     assert asyncio.run(worker.run(burst=True, health=False)) == 0
 
     messages = drain_queue(amqp_url, RESULTS_QUEUE)
-    sizes = [len(result_batch.unpack(h, b)) if result_batch.is_batch(h) else 1
-             for h, b in messages]
+    sizes = [len(result_batch.events(h, b)) for h, b in messages]
     assert max(sizes) <= per_message
     if per_message == 1:
         assert len(messages) == JOBS
     else:  # gathered: as few messages as the bound allows
         assert len(messages) == -(-JOBS // per_message)
-    events = [json.loads(body) for headers, body in messages
-              for _, body in (result_batch.unpack(headers, body)
-                              if result_batch.is_batch(headers) else [(headers, body)])]
+    events = [json.loads(body) for headers, message_body in messages
+              for _, body in result_batch.events(headers, message_body)]
     assert sorted(e["job_id"] for e in events) == sorted(f"j-{n}" for n in range(JOBS))
     assert {e["type"] for e in events} == {"job.completed"}
     # The worker's histogram saw the same messages and events.

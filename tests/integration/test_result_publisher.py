@@ -93,9 +93,7 @@ async def test_events_of_one_loop_turn_share_messages_of_at_most_per_message_eve
             messages.append(message)
     # 2 + 2 + 1: the last one alone travels as a single-event message, as in v1.
     assert [result_batch.is_batch(m.headers) for m in messages] == [True, True, False]
-    parts = [part for m in messages[:2]
-             for part in result_batch.unpack(m.headers or {}, m.body)]
-    parts.append((dict(messages[2].headers or {}), messages[2].body))
+    parts = [part for m in messages for part in result_batch.events(m.headers, m.body)]
     assert [json.loads(body)["job_id"] for _, body in parts] == [f"job-{n}" for n in range(5)]
     assert [headers[DELIVERY_COUNT_HEADER] for headers, _ in parts] == list(range(5))
     assert messages[2].message_id == hook_ids[4]
@@ -138,8 +136,6 @@ async def test_long_callback_urls_split_a_batch_before_its_headers_outgrow_a_fra
             await message.ack()
             messages.append(message)
     assert len(messages) > 1
-    parts = [part for m in messages for part in (
-        result_batch.unpack(m.headers or {}, m.body) if result_batch.is_batch(m.headers)
-        else [(dict(m.headers or {}), m.body)])]
+    parts = [part for m in messages for part in result_batch.events(m.headers, m.body)]
     assert sorted(json.loads(body)["job_id"] for _, body in parts) == sorted(
         f"job-{n}" for n in range(64))

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from mtq.result_batch import EVENTS_HEADER, LENGTH_HEADER, InvalidBatch, is_batch, pack, unpack
+from mtq.result_batch import (
+    EVENTS_HEADER,
+    LENGTH_HEADER,
+    InvalidBatch,
+    events,
+    is_batch,
+    pack,
+    unpack,
+)
 
 # Bodies with the frame's own delimiters inside: slicing by length must not care.
 PARTS = [
@@ -57,3 +65,9 @@ def test_a_length_must_be_a_positive_integer(length: object) -> None:
     headers[EVENTS_HEADER][0][LENGTH_HEADER] = length
     with pytest.raises(InvalidBatch, match=LENGTH_HEADER):
         unpack(headers, body)
+
+
+def test_events_reads_both_kinds_of_message() -> None:
+    headers, body = pack(PARTS)
+    assert events(headers, body) == unpack(headers, body)
+    assert events(dict(PARTS[0][0]), PARTS[0][1]) == [(dict(PARTS[0][0]), PARTS[0][1])]
