@@ -114,11 +114,9 @@ def _browse(side: SideQueue, limit: int | None = None
 def _events_of(headers: dict[str, Any], body: bytes) -> list[ParkedEvent]:
     """The parked events of one message: one, or each event of a batch message (parked whole
     by the broker's delivery limit), with the reason of the message they are in."""
-    if not result_batch.is_batch(headers):
-        return [ParkedEvent.from_headers(headers)]
     outer = {key: value for key, value in headers.items() if key != result_batch.EVENTS_HEADER}
     try:
-        parts = result_batch.unpack(headers, body)
+        parts = result_batch.events(headers, body)
     except result_batch.InvalidBatch:
         return [ParkedEvent.from_headers(outer)]
     return [ParkedEvent.from_headers({**part, **outer}) for part, _ in parts]

@@ -6,7 +6,7 @@ thousand. Large jobs still go to the pool, so the loop never stalls on them (hea
 and the other jobs' publishes keep flowing).
 
 Small jobs arriving in one turn of the loop (deliveries come in bursts) are tokenized in one
-call per model and language pair (:class:`InlineEncoder`): a tokenizer call on many texts costs
+call per model and language pair (:class:`JobEncoder`): a tokenizer call on many texts costs
 about a third less per text than one call per text (Marian's tokenizer, docs/performance.md),
 and gives the same ids.
 """
@@ -41,15 +41,19 @@ async def run_tokenizer_work(
 Waiting = list[tuple[Sequence[str], "asyncio.Future[list[list[int]]]"]]
 
 
-class InlineEncoder:
-    """Small jobs' texts, gathered during one loop turn and tokenized at its end, one call per
-    encoder; a call that fails is repeated job by job, so only the job at fault sees the
-    error."""
+class JobEncoder:
+    """A job's token ids: a large job's in the pool; a small job's gathered with the others of
+    the loop turn and tokenized at its end, one call per encoder. A call that fails is repeated
+    job by job, so only the job at fault sees the error."""
 
-    def __init__(self) -> None:
+    def __init__(self, pool: Executor) -> None:
+        self._pool = pool
         self._waiting: dict[Encoder, Waiting] = {}
 
     async def encode(self, encoder: Encoder, texts: Sequence[str]) -> list[list[int]]:
+        if len(texts) > INLINE_SEGMENTS:
+            return await run_tokenizer_work(self._pool, len(texts),
+                                            lambda: encoder.encode(texts))
         loop = asyncio.get_running_loop()
         if not self._waiting:
             loop.call_soon(self._run)

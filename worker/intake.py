@@ -23,7 +23,7 @@ from mtq.contract import ErrorCode, InvalidJob, Job, NotAJob, parse_job
 from mtq.settings import Settings
 from worker.admission import blocked_reason, job_limits, size_problem
 from worker.cache import SegmentReuse
-from worker.cpu_work import INLINE_SEGMENTS, InlineEncoder, run_tokenizer_work
+from worker.cpu_work import JobEncoder
 from worker.delivery import Delivery
 from worker.fairness import Lane
 from worker.jobs import InFlightJob
@@ -54,8 +54,7 @@ class Intake:
         self._settler = settler
         self._solo = solo
         self._start = start
-        self._pool = pool
-        self._inline = InlineEncoder()
+        self._tokens = JobEncoder(pool)
         self._reuse = reuse  # the translation cache, asked before anything is scheduled
         self._limits = job_limits(settings)
         self._policy = NetworkPolicy.from_settings(settings)
@@ -106,11 +105,7 @@ class Intake:
         # The model travels in the decode options: batches form per model (worker/models.py).
         job = dataclasses.replace(job, options=served.options(job.options))
         segments = model_texts(job)  # masked when the job has markup options
-        if len(segments) <= INLINE_SEGMENTS:
-            tokens = await self._inline.encode(served, segments)
-        else:
-            tokens = await run_tokenizer_work(self._pool, len(segments),
-                                              lambda: served.encode(segments))
+        tokens = await self._tokens.encode(served, segments)
         too_large = size_problem(
             tokens, served.engine.max_source_tokens, self._settings.max_job_tokens
         )

@@ -127,7 +127,6 @@ class ResultPublisher:
             else:
                 headers, body = result_batch.pack([(w.headers, w.body) for w in group])
                 await self._publish_results(headers, body, None)
-            self._on_confirmed(len(group))
         except asyncio.CancelledError:
             for member in group:
                 member.confirmed.cancel()
@@ -140,6 +139,7 @@ class ResultPublisher:
             for member in group:
                 if not member.confirmed.done():
                     member.confirmed.set_result(None)
+            self._on_confirmed(len(group))
 
     async def _publish_results(self, headers: dict[str, Any], body: bytes,
                                message_id: str | None) -> None:

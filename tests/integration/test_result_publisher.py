@@ -40,6 +40,23 @@ async def _publisher(connection: aio_pika.abc.AbstractConnection,
     return publisher
 
 
+async def _exchanges_without_queues(channel: aio_pika.abc.AbstractChannel) -> None:
+    """The exchanges exist, but no queue is bound to them: the broker returns what is sent."""
+    for name in (RESULTS_EXCHANGE, DEAD_LETTER_EXCHANGE):
+        await channel.declare_exchange(name, aio_pika.ExchangeType.DIRECT, durable=True)
+
+
+async def _take_all(channel: aio_pika.abc.AbstractChannel
+                    ) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    """Every message in mtq.results, acked, in queue order."""
+    queue = await channel.get_queue(RESULTS_QUEUE)
+    messages = []
+    while (message := await queue.get(timeout=10, fail=False)) is not None:
+        await message.ack()
+        messages.append(message)
+    return messages
+
+
 async def test_a_confirmed_result_is_in_the_results_queue(amqp_url: str) -> None:
     connection = await aio_pika.connect(amqp_url)
     async with connection:
@@ -62,12 +79,7 @@ async def test_an_unroutable_result_raises_and_is_never_reported_published(
 ) -> None:
     connection = await aio_pika.connect(amqp_url)
     async with connection:
-        setup = await connection.channel()
-        # The exchange exists, but no queue is bound to it: the broker returns the message.
-        await setup.declare_exchange(RESULTS_EXCHANGE, aio_pika.ExchangeType.DIRECT,
-                                     durable=True)
-        await setup.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT,
-                                     durable=True)
+        await _exchanges_without_queues(await connection.channel())
         publisher = await _publisher(connection)
         with pytest.raises(PublishError):
             await publisher.publish_event(EVENT, JOB.callback_url)
@@ -86,11 +98,7 @@ async def test_events_of_one_loop_turn_share_messages_of_at_most_per_message_eve
             publisher.publish_event(event, "https://hooks.example/mt", delivery_count=n)
             for n, event in enumerate(events)
         ))
-        queue = await setup.get_queue(RESULTS_QUEUE)
-        messages = []
-        while (message := await queue.get(timeout=10, fail=False)) is not None:
-            await message.ack()
-            messages.append(message)
+        messages = await _take_all(setup)
     # 2 + 2 + 1: the last one alone travels as a single-event message, as in v1.
     assert [result_batch.is_batch(m.headers) for m in messages] == [True, True, False]
     parts = [part for m in messages for part in result_batch.events(m.headers, m.body)]
@@ -103,11 +111,7 @@ async def test_events_of_one_loop_turn_share_messages_of_at_most_per_message_eve
 async def test_an_unroutable_batch_fails_every_event_in_it(amqp_url: str) -> None:
     connection = await aio_pika.connect(amqp_url)
     async with connection:
-        setup = await connection.channel()
-        await setup.declare_exchange(RESULTS_EXCHANGE, aio_pika.ExchangeType.DIRECT,
-                                     durable=True)
-        await setup.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT,
-                                     durable=True)
+        await _exchanges_without_queues(await connection.channel())
         publisher = await _publisher(connection, per_message=8)
         outcomes = await asyncio.gather(
             *(publisher.publish_event(_event(f"job-{n}"), "https://hooks.example/mt")
@@ -130,11 +134,7 @@ async def test_long_callback_urls_split_a_batch_before_its_headers_outgrow_a_fra
         publisher = await _publisher(connection, per_message=64)
         await asyncio.gather(*(publisher.publish_event(_event(f"job-{n}"), url)
                                for n in range(64)))
-        queue = await setup.get_queue(RESULTS_QUEUE)
-        messages = []
-        while (message := await queue.get(timeout=10, fail=False)) is not None:
-            await message.ack()
-            messages.append(message)
+        messages = await _take_all(setup)
     assert len(messages) > 1
     parts = [part for m in messages for part in result_batch.events(m.headers, m.body)]
     assert sorted(json.loads(body)["job_id"] for _, body in parts) == sorted(

@@ -11,11 +11,12 @@ import pytest
 from standardwebhooks import Webhook
 
 from mtq import result_batch
-from mtq.events import JOB_ID_HEADER, result_headers, webhook_id
+from mtq.events import JOB_ID_HEADER, webhook_id
 from mtq.topology import PARKED_QUEUE, RESULTS_QUEUE, retry_queue
 from tests.webhooks.whtest import (
     SECRET,
     Reply,
+    batch_of,
     broker,
     counts,
     declare_topology,
@@ -109,10 +110,7 @@ async def test_an_event_the_dispatcher_crashes_on_goes_down_the_ladder_alone(
 
 async def test_a_batch_whose_frame_does_not_add_up_is_parked_whole(amqp_url: str) -> None:
     with endpoint() as server:
-        headers, body = result_batch.pack([
-            (result_headers(f"x-{n}", "job.completed", server.url), event_body(f"x-{n}"))
-            for n in range(2)
-        ])
+        headers, body = batch_of([(f"x-{n}", server.url) for n in range(2)])
         async with broker(amqp_url) as b, dispatching(settings_for(amqp_url, server.port)):
             await b.publish_raw(headers, body[:-2] + b"]")  # one byte short
 
@@ -128,10 +126,7 @@ def test_a_batch_parked_by_the_broker_is_listed_event_by_event_and_redriven_whol
     amqp_url: str,
 ) -> None:
     events = [("q-1", "https://a.example/hook"), ("q-2", "https://b.example/hook")]
-    headers, body = result_batch.pack([
-        (result_headers(job_id, "job.completed", url), event_body(job_id))
-        for job_id, url in events
-    ])
+    headers, body = batch_of(events)
     declare_topology(amqp_url)
     with pika_channel(amqp_url) as channel:
         channel.confirm_delivery()

@@ -105,6 +105,15 @@ def event_body(job_id: str, event_type: str = "job.completed") -> bytes:
                          "stats": {"segments": 1, "queue_ms": 0, "compute_ms": 1}})
 
 
+def batch_of(events: list[tuple[str, str]]) -> tuple[dict[str, Any], bytes]:
+    """Headers and body of one batch message holding ``(job_id, callback_url)`` completed
+    events, as a worker publishes the events it confirms together (``mtq/result_batch.py``)."""
+    return result_batch.pack([
+        (result_headers(job_id, "job.completed", url), event_body(job_id))
+        for job_id, url in events
+    ])
+
+
 class Broker:
     """What a worker does (publish results with confirms) plus queue peeking for asserts."""
 
@@ -126,13 +135,8 @@ class Broker:
         return msg_id
 
     async def publish_batch(self, events: list[tuple[str, str]]) -> None:
-        """Several ``(job_id, callback_url)`` completed events in one message, as a worker
-        publishes the events it confirms together (``mtq/result_batch.py``)."""
-        headers, body = result_batch.pack([
-            (result_headers(job_id, "job.completed", url), event_body(job_id))
-            for job_id, url in events
-        ])
-        await self.publish_raw(headers, body)
+        """Several ``(job_id, callback_url)`` completed events in one message."""
+        await self.publish_raw(*batch_of(events))
 
     async def publish_raw(self, headers: dict[str, Any], body: bytes) -> None:
         exchange = await self.channel.get_exchange(RESULTS_EXCHANGE)
