@@ -105,6 +105,7 @@ async def _timed_run(
     the run's mean batch (``generate``) time."""
     import aio_pika
 
+    from mtq import result_batch
     from mtq.topology import JOBS_EXCHANGE, RESULTS_QUEUE
     from worker.app import Worker
 
@@ -124,9 +125,8 @@ async def _timed_run(
         results = await channel.get_queue(RESULTS_QUEUE)
 
         async def on_result(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            events = json.loads(message.body)  # a batch message's body is a JSON array
-            for event in events if isinstance(events, list) else [events]:
-                done[event["job_id"]] = time.monotonic()
+            for _, body in result_batch.events(message.headers, message.body):
+                done[json.loads(body)["job_id"]] = time.monotonic()
             await message.ack()
 
         await results.consume(on_result)
