@@ -1,176 +1,131 @@
-"""Kept-alive connections, one pool per pinned destination, bounded in count and idle time.
+"""Kept-alive connections to webhook receivers, on the event loop, pinned to checked addresses.
 
-A pool is keyed by ``(scheme, host, port, address)``: the address is the one
-:func:`webhooks.ssrf.resolve_destination` checked for this very try, so a reused connection
-only ever goes to an address that passed the policy moments ago. When DNS answers with another
-address, that address is checked first and gets its own pool; the old pool is never used for it
-and idles out. On https the pool's TLS context keeps the last session of its destination and
-offers it on the next new connection (session resumption), and a kept-alive connection needs no
-handshake at all.
+One :class:`aiohttp.ClientSession` per process holds the connections. A request is sent to the
+address :func:`webhooks.ssrf.resolve_destination` checked for this very try (the URL's host is
+that address), with the Host header, TLS SNI and certificate check on the callback's own name
+(``server_hostname``). aiohttp keys its kept-alive connections by address, port and TLS
+context, and each https destination has a context of its own, so a reused connection only
+ever goes to an address that passed the policy moments ago, and a TLS connection made for one
+name is never used for another (older aiohttp releases leave the server name out of the key).
+When DNS answers with another address, that address is checked first and gets its own
+connections; the old ones idle out.
 
-Bounds: each pool keeps at most ``per_pool`` idle connections (the per-host ceiling), a
-connection idle for ``KEEPALIVE_IDLE_S`` is closed instead of reused (receivers commonly drop
-idle connections after 5 s; reusing one the server is closing would fail the delivery), at
-most ``max_pools`` destinations are kept (least recently used closed first) and a pool unused
-for ``POOL_IDLE_S`` is closed. Blocking, thread-safe: deliveries run on a thread pool.
+On https each destination ``(host, port, address)`` has its own TLS context, which keeps the
+last session of its destination and offers it on the next new connection (session
+resumption); a kept-alive connection needs no handshake at all.
+
+Bounds: a connection idle for ``KEEPALIVE_IDLE_S`` is closed instead of reused (receivers
+commonly drop idle connections after 5 s; reusing one the server is closing would fail the
+delivery); at most ``max_pools`` TLS contexts are kept (least recently used dropped first).
+How many connections are open at once is bounded where concurrency is decided: the per-host
+gates and ``MTQ_WEBHOOK_CONCURRENCY``. Nothing here blocks: the session belongs to the event
+loop that first asked for it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import certifi
-import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from webhooks.ssrf import Destination
 
 KEEPALIVE_IDLE_S = 4.0
-POOL_IDLE_S = 60.0
 MAX_POOLS = 256
 
-Key = tuple[str, str, int, str]
+Key = tuple[str, int, str]
 OnConnect = Callable[[], None]
 
 
-class _CountingHTTPConnection(HTTPConnection):
-    on_connect: OnConnect | None = None
-    last_used: float = 0.0
-
-    def connect(self) -> None:
-        super().connect()
-        if self.on_connect is not None:
-            self.on_connect()
-
-
-class _CountingHTTPSConnection(HTTPSConnection):
-    on_connect: OnConnect | None = None
-    last_used: float = 0.0
-
-    def connect(self) -> None:
-        super().connect()
-        if self.on_connect is not None:
-            self.on_connect()
-
-
 class _ResumingContext(ssl.SSLContext):
-    """A client TLS context for one destination that offers its last session again."""
+    """A client TLS context for one destination that offers its last session again.
+
+    asyncio's TLS transport wraps memory BIOs (``wrap_bio``), never sockets. The session is
+    read from the previous connection when the next one starts, not when the previous one
+    is handed back: by then its TLS 1.3 tickets (sent after the handshake) have arrived."""
 
     saved: ssl.SSLSession | None = None
+    _latest: ssl.SSLObject | None = None
 
-    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        if self._latest is not None and self._latest.session is not None:
+            self.saved = self._latest.session
         if kwargs.get("session") is None and self.saved is not None:
             kwargs["session"] = self.saved
-        return super().wrap_socket(sock, *args, **kwargs)
-
-
-class _Reusing:
-    """Mixin for both pool classes: idle-bounded reuse and the TLS session kept on release."""
-
-    on_connect: OnConnect | None = None
-    idle_s: float = KEEPALIVE_IDLE_S
-
-    def _new_conn(self) -> Any:
-        conn = super()._new_conn()  # type: ignore[misc]
-        conn.on_connect = self.on_connect
-        return conn
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)  # type: ignore[misc]
-        if conn.sock is not None and time.monotonic() - conn.last_used > self.idle_s:
-            conn.close()  # reconnects on use: better than racing the server's idle close
-        return conn
-
-    def _put_conn(self, conn: Any) -> None:
-        if conn is not None:
-            conn.last_used = time.monotonic()
-            sock = getattr(conn, "sock", None)
-            context = getattr(conn, "ssl_context", None)
-            if isinstance(sock, ssl.SSLSocket) and isinstance(context, _ResumingContext):
-                # Read after the response: TLS 1.3 tickets arrive after the handshake.
-                context.saved = sock.session
-        super()._put_conn(conn)  # type: ignore[misc]
-
-
-class _HTTPPool(_Reusing, urllib3.HTTPConnectionPool):
-    ConnectionCls = _CountingHTTPConnection
-
-
-class _HTTPSPool(_Reusing, urllib3.HTTPSConnectionPool):
-    ConnectionCls = _CountingHTTPSConnection
+        tls = super().wrap_bio(*args, **kwargs)
+        self._latest = tls
+        return tls
 
 
 class ConnectionPools:
-    """The process's kept-alive connections to webhook receivers."""
+    """The process's kept-alive connections to webhook receivers.
 
-    def __init__(self, per_pool: int, *, ca_certs: str | None = None,
-                 on_connect: OnConnect | None = None, max_pools: int = MAX_POOLS,
+    ``keepalive_idle_s`` below 0 turns reuse off: every request opens its own connection.
+    """
+
+    def __init__(self, *, ca_certs: str | None = None, on_connect: OnConnect | None = None,
+                 max_pools: int = MAX_POOLS,
                  keepalive_idle_s: float = KEEPALIVE_IDLE_S) -> None:
-        self._per_pool = max(1, per_pool)
         self._keepalive_idle_s = keepalive_idle_s
         self._ca_certs = ca_certs
         self._on_connect = on_connect
         self._max_pools = max_pools
-        self._pools: OrderedDict[Key, tuple[urllib3.HTTPConnectionPool, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._contexts: OrderedDict[Key, _ResumingContext] = OrderedDict()
+        self._session: aiohttp.ClientSession | None = None
 
-    def pool(self, destination: Destination) -> urllib3.HTTPConnectionPool:
-        key: Key = (destination.scheme, destination.host, destination.port, destination.address)
-        now = time.monotonic()
-        with self._lock:
-            entry = self._pools.pop(key, None)
-            pool = entry[0] if entry is not None else self._new_pool(destination)
-            self._pools[key] = (pool, now)
-            closing = self._expired(now)
-        for stale in closing:
-            stale.close()
-        return pool
+    def session(self) -> aiohttp.ClientSession:
+        """The shared session, made on first use inside the running event loop."""
+        if self._session is None or self._session.closed:
+            self._session = self._new_session()
+        return self._session
+
+    def tls_context(self, destination: Destination) -> _ResumingContext:
+        """The TLS context of ``destination``: one per checked address and name."""
+        key: Key = (destination.host, destination.port, destination.address)
+        context = self._contexts.pop(key, None)
+        if context is None:
+            context = _ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.load_verify_locations(cafile=self._ca_certs or certifi.where())
+        self._contexts[key] = context
+        while len(self._contexts) > self._max_pools:
+            self._contexts.popitem(last=False)  # its connections idle out on their own
+        return context
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._pools)
+        return len(self._contexts)
 
-    def close(self) -> None:
-        with self._lock:
-            pools = [pool for pool, _ in self._pools.values()]
-            self._pools.clear()
-        for pool in pools:
-            pool.close()
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            # A closed transport lets go of its socket on the loop's next turn.
+            await asyncio.sleep(0)
+        self._contexts.clear()
 
-    def _expired(self, now: float) -> list[urllib3.HTTPConnectionPool]:
-        """Pools to close: idle too long, or beyond the count bound (oldest first)."""
-        closing = []
-        while self._pools:
-            key, (pool, used) = next(iter(self._pools.items()))
-            if now - used <= POOL_IDLE_S and len(self._pools) <= self._max_pools:
-                break
-            del self._pools[key]
-            closing.append(pool)
-        return closing
+    def _new_session(self) -> aiohttp.ClientSession:
+        reuse = self._keepalive_idle_s >= 0
+        connector = aiohttp.TCPConnector(
+            limit=0, limit_per_host=0,  # concurrency is the host gates' and the setting's
+            force_close=not reuse,
+            keepalive_timeout=self._keepalive_idle_s if reuse else None,
+        )
+        tracing = aiohttp.TraceConfig()
+        if self._on_connect is not None:
+            on_connect = self._on_connect
 
-    def _new_pool(self, destination: Destination) -> urllib3.HTTPConnectionPool:
-        # block=False: the per-host gate bounds concurrency; a burst past the pool size opens
-        # extra connections rather than waiting, and only per_pool of them are kept.
-        pool: _HTTPPool | _HTTPSPool
-        if destination.scheme == "https":
-            pool = _HTTPSPool(
-                destination.address, destination.port, maxsize=self._per_pool, block=False,
-                retries=False, ssl_context=self._tls_context(),
-                assert_hostname=destination.host, server_hostname=destination.host,
-            )
-        else:
-            pool = _HTTPPool(destination.address, destination.port, maxsize=self._per_pool,
-                             block=False, retries=False)
-        pool.on_connect = self._on_connect
-        pool.idle_s = self._keepalive_idle_s
-        return pool
+            async def opened(*_args: object) -> None:
+                on_connect()
 
-    def _tls_context(self) -> _ResumingContext:
-        context = _ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.load_verify_locations(cafile=self._ca_certs or certifi.where())
-        return context
+            tracing.on_connection_create_end.append(opened)
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),  # no receiver's cookie reaches another job
+            auto_decompress=False,  # what we read is capped in bytes on the wire
+            trust_env=False,  # never an environment proxy
+            trace_configs=[tracing],
+            skip_auto_headers=("Accept-Encoding",),
+        )

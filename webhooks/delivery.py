@@ -44,6 +44,8 @@ from webhooks.policy import (
 from webhooks.signing import SigningKey, parse_secrets, sign_headers
 from webhooks.ssrf import (
     CachingResolver,
+    Destination,
+    NotCached,
     ResolutionFailed,
     Resolver,
     resolve_destination,
@@ -68,7 +70,6 @@ class DeliveryConfig:
     quick_retries: int = 3
     quick_wait_max_s: float = 2.0
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    per_host: int = 8
     dns_ttl_s: float = 30.0
 
     @classmethod
@@ -102,7 +103,6 @@ class DeliveryConfig:
             ),
             schedule=tuple(settings.webhook_retry_schedule_s),
             quick_retries=settings.webhook_quick_retries,
-            per_host=settings.webhook_per_host,
             dns_ttl_s=settings.webhook_dns_ttl_s,
         )
 
@@ -126,7 +126,8 @@ class Outcome:
 
 
 class Deliverer:
-    """Delivers events; blocking HTTP runs on ``executor`` so the event loop stays free."""
+    """Delivers events. HTTP runs on the event loop; ``executor`` only looks names up (the
+    system resolver blocks), and only when the cached answer has expired."""
 
     def __init__(
         self,
@@ -142,11 +143,11 @@ class Deliverer:
         self._executor = executor
         self._resolver = CachingResolver(resolver, config.dns_ttl_s)
         self._clock = clock
-        self.pools = ConnectionPools(config.per_host, ca_certs=config.http.ca_certs,
+        self.pools = ConnectionPools(ca_certs=config.http.ca_certs,
                                      on_connect=self._metrics.connections_opened.inc)
 
-    def close(self) -> None:
-        self.pools.close()
+    async def close(self) -> None:
+        await self.pools.close()
 
     async def deliver(self, event: ResultMessage) -> Outcome:
         if len(event.body) > self._config.max_request_bytes:
@@ -155,7 +156,7 @@ class Deliverer:
             return Outcome(Verdict.LADDER, error=f"event is {len(event.body)} bytes",
                            park_reason="request_too_large")
         feedback: list[Feedback] = []
-        outcome = await self._try_in_thread(event, feedback)
+        outcome = await self._try(event, feedback)
         if outcome.verdict is Verdict.QUICK_RETRY and self._config.quick_retries:
             outcome = await self._retry_quickly(event, feedback)
         return dataclasses.replace(outcome, feedback=tuple(feedback))
@@ -177,20 +178,28 @@ class Deliverer:
         log.info("job %s: quick retry 1 of webhook %s in %.2fs", event.job_id,
                  event.webhook_id, first_wait)
         await asyncio.sleep(first_wait)
-        outcome: Outcome = await retrying(self._try_in_thread, event, feedback)
+        outcome: Outcome = await retrying(self._try, event, feedback)
         return outcome
 
-    async def _try_in_thread(self, event: ResultMessage, feedback: list[Feedback]) -> Outcome:
-        loop = asyncio.get_running_loop()
-        outcome = await loop.run_in_executor(self._executor, self.try_once, event)
+    async def _try(self, event: ResultMessage, feedback: list[Feedback]) -> Outcome:
+        outcome = await self.try_once(event)
         feedback.extend(outcome.feedback)
         return outcome
 
-    def try_once(self, event: ResultMessage) -> Outcome:
-        """One HTTP try (blocking): destination check, fresh signature, POST."""
+    async def _destination(self, url: str) -> Destination:
+        """Check ``url`` and pin an address. A DNS answer still cached is used on the loop;
+        only a lookup (blocking ``getaddrinfo``) goes to the executor."""
         try:
-            destination = resolve_destination(event.callback_url, self._config.policy,
-                                              self._resolver)
+            return resolve_destination(url, self._config.policy, self._resolver.cached)
+        except NotCached:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, resolve_destination, url,
+                                              self._config.policy, self._resolver)
+
+    async def try_once(self, event: ResultMessage) -> Outcome:
+        """One HTTP try: destination check, fresh signature, POST."""
+        try:
+            destination = await self._destination(event.callback_url)
         except UnusableCallback as exc:
             # The host only: callback URLs often carry tokens in their path or query.
             log.warning("job %s: callback on host %s refused (%s): %s", event.job_id,
@@ -207,7 +216,7 @@ class Deliverer:
             "User-Agent": USER_AGENT,
             **sign_headers(self._config.keys, event.webhook_id, timestamp, event.body),
         }
-        result = post(destination, event.body, headers, self._config.http, self.pools)
+        result = await post(destination, event.body, headers, self._config.http, self.pools)
         if result.status is None and not result.timed_out:
             self._resolver.forget(destination.host)  # refused or reset: the address may move
         return self._judge(event, destination.address, result)

@@ -1,7 +1,8 @@
 """The dispatcher: consume ``mtq.results``, deliver each event, settle it.
 
-The event loop only talks AMQP and schedules work; every blocking HTTP call runs in a thread
-pool, so heartbeats and acks are never held up by a slow receiver. Concurrency is bounded
+AMQP and HTTP share the event loop (aiohttp): a slow receiver holds only its own delivery
+task, never the loop, so heartbeats and acks are not held up; only DNS lookups (the system
+resolver blocks) run on a thread pool. Concurrency is bounded
 three ways: the consumer's prefetch (per consumer: quorum queues reject global QoS) bounds the
 messages held, ``webhook_concurrency`` the deliveries at once, and each host's adaptive window
 (``hostgates.py``, at most ``webhook_per_host``) the deliveries per receiver host. Events
@@ -274,7 +275,7 @@ async def run_dispatcher(
     config = DeliveryConfig.from_settings(settings)  # ConfigError before any connection
     stop = stop or asyncio.Event()
     executor = ThreadPoolExecutor(settings.webhook_concurrency,
-                                  thread_name_prefix="mtq-webhook")
+                                  thread_name_prefix="mtq-webhook-dns")
     metrics = metrics if metrics is not None else DispatcherMetrics()
     deliverer = Deliverer(config, executor, resolver=resolver, metrics=metrics)
     dispatcher = Dispatcher(settings, config, deliverer, metrics, burst=burst)
@@ -292,7 +293,7 @@ async def run_dispatcher(
         if server is not None:
             server.stop()
         executor.shutdown(wait=False, cancel_futures=True)
-        deliverer.close()
+        await deliverer.close()
 
 
 def _health_server(settings: Settings, dispatcher: Dispatcher,

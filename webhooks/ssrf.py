@@ -38,6 +38,10 @@ class ResolutionFailed(TransientError):
     """DNS gave no answer right now; worth retrying later."""
 
 
+class NotCached(LookupError):
+    """:meth:`CachingResolver.cached` has no live answer: a lookup is needed."""
+
+
 @dataclass(frozen=True)
 class Destination:
     """A checked callback: connect to ``address`` but speak to ``host`` (Host header, SNI)."""
@@ -141,6 +145,14 @@ class CachingResolver:
                     self._answers.clear()  # a bound, not a policy: answers are cheap to redo
                 self._answers[(host, port)] = (now + self._ttl_s, answer)
         return answer
+
+    def cached(self, host: str, port: int) -> Sequence[str]:
+        """The live cached answer, without a lookup; raises :class:`NotCached` if none."""
+        with self._lock:
+            cached = self._answers.get((host, port))
+        if cached is None or self._clock() >= cached[0]:
+            raise NotCached(host)
+        return cached[1]
 
     def forget(self, host: str) -> None:
         with self._lock:

@@ -1,30 +1,24 @@
 """One HTTP POST to a pinned address: no redirects, bounded time, bounded bytes.
 
-urllib3 (the engine under ``requests``) is used directly because pinning needs its pool
-arguments: the pool connects to ``Destination.address`` while the Host header, TLS SNI
-(``server_hostname``) and certificate check (``assert_hostname``) use the original host name.
-The dispatcher passes its :class:`~webhooks.connections.ConnectionPools`, which keeps
-connections alive per checked address (keyed by it, so reuse never skips the check); without
-one a single-use pool is built and closed. No environment proxy is ever consulted. This module
-is blocking; the dispatcher calls it from a thread pool, never from the event loop.
+The POST runs on the event loop (aiohttp), on the kept-alive connections of
+:class:`~webhooks.connections.ConnectionPools`: it connects to ``Destination.address`` while
+the Host header, TLS SNI and certificate check use the original host name. Without pools a
+single-use connection is made and closed. No environment proxy is ever consulted, no cookie
+kept, no redirect followed. An earlier version ran urllib3 on a thread pool; handing each POST
+to a thread and back cost several times the POST itself (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 
-import certifi
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
+import aiohttp
+from yarl import URL
 
 from webhooks.connections import ConnectionPools
 from webhooks.ssrf import Destination
@@ -54,103 +48,104 @@ class HttpResult:
     timed_out: bool = False
 
 
-def post(
+async def post(
     destination: Destination, body: bytes, headers: Mapping[str, str], limits: HttpLimits,
     pools: ConnectionPools | None = None,
 ) -> HttpResult:
     """POST ``body`` to the pinned destination; never raises for network trouble."""
+    if pools is not None:
+        return await _post(destination, body, headers, limits, pools, reused=True)
+    single = ConnectionPools(ca_certs=limits.ca_certs, keepalive_idle_s=-1)
+    try:
+        return await _post(destination, body, headers, limits, single, reused=False)
+    finally:
+        await single.close()
+
+
+async def _post(
+    destination: Destination, body: bytes, headers: Mapping[str, str], limits: HttpLimits,
+    pools: ConnectionPools, *, reused: bool,
+) -> HttpResult:
     started = time.monotonic()
-    deadline = started + limits.total_timeout_s
-    timeout = urllib3.Timeout(
-        connect=limits.connect_timeout_s, read=limits.total_timeout_s, total=limits.total_timeout_s
-    )
-    pool = _pool(destination, limits) if pools is None else pools.pool(destination)
+    timeout = aiohttp.ClientTimeout(total=limits.total_timeout_s,
+                                    connect=limits.connect_timeout_s)
+    context = pools.tls_context(destination) if destination.scheme == "https" else None
+    session = pools.session()
     sent = {**headers, "Host": destination.host_header}
 
-    def send() -> urllib3.BaseHTTPResponse:
-        return pool.urlopen("POST", destination.target, body=body, headers=sent,
-                            redirect=False, retries=False, preload_content=False,
-                            timeout=timeout)
+    def send() -> Awaitable[aiohttp.ClientResponse]:
+        return session.post(
+            _url(destination), data=body, headers=sent, allow_redirects=False,
+            timeout=timeout, ssl=context if context is not None else False,
+            server_hostname=destination.host if context is not None else None,
+        )
 
     try:
         try:
-            response = send()
-        except ProtocolError:
-            if pools is None:
+            response = await send()
+        except aiohttp.ServerDisconnectedError:
+            if not reused:
                 raise
-            # A kept-alive connection the receiver closed (or garbled) as we sent: once more,
-            # on a fresh connection. Receivers dedupe on webhook-id if it did arrive.
-            response = send()
+            # A kept-alive connection the receiver closed as we sent: once more, on a fresh
+            # connection. Receivers dedupe on webhook-id if it did arrive.
+            response = await send()
         complete = False
         try:
-            content, complete = _read_capped(response, limits.max_response_bytes, deadline)
-        except (HTTPError, OSError):
-            # The status line already decided the outcome; a body cut short changes nothing.
-            content = b""
+            content, complete = await _read_capped(response, limits.max_response_bytes)
         finally:
             if not complete:
                 response.close()  # unread bytes left: this connection cannot carry another
-            response.release_conn()
+            response.release()
         return HttpResult(
             status=response.status, elapsed_s=time.monotonic() - started,
             retry_after=response.headers.get("Retry-After"), body=content,
             error="" if 200 <= response.status < 300 else f"HTTP {response.status}",
         )
-    except NewConnectionError as exc:  # a subclass of ConnectTimeoutError, but e.g. refused
-        return HttpResult(status=None, elapsed_s=time.monotonic() - started, error=_describe(exc))
-    except (ConnectTimeoutError, ReadTimeoutError, TimeoutError) as exc:
-        return HttpResult(
-            status=None, elapsed_s=time.monotonic() - started, timed_out=True,
-            error=f"timeout after {time.monotonic() - started:.1f}s: {_describe(exc)}",
-        )
-    except (HTTPError, OSError) as exc:
-        return HttpResult(status=None, elapsed_s=time.monotonic() - started, error=_describe(exc))
-    finally:
-        if pools is None:
-            pool.close()
+    except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError) as exc:
+        return HttpResult(status=None, elapsed_s=time.monotonic() - started,
+                          error=f"{type(exc).__name__}: {exc}")
+    except aiohttp.ClientConnectorError as exc:  # refused, unreachable
+        return HttpResult(status=None, elapsed_s=time.monotonic() - started,
+                          error=_describe(exc.os_error))
+    except TimeoutError as exc:  # aiohttp's connect and total timeouts are TimeoutErrors
+        elapsed = time.monotonic() - started
+        return HttpResult(status=None, elapsed_s=elapsed, timed_out=True,
+                          error=f"timeout after {elapsed:.1f}s: {type(exc).__name__}")
+    except (aiohttp.ClientError, OSError) as exc:
+        return HttpResult(status=None, elapsed_s=time.monotonic() - started,
+                          error=f"{type(exc).__name__}: {exc}")
 
 
-def _pool(destination: Destination, limits: HttpLimits) -> urllib3.HTTPConnectionPool:
-    if destination.scheme == "https":
-        return urllib3.HTTPSConnectionPool(
-            destination.address, destination.port, maxsize=1, retries=False,
-            cert_reqs="CERT_REQUIRED", ca_certs=limits.ca_certs or certifi.where(),
-            assert_hostname=destination.host, server_hostname=destination.host,
-        )
-    return urllib3.HTTPConnectionPool(destination.address, destination.port, maxsize=1,
-                                      retries=False)
+def _url(destination: Destination) -> URL:
+    address = f"[{destination.address}]" if ":" in destination.address else destination.address
+    # The target is sent as the callback spelled it: already encoded, never re-encoded.
+    return URL(f"{destination.scheme}://{address}:{destination.port}{destination.target}",
+               encoded=True)
 
 
-def _read_capped(response: urllib3.BaseHTTPResponse, cap: int, deadline: float
-                 ) -> tuple[bytes, bool]:
-    """Read at most ``cap`` bytes, stopping at ``deadline``; the rest is never read.
+async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
+    """Read at most ``cap`` bytes; the rest is never read.
 
     Returns the bytes and whether the body ended (only then may the connection be reused).
-
-    ``read1`` returns after one socket read, so a server dripping bytes slowly cannot keep the
-    loop alive past the deadline; each read's socket timeout shrinks to the time left.
+    The request's total timeout bounds the reading, so a server dripping bytes slowly cannot
+    keep it alive; the status line already decided the outcome, so a body cut short by it (or
+    by a broken connection) changes nothing.
     """
     chunks: list[bytes] = []
     size = 0
-    sock = getattr(response.connection, "sock", None)
-    while size <= cap:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        if sock is not None:
-            sock.settimeout(left)
-        # One byte past the cap tells "ended at the cap" from "more to come".
-        chunk = response.read1(min(_CHUNK, cap + 1 - size))
-        if not chunk:
-            return b"".join(chunks), True
-        chunks.append(chunk)
-        size += len(chunk)
+    try:
+        while size <= cap:
+            # One byte past the cap tells "ended at the cap" from "more to come".
+            chunk = await response.content.read(min(_CHUNK, cap + 1 - size))
+            if not chunk:
+                return b"".join(chunks), True
+            chunks.append(chunk)
+            size += len(chunk)
+    except (TimeoutError, aiohttp.ClientError, OSError, asyncio.IncompleteReadError):
+        pass
     return b"".join(chunks)[:cap], False
 
 
-def _describe(exc: BaseException) -> str:
-    # urllib3 wraps the cause; the innermost message is the useful one (e.g. refused).
-    reason = getattr(exc, "reason", None)
-    if isinstance(reason, BaseException):
-        return f"{type(reason).__name__}: {reason}"
-    return f"{type(exc).__name__}: {exc}"
+def _describe(error: OSError) -> str:
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return f"{type(error).__name__}: {reason}"

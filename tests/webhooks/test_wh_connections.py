@@ -50,7 +50,7 @@ def two_addresses() -> Iterator[tuple[Endpoint, Endpoint]]:
         yield first, second
 
 
-def test_webhooks_to_one_host_share_one_kept_alive_connection(
+async def test_webhooks_to_one_host_share_one_kept_alive_connection(
     two_addresses: tuple[Endpoint, Endpoint],
 ) -> None:
     server, _ = two_addresses
@@ -58,14 +58,14 @@ def test_webhooks_to_one_host_share_one_kept_alive_connection(
     deliverer = _deliverer(server.port, ResolverStub({NAME: ["127.0.0.1"]}), dns_ttl_s=30,
                            metrics=m)
     for n in range(20):
-        assert deliverer.try_once(_event(server.port, n)).status == 200
+        assert (await deliverer.try_once(_event(server.port, n))).status == 200
     assert len(server.delivered()) == 20
     assert server.connections == 1
     assert metric(m, "mtq_webhook_connections_opened_total") == 1
-    deliverer.close()
+    await deliverer.close()
 
 
-def test_a_dns_change_is_checked_before_any_reuse(
+async def test_a_dns_change_is_checked_before_any_reuse(
     two_addresses: tuple[Endpoint, Endpoint],
 ) -> None:
     first, second = two_addresses
@@ -73,35 +73,35 @@ def test_a_dns_change_is_checked_before_any_reuse(
     # (outside the allowed networks).
     resolver = ResolverStub({NAME: ["127.0.0.1"]}, {NAME: ["127.0.0.2"]}, {NAME: ["127.0.0.3"]})
     deliverer = _deliverer(first.port, resolver, dns_ttl_s=0)  # resolve on every try
-    assert deliverer.try_once(_event(first.port, 1)).status == 200
-    assert deliverer.try_once(_event(first.port, 2)).status == 200
+    assert (await deliverer.try_once(_event(first.port, 1))).status == 200
+    assert (await deliverer.try_once(_event(first.port, 2))).status == 200
     # The kept-alive connection to the old address was not reused for the new answer.
     assert [s.job_id for s in first.seen()] == ["conn-1"]
     assert [s.job_id for s in second.seen()] == ["conn-2"]
-    blocked = deliverer.try_once(_event(first.port, 3))
+    blocked = await deliverer.try_once(_event(first.port, 3))
     assert blocked.park_reason == "blocked_destination"
     assert len(first.seen()) == 1 and len(second.seen()) == 1  # no connection reused for it
-    deliverer.close()
+    await deliverer.close()
 
 
-def test_answers_are_kept_for_the_ttl_and_dropped_when_the_address_fails(
+async def test_answers_are_kept_for_the_ttl_and_dropped_when_the_address_fails(
     two_addresses: tuple[Endpoint, Endpoint],
 ) -> None:
     first, second = two_addresses
     resolver = ResolverStub({NAME: ["127.0.0.1"]}, {NAME: ["127.0.0.2"]})
     deliverer = _deliverer(first.port, resolver, dns_ttl_s=300)
     for n in range(3):
-        assert deliverer.try_once(_event(first.port, n)).status == 200
+        assert (await deliverer.try_once(_event(first.port, n))).status == 200
     assert resolver.calls == [NAME]  # one resolution for three webhooks
     first.stop()  # the old address stops answering: refused
-    assert deliverer.try_once(_event(first.port, 3)).status is None
-    assert deliverer.try_once(_event(first.port, 4)).status == 200  # resolved again
+    assert (await deliverer.try_once(_event(first.port, 3))).status is None
+    assert (await deliverer.try_once(_event(first.port, 4))).status == 200  # resolved again
     assert resolver.calls == [NAME, NAME]
     assert [s.job_id for s in second.seen()] == ["conn-4"]
-    deliverer.close()
+    await deliverer.close()
 
 
-def test_tls_connections_are_kept_alive_and_sessions_resumed(pki: Pki) -> None:  # noqa: F811
+async def test_tls_connections_are_kept_alive_and_sessions_resumed(pki: Pki) -> None:  # noqa: F811
     import ssl
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -109,32 +109,52 @@ def test_tls_connections_are_kept_alive_and_sessions_resumed(pki: Pki) -> None: 
     with endpoint(tls=context) as server:
         destination = pinned(f"https://{NAME}:{server.port}/", server.port)
         limits = HttpLimits(ca_certs=str(pki.ca))
-        pools = ConnectionPools(4, ca_certs=str(pki.ca))
+        pools = ConnectionPools(ca_certs=str(pki.ca))
         for _ in range(5):
-            assert post(destination, b"{}", {}, limits, pools).status == 200
+            assert (await post(destination, b"{}", {}, limits, pools)).status == 200
         assert server.connections == 1 and server.tls_resumed == 0
-        pools.close()
+        await pools.close()
         # Connections that may not idle at all: each request opens a new one, and each new
         # handshake after the first resumes the destination's TLS session.
-        pools = ConnectionPools(4, ca_certs=str(pki.ca), keepalive_idle_s=-1)
+        pools = ConnectionPools(ca_certs=str(pki.ca), keepalive_idle_s=-1)
         for _ in range(3):
-            assert post(destination, b"{}", {}, limits, pools).status == 200
+            assert (await post(destination, b"{}", {}, limits, pools)).status == 200
         assert server.connections == 4
         assert server.tls_resumed == 2
-        pools.close()
+        await pools.close()
 
 
-def test_pooled_tls_still_checks_the_name(pki: Pki) -> None:  # noqa: F811
+async def test_pooled_tls_still_checks_the_name(pki: Pki) -> None:  # noqa: F811
     import ssl
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(pki.cert, pki.key)
     with endpoint(tls=context) as server:
-        pools = ConnectionPools(4, ca_certs=str(pki.ca))
+        pools = ConnectionPools(ca_certs=str(pki.ca))
         evil = pinned(f"https://evil.example.com:{server.port}/", server.port,
                       name="evil.example.com")
-        result = post(evil, b"{}", {}, HttpLimits(ca_certs=str(pki.ca)), pools)
+        result = await post(evil, b"{}", {}, HttpLimits(ca_certs=str(pki.ca)), pools)
         assert result.status is None
         assert "certificate" in result.error.lower() or "hostname" in result.error.lower()
         assert server.seen() == []
-        pools.close()
+        await pools.close()
+
+
+async def test_a_tls_connection_is_never_reused_for_another_name(pki: Pki) -> None:  # noqa: F811
+    """Two names on one address: the kept-alive connection verified for the first must not
+    carry a webhook for the second, whose certificate check would then be skipped."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.cert, pki.key)
+    with endpoint(tls=context) as server:
+        pools = ConnectionPools(ca_certs=str(pki.ca))
+        limits = HttpLimits(ca_certs=str(pki.ca))
+        good = pinned(f"https://{NAME}:{server.port}/", server.port)
+        assert (await post(good, b"{}", {}, limits, pools)).status == 200
+        evil = pinned(f"https://evil.example.com:{server.port}/", server.port,
+                      name="evil.example.com")
+        result = await post(evil, b"{}", {}, limits, pools)
+        assert result.status is None and "certificate" in result.error.lower()
+        assert len(server.seen()) == 1
+        await pools.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,12 +26,22 @@ from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import ResultMessage
 from webhooks.policy import Ack, Park, Retry, Verdict
 
+_MADE: list[Deliverer] = []
+
 
 @pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
+async def executor() -> AsyncIterator[ThreadPoolExecutor]:
+    """The deliverers' DNS pool; every deliverer a test made is closed after it."""
     pool = ThreadPoolExecutor(2)
     yield pool
+    while _MADE:
+        await _MADE.pop().close()
     pool.shutdown(wait=False, cancel_futures=True)
+
+
+def made(deliverer: Deliverer) -> Deliverer:
+    _MADE.append(deliverer)
+    return deliverer
 
 
 def deliverer(port: int, executor: ThreadPoolExecutor, **changes: Any) -> Deliverer:
@@ -39,7 +49,7 @@ def deliverer(port: int, executor: ThreadPoolExecutor, **changes: Any) -> Delive
         settings_for("amqp://unused/", port, webhook_quick_retries=3)
     )
     config = dataclasses.replace(config, quick_wait_max_s=0.05, **changes)
-    return Deliverer(config, executor)
+    return made(Deliverer(config, executor))
 
 
 def event(url: str, job_id: str = "job-d") -> ResultMessage:
@@ -98,7 +108,7 @@ async def test_rotation_sends_two_signatures(executor: ThreadPoolExecutor) -> No
         config = DeliveryConfig.from_settings(
             settings_for("amqp://unused/", server.port, webhook_secret=(SECRET, SECRET_NEXT))
         )
-        await Deliverer(config, executor).deliver(event(server.url))
+        await made(Deliverer(config, executor)).deliver(event(server.url))
         [seen] = server.seen()
         assert len(seen.headers["webhook-signature"].split()) == 2
         Webhook(SECRET).verify(seen.body, seen.headers)

@@ -17,7 +17,7 @@ from mtq.callback_policy import (
     parse_ip_literal,
 )
 from tests.webhooks.whtest import SECRET, Endpoint, endpoint
-from webhooks.delivery import Deliverer, DeliveryConfig
+from webhooks.delivery import Deliverer, DeliveryConfig, Outcome
 from webhooks.events import ResultMessage
 from webhooks.signing import parse_secrets
 from webhooks.ssrf import ResolutionFailed, resolve_destination
@@ -232,34 +232,42 @@ def _deliverer(port: int, resolver: ResolverStub | None = None) -> Deliverer:
     return Deliverer(config, ThreadPoolExecutor(1), resolver=resolver or ResolverStub({}))
 
 
+async def _try_once(port: int, url: str, resolver: ResolverStub | None = None) -> Outcome:
+    deliverer = _deliverer(port, resolver)
+    try:
+        return await deliverer.try_once(_event(url))
+    finally:
+        await deliverer.close()
+
+
 def _event(url: str) -> ResultMessage:
     return ResultMessage(webhook_id="msg_t", job_id="ssrf-job", event_type="job.completed",
                        callback_url=url, body=b"{}", attempt=0)
 
 
 @pytest.mark.parametrize("form", LOOPBACK_FORMS)
-def test_blocked_forms_never_reach_the_target(target: Endpoint, form: str) -> None:
-    outcome = _deliverer(target.port).try_once(_event(form.format(port=target.port)))
+async def test_blocked_forms_never_reach_the_target(target: Endpoint, form: str) -> None:
+    outcome = await _try_once(target.port, form.format(port=target.port))
     assert outcome.park_reason == "blocked_destination"
     assert target.seen() == []
 
 
 @pytest.mark.parametrize("answer", [["127.0.0.1"], [PUBLIC_V4, "127.0.0.1"], ["::ffff:7f00:1"]])
-def test_names_resolving_inside_never_reach_the_target(target: Endpoint,
+async def test_names_resolving_inside_never_reach_the_target(target: Endpoint,
                                                        answer: list[str]) -> None:
     resolver = ResolverStub({"hooks.example.com": answer})
     url = f"http://hooks.example.com:{target.port}/"
-    outcome = _deliverer(target.port, resolver).try_once(_event(url))
+    outcome = await _try_once(target.port, url, resolver)
     assert outcome.park_reason == "blocked_destination"
     assert target.seen() == []
 
 
-def test_dns_rebinding_cannot_redirect_the_connection(target: Endpoint) -> None:
+async def test_dns_rebinding_cannot_redirect_the_connection(target: Endpoint) -> None:
     # First answer public (passes the check), every later answer loopback. The connection
     # must go to the checked address, so the loopback target never hears from us.
     resolver = ResolverStub({"rebind.example": [PUBLIC_V4]}, {"rebind.example": ["127.0.0.1"]})
     url = f"http://rebind.example:{target.port}/"
-    outcome = _deliverer(target.port, resolver).try_once(_event(url))
+    outcome = await _try_once(target.port, url, resolver)
     assert resolver.calls == ["rebind.example"]  # resolved exactly once
     assert outcome.status is None  # nothing answers on the public address here
     assert target.seen() == []

@@ -33,11 +33,11 @@ def reply(**kwargs: Any) -> Behaviour:
     return lambda _seen, _n: Reply(**kwargs)
 
 
-def test_connects_to_pinned_address_with_original_host_header() -> None:
+async def test_connects_to_pinned_address_with_original_host_header() -> None:
     with endpoint() as server:
         destination = pinned(f"http://hooks.example.com:{server.port}/in?x=1", server.port)
         assert destination.address == "127.0.0.1"
-        result = post(destination, b'{"a":1}', {"webhook-id": "msg_1"}, FAST)
+        result = await post(destination, b'{"a":1}', {"webhook-id": "msg_1"}, FAST)
         assert result.status == 200
         [seen] = server.seen()
         assert seen.headers["host"] == f"hooks.example.com:{server.port}"
@@ -45,56 +45,56 @@ def test_connects_to_pinned_address_with_original_host_header() -> None:
         assert seen.body == b'{"a":1}' and seen.headers["webhook-id"] == "msg_1"
 
 
-def test_redirects_are_never_followed() -> None:
+async def test_redirects_are_never_followed() -> None:
     with endpoint("127.0.0.2") as internal:
         location = f"http://127.0.0.2:{internal.port}/admin"
         with endpoint(behaviour=reply(status=302, headers={"Location": location})) as server:
-            result = post(pinned(f"http://hooks.example.com:{server.port}/", server.port),
+            result = await post(pinned(f"http://hooks.example.com:{server.port}/", server.port),
                           b"{}", {}, FAST)
         assert result.status == 302
         assert result.error.startswith("HTTP 302")
         assert internal.seen() == []
 
 
-def test_huge_response_body_is_capped() -> None:
+async def test_huge_response_body_is_capped() -> None:
     # 2 GB announced by streaming; we read 64 KiB and hang up.
     with endpoint(behaviour=reply(status=200, stream_bytes=2 * 1024**3)) as server:
-        result = post(pinned(f"http://hooks.example.com:{server.port}/", server.port),
+        result = await post(pinned(f"http://hooks.example.com:{server.port}/", server.port),
                       b"{}", {}, FAST)
         assert result.status == 200
         assert len(result.body) <= FAST.max_response_bytes
 
 
-def test_huge_error_body_is_capped_in_the_error() -> None:
+async def test_huge_error_body_is_capped_in_the_error() -> None:
     with endpoint(behaviour=reply(status=500, stream_bytes=100 * 1024**2)) as server:
-        result = post(pinned(f"http://hooks.example.com:{server.port}/", server.port),
+        result = await post(pinned(f"http://hooks.example.com:{server.port}/", server.port),
                       b"{}", {}, FAST)
         assert result.status == 500
         assert len(result.body) <= FAST.max_response_bytes
 
 
-def test_slow_endpoint_times_out() -> None:
+async def test_slow_endpoint_times_out() -> None:
     with endpoint(behaviour=reply(delay_s=5)) as server:
-        result = post(pinned(f"http://hooks.example.com:{server.port}/", server.port),
+        result = await post(pinned(f"http://hooks.example.com:{server.port}/", server.port),
                       b"{}", {}, FAST)
         assert result.status is None and result.timed_out
 
 
-def test_dripping_body_cannot_outlast_the_total_timeout() -> None:
+async def test_dripping_body_cannot_outlast_the_total_timeout() -> None:
     drip = reply(status=200, stream_bytes=10_000, chunk=10, drip_s=0.1)
     with endpoint(behaviour=drip) as server:
-        result = post(pinned(f"http://hooks.example.com:{server.port}/", server.port),
+        result = await post(pinned(f"http://hooks.example.com:{server.port}/", server.port),
                       b"{}", {}, FAST)
         # 10,000 bytes at 10 per 0.1 s would take 100 s: the total timeout cut it short.
         assert result.status == 200
         assert len(result.body) < 10_000
 
 
-def test_connection_refused_is_reported() -> None:
+async def test_connection_refused_is_reported() -> None:
     server = Endpoint()
     port = server.port
     server.stop()
-    result = post(pinned(f"http://hooks.example.com:{port}/", port), b"{}", {}, FAST)
+    result = await post(pinned(f"http://hooks.example.com:{port}/", port), b"{}", {}, FAST)
     assert result.status is None and not result.timed_out
     assert "refused" in result.error.lower()
 
@@ -142,41 +142,41 @@ def tls_server(pki: Pki) -> Iterator[tuple[Endpoint, list[str | None]]]:
         yield server, names
 
 
-def test_tls_uses_original_name_for_sni_and_certificate(
+async def test_tls_uses_original_name_for_sni_and_certificate(
     pki: Pki, tls_server: tuple[Endpoint, list[str | None]]
 ) -> None:
     server, names = tls_server
     destination = pinned(f"https://hooks.example.com:{server.port}/", server.port)
-    result = post(destination, b"{}", {}, HttpLimits(ca_certs=str(pki.ca)))
+    result = await post(destination, b"{}", {}, HttpLimits(ca_certs=str(pki.ca)))
     assert result.status == 200, result.error
     assert names == ["hooks.example.com"]
     [seen] = server.seen()
     assert seen.headers["host"] == f"hooks.example.com:{server.port}"
 
 
-def test_tls_certificate_for_another_name_is_refused(
+async def test_tls_certificate_for_another_name_is_refused(
     pki: Pki, tls_server: tuple[Endpoint, list[str | None]]
 ) -> None:
     server, _ = tls_server
     destination = pinned(f"https://evil.example.com:{server.port}/", server.port,
                          name="evil.example.com")
-    result = post(destination, b"{}", {}, HttpLimits(ca_certs=str(pki.ca)))
+    result = await post(destination, b"{}", {}, HttpLimits(ca_certs=str(pki.ca)))
     assert result.status is None
     assert "certificate" in result.error.lower() or "hostname" in result.error.lower()
     assert server.seen() == []
 
 
-def test_tls_untrusted_certificate_is_refused(
+async def test_tls_untrusted_certificate_is_refused(
     tls_server: tuple[Endpoint, list[str | None]]
 ) -> None:
     server, _ = tls_server
-    result = post(pinned(f"https://hooks.example.com:{server.port}/", server.port), b"{}", {},
+    result = await post(pinned(f"https://hooks.example.com:{server.port}/", server.port), b"{}", {},
                   HttpLimits())
     assert result.status is None and "certificate" in result.error.lower()
     assert server.seen() == []
 
 
-def test_ipv6_pinning_keeps_the_name() -> None:
+async def test_ipv6_pinning_keeps_the_name() -> None:
     import http.server
     import socket
     import threading
@@ -207,7 +207,7 @@ def test_ipv6_pinning_keeps_the_name() -> None:
                                allow_ports=frozenset({port}))
         destination = resolve_destination(f"http://v6.example:{port}/", policy,
                                           lambda _host, _port: ["::1"])
-        assert post(destination, b"{}", {}, FAST).status == 204
+        assert (await post(destination, b"{}", {}, FAST)).status == 204
         assert hosts == [f"v6.example:{port}"]
     finally:
         server.shutdown()
