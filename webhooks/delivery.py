@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
+from prometheus_client import Counter, Histogram
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -143,6 +144,8 @@ class Deliverer:
         self._executor = executor
         self._resolver = CachingResolver(resolver, config.dns_ttl_s)
         self._clock = clock
+        self._attempts: dict[tuple[str, str], Counter] = {}
+        self._seconds: dict[str, Histogram] = {}
         self.pools = ConnectionPools(ca_certs=config.http.ca_certs,
                                      on_connect=self._metrics.connections_opened.inc)
 
@@ -204,11 +207,11 @@ class Deliverer:
             # The host only: callback URLs often carry tokens in their path or query.
             log.warning("job %s: callback on host %s refused (%s): %s", event.job_id,
                         event.host, exc.park_reason, exc.detail)
-            self._metrics.attempts.labels(outcome="blocked", status_class="none").inc()
+            self._count_attempt("blocked", "none")
             return Outcome(Verdict.LADDER, error=exc.detail, park_reason=exc.park_reason)
         except ResolutionFailed as exc:
             log.warning("job %s: %s", event.job_id, exc)
-            self._metrics.attempts.labels(outcome="failed", status_class="none").inc()
+            self._count_attempt("failed", "none")
             return Outcome(Verdict.QUICK_RETRY, error=str(exc))
         timestamp = int(self._clock())
         headers = {
@@ -221,6 +224,14 @@ class Deliverer:
             self._resolver.forget(destination.host)  # refused or reset: the address may move
         return self._judge(event, destination.address, result)
 
+    def _count_attempt(self, outcome: str, status: str) -> None:
+        # The labelled children, looked up once: ``labels()`` costs several times ``inc()``.
+        counter = self._attempts.get((outcome, status))
+        if counter is None:
+            counter = self._attempts[(outcome, status)] = self._metrics.attempts.labels(
+                outcome=outcome, status_class=status)
+        counter.inc()
+
     def _judge(self, event: ResultMessage, address: str, result: HttpResult) -> Outcome:
         retry_after = None
         if result.status in RETRY_AFTER_STATUSES:
@@ -228,9 +239,11 @@ class Deliverer:
                                             cap_s=float(max(self._config.schedule)))
         verdict = classify(result.status, timed_out=result.timed_out, retry_after=retry_after)
         label = _outcome_label(verdict, result)
-        self._metrics.attempts.labels(outcome=label,
-                                      status_class=status_class(result.status)).inc()
-        self._metrics.delivery_seconds.labels(outcome=label).observe(result.elapsed_s)
+        self._count_attempt(label, status_class(result.status))
+        seconds = self._seconds.get(label)
+        if seconds is None:
+            seconds = self._seconds[label] = self._metrics.delivery_seconds.labels(outcome=label)
+        seconds.observe(result.elapsed_s)
         error = result.error
         if result.status is not None and verdict is not Verdict.DELIVERED and result.body:
             error += ": " + result.body[:200].decode("utf-8", "replace")

@@ -10,6 +10,7 @@ checked again on every try all the same.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import threading
@@ -22,6 +23,7 @@ from mtq.callback_policy import (
     BlockedDestination,
     IPAddress,
     NetworkPolicy,
+    ParsedCallback,
     UnusableCallback,
     address_problem,
     literal_problem,
@@ -78,20 +80,9 @@ def resolve_destination(
     Raises BlockedDestination (permanent), UnusableCallback (permanent) or ResolutionFailed
     (transient).
     """
-    parsed = parse_callback_url(url, policy)
-    literal = parse_ip_literal(parsed.host)
-    problem = literal_problem(parsed.host, literal, policy)
-    if problem is not None:
-        raise BlockedDestination(problem)
-    if literal is not None:
-        addresses: list[IPAddress] = [literal]
-        host = parsed.host if ":" in parsed.host else str(literal)
-    else:
-        try:
-            host = parsed.host.encode("idna").decode("ascii").lower()
-        except UnicodeError as exc:
-            raise UnusableCallback(f"host {parsed.host!r} is not a valid domain name") from exc
-        addresses = _resolve(host, parsed.port, resolver)
+    parsed, literal, host = _checked_callback(url, policy)
+    addresses: list[IPAddress] = [literal] if literal is not None else _resolve(
+        host, parsed.port, resolver)
     for address in addresses:
         problem = address_problem(address, policy)
         if problem is not None:
@@ -100,6 +91,27 @@ def resolve_destination(
         scheme=parsed.scheme, host=host.strip("[]"), port=parsed.port,
         address=str(addresses[0]), target=parsed.target,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_callback(url: str, policy: NetworkPolicy
+                      ) -> tuple[ParsedCallback, IPAddress | None, str]:
+    """The checks of the URL itself, which its text and the policy decide alone: parsed,
+    the literal address if it is one, and the host name to resolve. Kept per URL (a client's
+    jobs commonly share one; a refusal is not kept, it raises again every time); the DNS
+    answers are still checked on every try."""
+    parsed = parse_callback_url(url, policy)
+    literal = parse_ip_literal(parsed.host)
+    problem = literal_problem(parsed.host, literal, policy)
+    if problem is not None:
+        raise BlockedDestination(problem)
+    if literal is not None:
+        return parsed, literal, parsed.host if ":" in parsed.host else str(literal)
+    try:
+        host = parsed.host.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise UnusableCallback(f"host {parsed.host!r} is not a valid domain name") from exc
+    return parsed, None, host
 
 
 def _resolve(host: str, port: int, resolver: Resolver) -> list[IPAddress]:
