@@ -96,9 +96,6 @@ class ConnectionPools:
             self._contexts.popitem(last=False)  # its connections idle out on their own
         return context
 
-    def __len__(self) -> int:
-        return len(self._contexts)
-
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

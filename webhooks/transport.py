@@ -54,17 +54,17 @@ async def post(
 ) -> HttpResult:
     """POST ``body`` to the pinned destination; never raises for network trouble."""
     if pools is not None:
-        return await _post(destination, body, headers, limits, pools, reused=True)
+        return await _post(destination, body, headers, limits, pools, kept_alive=True)
     single = ConnectionPools(ca_certs=limits.ca_certs, keepalive_idle_s=-1)
     try:
-        return await _post(destination, body, headers, limits, single, reused=False)
+        return await _post(destination, body, headers, limits, single, kept_alive=False)
     finally:
         await single.close()
 
 
 async def _post(
     destination: Destination, body: bytes, headers: Mapping[str, str], limits: HttpLimits,
-    pools: ConnectionPools, *, reused: bool,
+    pools: ConnectionPools, *, kept_alive: bool,
 ) -> HttpResult:
     started = time.monotonic()
     timeout = aiohttp.ClientTimeout(total=limits.total_timeout_s,
@@ -84,7 +84,7 @@ async def _post(
         try:
             response = await send()
         except aiohttp.ServerDisconnectedError:
-            if not reused:
+            if not kept_alive:
                 raise
             # A kept-alive connection the receiver closed as we sent: once more, on a fresh
             # connection. Receivers dedupe on webhook-id if it did arrive.

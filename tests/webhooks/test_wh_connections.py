@@ -158,3 +158,38 @@ async def test_a_tls_connection_is_never_reused_for_another_name(pki: Pki) -> No
         assert result.status is None and "certificate" in result.error.lower()
         assert len(server.seen()) == 1
         await pools.close()
+
+
+async def test_a_kept_alive_connection_closed_unanswered_is_tried_once_more_fresh() -> None:
+    """A receiver that drops a kept-alive connection instead of answering the next request
+    on it: that request goes once more, on a new connection, and is delivered."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    answered: list[int] = []  # the connection number of each answered request
+
+    def serve() -> None:
+        for number in (1, 2):
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)  # one small request
+                connection.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                answered.append(number)
+                if number == 1:
+                    connection.recv(65536)  # the second request: dropped, never answered
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    pools = ConnectionPools()
+    try:
+        destination = pinned(f"http://{NAME}:{port}/", port)
+        limits = HttpLimits(connect_timeout_s=1.0, total_timeout_s=3.0)
+        assert (await post(destination, b"{}", {}, limits, pools)).status == 204
+        assert (await post(destination, b"{}", {}, limits, pools)).status == 204
+        assert answered == [1, 2]
+    finally:
+        await pools.close()
+        thread.join(timeout=5)
+        listener.close()
