@@ -87,11 +87,11 @@ class ConnectionPools:
     def tls_context(self, destination: Destination) -> _ResumingContext:
         """The TLS context of ``destination``: one per checked address and name."""
         key: Key = (destination.host, destination.port, destination.address)
-        context = self._contexts.pop(key, None)
+        context = self._contexts.get(key)
         if context is None:
-            context = _ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
+            context = self._contexts[key] = _ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
             context.load_verify_locations(cafile=self._ca_certs or certifi.where())
-        self._contexts[key] = context
+        self._contexts.move_to_end(key)  # the least recently used go first
         while len(self._contexts) > self._max_pools:
             self._contexts.popitem(last=False)  # its connections idle out on their own
         return context

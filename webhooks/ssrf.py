@@ -145,17 +145,16 @@ class CachingResolver:
         self._lock = threading.Lock()
 
     def __call__(self, host: str, port: int) -> Sequence[str]:
-        now = self._clock()
-        with self._lock:
-            cached = self._answers.get((host, port))
-        if cached is not None and now < cached[0]:
-            return cached[1]
+        try:
+            return self.cached(host, port)
+        except NotCached:
+            pass
         answer = tuple(self._inner(host, port))
         if self._ttl_s > 0 and answer:
             with self._lock:
                 if len(self._answers) >= self._max_entries:
                     self._answers.clear()  # a bound, not a policy: answers are cheap to redo
-                self._answers[(host, port)] = (now + self._ttl_s, answer)
+                self._answers[(host, port)] = (self._clock() + self._ttl_s, answer)
         return answer
 
     def cached(self, host: str, port: int) -> Sequence[str]:

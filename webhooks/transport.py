@@ -11,7 +11,6 @@ to a thread and back cost several times the POST itself (docs/performance.md).
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import time
 from collections.abc import Awaitable, Mapping
@@ -22,8 +21,6 @@ from yarl import URL
 
 from webhooks.connections import ConnectionPools
 from webhooks.ssrf import Destination
-
-log = logging.getLogger(__name__)
 
 _CHUNK = 16 * 1024
 

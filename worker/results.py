@@ -104,14 +104,15 @@ class ResultPublisher:
 
     def _send_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
+        header_sizes = [member.header_bytes for member in waiting]  # each summed once
         start = 0
         while start < len(waiting):
-            end, size, header = start + 1, len(waiting[start].body), waiting[start].header_bytes
+            end, size, header = start + 1, len(waiting[start].body), header_sizes[start]
             while (end < len(waiting) and end - start < self._per_message
                    and size + len(waiting[end].body) <= MAX_BATCH_BYTES
-                   and header + waiting[end].header_bytes <= MAX_BATCH_HEADER_BYTES):
+                   and header + header_sizes[end] <= MAX_BATCH_HEADER_BYTES):
                 size += len(waiting[end].body)
-                header += waiting[end].header_bytes
+                header += header_sizes[end]
                 end += 1
             task = asyncio.create_task(self._send_group(waiting[start:end]))
             self._sending.add(task)

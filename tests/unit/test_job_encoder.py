@@ -66,7 +66,6 @@ async def test_later_turns_are_tokenized_again(tokens: JobEncoder) -> None:
     assert en.calls == [1, 1]
 
 
-
 async def test_a_large_job_is_tokenized_alone_in_the_pool(tokens: JobEncoder) -> None:
     en = CountingEncoder(0)
     large = ["x"] * (INLINE_SEGMENTS + 1)
