@@ -82,6 +82,24 @@ def test_bodies_without_a_usable_callback_or_id_are_not_jobs(body: bytes, reason
         parse(body)
 
 
+def test_a_callback_refused_once_is_refused_every_time_and_others_still_parse() -> None:
+    # The URL checks are kept per URL: the answer must not depend on what came before.
+    bad = json.dumps(job(callback_url="https://u:p@x.example/")).encode()
+    for _ in range(3):
+        with pytest.raises(NotAJob, match="credentials"):
+            parse(bad)
+        assert parse(job()).callback_url == "https://client.example/hooks/mt"
+    with pytest.raises(NotAJob, match="longer than 2048"):
+        parse(job(callback_url="https://x.example/" + "a" * 2048))
+
+
+def test_empty_and_oversized_metadata() -> None:
+    assert parse(job(metadata={})).metadata == {}
+    with pytest.raises(InvalidJob, match="metadata is 1.. bytes") as refused:
+        parse(job(metadata={"k": "v" * 100}))
+    assert refused.value.metadata == {}  # never echoed back
+
+
 @pytest.mark.parametrize(
     ("changes", "code", "fragment"),
     [
