@@ -11,19 +11,27 @@ from typing import Any
 
 from mtq.contract import DecodeOptions
 from mtq.errors import ConfigError
+from worker.engines.marian_codec import marian_codec
 
 WARMUP_TEXTS = ("Warm up the model.", "A second, longer sentence to pad the batch.")
 WARMUP_MAX_NEW_TOKENS = 8
 
 
-def encode_texts(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
-    """Token ids per text, special tokens added, never truncated (admission checks length)."""
-    encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)
+def encode_texts(tokenizer: Any, texts: Sequence[str], add_special_tokens: bool = True
+                 ) -> list[list[int]]:
+    """Token ids per text, never truncated (admission checks length)."""
+    codec = marian_codec(tokenizer)
+    if codec is not None:
+        return codec.encode(texts, add_special_tokens)
+    encoded = tokenizer(list(texts), add_special_tokens=add_special_tokens, truncation=False)
     return [list(ids) for ids in encoded["input_ids"]]
 
 
 def decode_ids(tokenizer: Any, outputs: Sequence[Sequence[int]]) -> list[str]:
     rows = [list(output) for output in outputs]
+    codec = marian_codec(tokenizer)
+    if codec is not None:
+        return codec.decode(rows)
     return list(tokenizer.batch_decode(rows, skip_special_tokens=True))
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtq.languages import NO_OVERRIDES, Family, LanguageCodes, language_tokens, model_code
+from worker.engines.codec import encode_texts
 
 _FAMILY_BY_TOKENIZER = (
     ("Nllb", Family.NLLB),
@@ -95,13 +96,10 @@ class ModelLanguages:
 
     def encode(self, tokenizer: Any, texts: Sequence[str], pair: LanguagePair) -> list[list[int]]:
         """Token ids of ``texts`` with ``pair``'s source-language tokens (never truncated)."""
-        add_special = not pair.explicit
-        encoded = tokenizer(list(texts), add_special_tokens=add_special, truncation=False)
-        if add_special:
-            return [list(ids) for ids in encoded["input_ids"]]
-        return [
-            [*pair.source_prefix, *ids, *pair.source_suffix] for ids in encoded["input_ids"]
-        ]
+        encoded = encode_texts(tokenizer, texts, add_special_tokens=not pair.explicit)
+        if not pair.explicit:
+            return encoded
+        return [[*pair.source_prefix, *ids, *pair.source_suffix] for ids in encoded]
 
     def strip(self, outputs: Iterable[Sequence[int]]) -> list[list[int]]:
         """Outputs without language tokens (some tokenizers do not mark them special)."""
