@@ -85,14 +85,18 @@ class HostGates:
         """Hold one of the host's slots; raise HostBusy only when the host is failing."""
         entry = self._entry(host)
         entry.held += 1
-        self._gauge(entry, waiting=1)
-        try:
-            await self._acquire(entry)
-        except BaseException:
-            self._gauge(entry, waiting=-1)
-            entry.held -= 1
-            raise
-        self._gauge(entry, waiting=-1, in_flight=1)
+        if not entry.waiters and self._free(entry):
+            entry.in_flight += 1  # a free slot: never counted as waiting
+        else:
+            self._gauge(entry, waiting=1)
+            try:
+                await self._acquire(entry)
+            except BaseException:
+                entry.held -= 1
+                raise
+            finally:
+                self._gauge(entry, waiting=-1)
+        self._gauge(entry, in_flight=1)
         try:
             yield Slot(host, self._clock())
         finally:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from tests.webhooks.whtest import eventually
 from webhooks.hostgates import HostBusy, HostGates, Slot
+from webhooks.hostmetrics import HostMetrics
 from webhooks.pace import AdaptiveLimit, Feedback, Signal
 
 OK = Feedback(Signal.OK, 0.2)
@@ -154,3 +156,46 @@ async def test_a_host_that_fails_fast_keeps_its_events_waiting_for_their_attempt
     release.set()
     await asyncio.gather(first, waiter)
     assert len(slots) == 2
+
+
+def _gauge(registry: CollectorRegistry, name: str, host: str) -> float | None:
+    return registry.get_sample_value(name, {"host": host})
+
+
+async def test_host_gauges_follow_slots_and_waiters() -> None:
+    registry = CollectorRegistry()
+    gates = HostGates(4, max_wait_s=60.0, failing_backlog=2,
+                      metrics=HostMetrics(registry), clock=Clock())
+
+    def counts() -> tuple[float | None, float | None]:
+        return (_gauge(registry, "mtq_webhook_host_in_flight", "a"),
+                _gauge(registry, "mtq_webhook_host_waiting", "a"))
+
+    release, slots, first = await _held_once(gates, "a")  # the window starts at 1
+    assert counts() == (1.0, 0.0)
+    waiter = asyncio.create_task(_occupy(gates, "a", release, slots))
+    await eventually(lambda: counts() == (1.0, 1.0), 5, "the second event to wait")
+    gone = asyncio.create_task(_occupy(gates, "a", release, slots))
+    await eventually(lambda: counts() == (1.0, 2.0), 5)
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+    assert counts() == (1.0, 1.0)  # a cancelled waiter stops counting
+    release.set()
+    await asyncio.gather(first, waiter)
+    assert counts() == (0.0, 0.0) and len(slots) == 2
+
+
+def test_a_released_host_label_starts_fresh_series() -> None:
+    registry = CollectorRegistry()
+    metrics = HostMetrics(registry, max_named=1)
+    assert metrics.label_for("a.example") == "a.example"
+    assert metrics.label_for("b.example") == "other"
+    metrics.counts("a.example", in_flight=3)
+    metrics.release("a.example")
+    assert _gauge(registry, "mtq_webhook_host_in_flight", "a.example") is None
+    assert metrics.label_for("a.example") == "a.example"  # named again, from zero
+    metrics.counts("a.example", in_flight=1)
+    metrics.observe("a.example", 0.05)
+    assert _gauge(registry, "mtq_webhook_host_in_flight", "a.example") == 1.0
+    assert registry.get_sample_value("mtq_webhook_host_latency_seconds_count",
+                                      {"host": "a.example"}) == 1.0
