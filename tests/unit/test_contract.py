@@ -95,7 +95,7 @@ def test_a_callback_refused_once_is_refused_every_time_and_others_still_parse() 
 
 def test_empty_and_oversized_metadata() -> None:
     assert parse(job(metadata={})).metadata == {}
-    with pytest.raises(InvalidJob, match="metadata is 1.. bytes") as refused:
+    with pytest.raises(InvalidJob, match=r"metadata is 1\d\d bytes") as refused:
         parse(job(metadata={"k": "v" * 100}))
     assert refused.value.metadata == {}  # never echoed back
 
