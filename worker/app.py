@@ -20,7 +20,6 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import CollectorRegistry
 
 from mtq.contract import DecodeOptions
@@ -30,6 +29,7 @@ from mtq.settings import Settings
 from worker.cache import SegmentReuse
 from worker.completion import Completion
 from worker.consumer import BrokerLink
+from worker.delivery import JobMessage
 from worker.drain import drain, stop_when_idle
 from worker.engines import Engine
 from worker.engines.metrics import register_engine_metrics
@@ -180,7 +180,7 @@ class Worker:
     # -- wiring ------------------------------------------------------------------------------
 
     async def _on_message(
-        self, message: AbstractIncomingMessage, route: str, lane: Lane
+        self, message: JobMessage, route: str, lane: Lane
     ) -> None:
         await self.intake.receive(message, route, lane)
 

@@ -27,9 +27,11 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+import aiormq.abc
+from aio_pika.abc import AbstractQueue
 
 from mtq.broker_urls import connect
 from mtq.errors import error_text
@@ -40,6 +42,7 @@ from mtq.topology import (
     interactive_queue,
     job_queue,
 )
+from worker.delivery import JobMessage
 from worker.fairness import Lane
 from worker.results import ResultPublisher
 from worker.session import (
@@ -53,7 +56,7 @@ from worker.session import (
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[AbstractIncomingMessage, str, Lane], Awaitable[None]]
+MessageHandler = Callable[[JobMessage, str, Lane], Awaitable[None]]
 CONNECT_TIMEOUT_S = 15.0
 FIRST_RETRY_S = 0.5
 
@@ -262,8 +265,11 @@ class BrokerLink:
             # Per-consumer prefetch (quorum queues refuse global QoS): it applies to the
             # consumers created after it, so each lane sets its own just before subscribing.
             await session.consume_channel.set_qos(prefetch_count=self.prefetch[lane])
+            # Through aiormq, not aio-pika's Queue.consume: see worker/delivery.py, JobMessage.
+            channel = await session.consume_channel.get_underlay_channel()
             for key in missing:
-                session.tags[key] = await session.queues[key].consume(self._handler(*key))
+                ok = await channel.basic_consume(session.queues[key].name, self._handler(*key))
+                session.tags[key] = str(ok.consumer_tag)
             log.info("consuming %s with prefetch %d",
                      ", ".join(session.queues[key].name for key in missing), self.prefetch[lane])
 
@@ -272,7 +278,8 @@ class BrokerLink:
             if lane is not None and key[1] is not lane:
                 continue
             with contextlib.suppress(Exception):
-                await session.queues[key].cancel(tag)
+                channel = await session.consume_channel.get_underlay_channel()
+                await channel.basic_cancel(tag)
             session.tags.pop(key, None)
         # Deliveries that reached the client before the cancel-ok are already scheduled as
         # tasks; two loop turns let them register with the worker before anyone counts them.
@@ -281,8 +288,8 @@ class BrokerLink:
 
     def _handler(
         self, route: str, lane: Lane
-    ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            await self._on_message(message, route, lane)
+    ) -> Callable[[aiormq.abc.DeliveredMessage], Coroutine[Any, Any, None]]:
+        async def on_message(delivered: aiormq.abc.DeliveredMessage) -> None:
+            await self._on_message(JobMessage(delivered), route, lane)
 
         return on_message

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime
+from typing import Any
 
-from aio_pika.abc import AbstractIncomingMessage
+import aiormq.abc
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 
 from worker.fairness import Lane
@@ -25,12 +27,37 @@ _SETTLE_FAILURES: tuple[type[BaseException], ...] = (
 )
 
 
+class JobMessage:
+    """What the worker reads of a delivered job message, straight from aiormq's delivery.
+
+    The worker consumes through aiormq (``worker/consumer.py``): aio-pika's
+    ``IncomingMessage``, built per message with a guarded ``__setattr__`` for every field, and
+    the second task aio-pika runs each callback in, were about 5% of the worker's loop per
+    one-segment job (docs/performance.md).
+    """
+
+    __slots__ = ("body", "channel", "delivery_tag", "headers", "message_id", "redelivered",
+                 "timestamp")
+
+    def __init__(self, delivered: aiormq.abc.DeliveredMessage) -> None:
+        properties = delivered.header.properties
+        self.body: bytes = delivered.body
+        self.channel: aiormq.abc.AbstractChannel = delivered.channel
+        self.delivery_tag: int | None = delivered.delivery_tag
+        self.redelivered: bool | None = delivered.redelivered
+        self.headers: dict[str, Any] = properties.headers or {}
+        self.message_id: str | None = properties.message_id
+        stamp = properties.timestamp
+        self.timestamp: datetime | None = stamp if isinstance(stamp, datetime) else None
+
+    async def nack(self, requeue: bool = True) -> None:
+        await self.channel.basic_nack(delivery_tag=self.delivery_tag or 0, requeue=requeue)
+
+
 class Delivery:
     """A received job message that must be settled exactly once."""
 
-    def __init__(
-        self, message: AbstractIncomingMessage, route: str, lane: Lane = Lane.BULK
-    ) -> None:
+    def __init__(self, message: JobMessage, route: str, lane: Lane = Lane.BULK) -> None:
         self.message = message
         self.route = route
         self.lane = lane

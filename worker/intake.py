@@ -16,15 +16,13 @@ import dataclasses
 import logging
 from concurrent.futures import Executor
 
-from aio_pika.abc import AbstractIncomingMessage
-
 from mtq.callback_policy import NetworkPolicy
 from mtq.contract import ErrorCode, InvalidJob, Job, NotAJob, parse_job
 from mtq.settings import Settings
 from worker.admission import blocked_reason, job_limits, size_problem
 from worker.cache import SegmentReuse
 from worker.cpu_work import JobEncoder
-from worker.delivery import Delivery
+from worker.delivery import Delivery, JobMessage
 from worker.fairness import Lane
 from worker.jobs import InFlightJob
 from worker.jobtable import JobTable
@@ -60,7 +58,7 @@ class Intake:
         self._policy = NetworkPolicy.from_settings(settings)
 
     async def receive(
-        self, message: AbstractIncomingMessage, route: str, lane: Lane = Lane.BULK
+        self, message: JobMessage, route: str, lane: Lane = Lane.BULK
     ) -> None:
         """The error boundary of one message: whatever happens, it gets settled."""
         delivery = Delivery(message, route, lane)
