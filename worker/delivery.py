@@ -32,7 +32,7 @@ class JobMessage:
 
     The worker consumes through aiormq (``worker/consumer.py``): aio-pika's
     ``IncomingMessage``, built per message with a guarded ``__setattr__`` for every field, and
-    the second task aio-pika runs each callback in, were about 5% of the worker's loop per
+    the second task aio-pika runs each callback in, were about 7% of the worker's loop per
     one-segment job (docs/performance.md).
     """
 
