@@ -19,6 +19,7 @@ DNS); the dispatcher resolves names and pins the checked address (``webhooks/ssr
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -234,6 +235,23 @@ def parse_callback_url(url: str, policy: NetworkPolicy) -> ParsedCallback:
     return ParsedCallback(scheme=scheme, host=host, port=port, target=target)
 
 
+@functools.lru_cache(maxsize=4096)
+def checked_literal(url: str, policy: NetworkPolicy) -> tuple[ParsedCallback, IPAddress | None]:
+    """The checks that the URL's text and the policy decide alone: the parsed callback and
+    its literal address, if it is one. Raises :class:`UnusableCallback` or
+    :class:`BlockedDestination`.
+
+    Kept per URL, for the worker's intake and the dispatcher's every try alike (a client's
+    jobs commonly share one callback); a refusal is not kept, it raises again every time.
+    """
+    parsed = parse_callback_url(url, policy)
+    literal = parse_ip_literal(parsed.host)
+    problem = literal_problem(parsed.host, literal, policy)
+    if problem is not None:
+        raise BlockedDestination(problem)
+    return parsed, literal
+
+
 def check_literal_host(url: str, policy: NetworkPolicy) -> str | None:
     """Why ``url`` is obviously blocked without DNS (scheme, port, IP literal or localhost).
 
@@ -241,10 +259,10 @@ def check_literal_host(url: str, policy: NetworkPolicy) -> str | None:
     ``webhooks.ssrf.resolve_destination`` at delivery time.
     """
     try:
-        parsed = parse_callback_url(url, policy)
+        checked_literal(url, policy)
     except UnusableCallback as exc:
         return exc.detail
-    return literal_problem(parsed.host, parse_ip_literal(parsed.host), policy)
+    return None
 
 
 def literal_problem(host: str, ip: IPAddress | None, policy: NetworkPolicy) -> str | None:

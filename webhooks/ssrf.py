@@ -10,7 +10,6 @@ checked again on every try all the same.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import socket
 import threading
@@ -26,9 +25,7 @@ from mtq.callback_policy import (
     ParsedCallback,
     UnusableCallback,
     address_problem,
-    literal_problem,
-    parse_callback_url,
-    parse_ip_literal,
+    checked_literal,
 )
 from mtq.errors import TransientError
 
@@ -93,18 +90,11 @@ def resolve_destination(
     )
 
 
-@functools.lru_cache(maxsize=4096)
 def _checked_callback(url: str, policy: NetworkPolicy
                       ) -> tuple[ParsedCallback, IPAddress | None, str]:
-    """The checks of the URL itself, which its text and the policy decide alone: parsed,
-    the literal address if it is one, and the host name to resolve. Kept per URL (a client's
-    jobs commonly share one; a refusal is not kept, it raises again every time); the DNS
-    answers are still checked on every try."""
-    parsed = parse_callback_url(url, policy)
-    literal = parse_ip_literal(parsed.host)
-    problem = literal_problem(parsed.host, literal, policy)
-    if problem is not None:
-        raise BlockedDestination(problem)
+    """The URL's own checks (kept per URL by :func:`checked_literal`), the literal address
+    if it is one, and the host name to resolve; the DNS answers are checked on every try."""
+    parsed, literal = checked_literal(url, policy)
     if literal is not None:
         return parsed, literal, parsed.host if ":" in parsed.host else str(literal)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from mtq.callback_policy import NetworkPolicy, check_literal_host
@@ -29,7 +28,6 @@ def size_problem(
     return None
 
 
-@functools.lru_cache(maxsize=4096)  # jobs commonly share a callback; text and policy decide
 def blocked_reason(callback_url: str, policy: NetworkPolicy) -> str | None:
     """``blocked_destination: ...`` when the SSRF policy refuses the callback without DNS."""
     problem = check_literal_host(callback_url, policy)

@@ -271,3 +271,16 @@ async def test_dns_rebinding_cannot_redirect_the_connection(target: Endpoint) ->
     assert resolver.calls == ["rebind.example"]  # resolved exactly once
     assert outcome.status is None  # nothing answers on the public address here
     assert target.seen() == []
+
+
+def test_the_url_checks_kept_per_url_answer_alike_every_time_and_per_policy() -> None:
+    # Worker and dispatcher share one cache of the URL's own checks (checked_literal).
+    strict, loopback = NetworkPolicy(), NetworkPolicy(
+        allow_networks=(ipaddress.ip_network("127.0.0.0/8"),))
+    answers = ResolverStub({})
+    for _ in range(3):
+        assert check_literal_host("http://127.0.0.1/", strict) is not None
+        with pytest.raises(BlockedDestination, match="loopback"):
+            resolve_destination("http://127.0.0.1/", strict, answers)
+        assert check_literal_host("http://127.0.0.1/", loopback) is None
+        assert resolve_destination("http://127.0.0.1/", loopback, answers).address == "127.0.0.1"
