@@ -110,19 +110,22 @@ class ConnectionPools:
             force_close=not reuse,
             keepalive_timeout=self._keepalive_idle_s if reuse else None,
         )
-        tracing = aiohttp.TraceConfig()
+        # A trace config costs every request some work: only when connections are counted.
+        tracing: list[aiohttp.TraceConfig] = []
         if self._on_connect is not None:
             on_connect = self._on_connect
 
             async def opened(*_args: object) -> None:
                 on_connect()
 
-            tracing.on_connection_create_end.append(opened)
+            counting = aiohttp.TraceConfig()
+            counting.on_connection_create_end.append(opened)
+            tracing.append(counting)
         return aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # no receiver's cookie reaches another job
             auto_decompress=False,  # what we read is capped in bytes on the wire
             trust_env=False,  # never an environment proxy
-            trace_configs=[tracing],
+            trace_configs=tracing,
             skip_auto_headers=("Accept-Encoding",),
         )

@@ -90,7 +90,7 @@ class HostGates:
         else:
             self._gauge(entry, waiting=1)
             try:
-                await self._acquire(entry)
+                await self._wait_for_slot(entry)
             except BaseException:
                 entry.held -= 1
                 raise
@@ -121,10 +121,8 @@ class HostGates:
             self._metrics.observe(entry.label, feedback.latency_s)
         self._wake(entry)
 
-    async def _acquire(self, entry: _Host) -> None:
-        if not entry.waiters and self._free(entry):
-            entry.in_flight += 1
-            return
+    async def _wait_for_slot(self, entry: _Host) -> None:
+        """Wait in line for a slot (``hold`` takes a free one without coming here)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry.waiters.append(future)
         since = self._clock()

@@ -101,7 +101,7 @@ class MarianCodec:
 
     def _decode_row(self, row: Sequence[int]) -> str:
         special, decoder = self._special_ids, self._decoder
-        kept = [int(i) for i in row if int(i) not in special]
+        kept = [i for i in map(int, row) if i not in special]
         if not self._plain_ids.issuperset(kept):
             return str(self._tokenizer.decode(list(row), skip_special_tokens=True))
         text = self._decode_spm.decode_pieces([decoder[i] for i in kept])
