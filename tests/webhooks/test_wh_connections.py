@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import pytest
 
@@ -20,6 +22,20 @@ from webhooks.signing import parse_secrets
 from webhooks.transport import HttpLimits, post
 
 NAME = "hooks.example.com"
+
+
+Holder = TypeVar("Holder", Deliverer, ConnectionPools)
+
+
+@contextlib.asynccontextmanager
+async def closed_after(holder: Holder) -> AsyncIterator[Holder]:
+    """``holder``'s connections closed when the block ends, also when an assertion fails:
+    a connection left open outlives its test's event loop, and its ResourceWarning surfaces
+    in whichever later test the garbage collector happens to run."""
+    try:
+        yield holder
+    finally:
+        await holder.close()
 
 
 def _deliverer(port: int, resolver: ResolverStub, *, dns_ttl_s: float,
@@ -55,14 +71,13 @@ async def test_webhooks_to_one_host_share_one_kept_alive_connection(
 ) -> None:
     server, _ = two_addresses
     m = DispatcherMetrics()
-    deliverer = _deliverer(server.port, ResolverStub({NAME: ["127.0.0.1"]}), dns_ttl_s=30,
-                           metrics=m)
-    for n in range(20):
-        assert (await deliverer.try_once(_event(server.port, n))).status == 200
-    assert len(server.delivered()) == 20
-    assert server.connections == 1
-    assert metric(m, "mtq_webhook_connections_opened_total") == 1
-    await deliverer.close()
+    stub = ResolverStub({NAME: ["127.0.0.1"]})
+    async with closed_after(_deliverer(server.port, stub, dns_ttl_s=30, metrics=m)) as deliverer:
+        for n in range(20):
+            assert (await deliverer.try_once(_event(server.port, n))).status == 200
+        assert len(server.delivered()) == 20
+        assert server.connections == 1
+        assert metric(m, "mtq_webhook_connections_opened_total") == 1
 
 
 async def test_a_dns_change_is_checked_before_any_reuse(
@@ -72,16 +87,16 @@ async def test_a_dns_change_is_checked_before_any_reuse(
     # Each resolution answers the next table: 127.0.0.1, then 127.0.0.2, then 127.0.0.3
     # (outside the allowed networks).
     resolver = ResolverStub({NAME: ["127.0.0.1"]}, {NAME: ["127.0.0.2"]}, {NAME: ["127.0.0.3"]})
-    deliverer = _deliverer(first.port, resolver, dns_ttl_s=0)  # resolve on every try
-    assert (await deliverer.try_once(_event(first.port, 1))).status == 200
-    assert (await deliverer.try_once(_event(first.port, 2))).status == 200
-    # The kept-alive connection to the old address was not reused for the new answer.
-    assert [s.job_id for s in first.seen()] == ["conn-1"]
-    assert [s.job_id for s in second.seen()] == ["conn-2"]
-    blocked = await deliverer.try_once(_event(first.port, 3))
-    assert blocked.park_reason == "blocked_destination"
-    assert len(first.seen()) == 1 and len(second.seen()) == 1  # no connection reused for it
-    await deliverer.close()
+    # dns_ttl_s=0: resolve on every try.
+    async with closed_after(_deliverer(first.port, resolver, dns_ttl_s=0)) as deliverer:
+        assert (await deliverer.try_once(_event(first.port, 1))).status == 200
+        assert (await deliverer.try_once(_event(first.port, 2))).status == 200
+        # The kept-alive connection to the old address was not reused for the new answer.
+        assert [s.job_id for s in first.seen()] == ["conn-1"]
+        assert [s.job_id for s in second.seen()] == ["conn-2"]
+        blocked = await deliverer.try_once(_event(first.port, 3))
+        assert blocked.park_reason == "blocked_destination"
+        assert len(first.seen()) == 1 and len(second.seen()) == 1  # no connection reused for it
 
 
 async def test_answers_are_kept_for_the_ttl_and_dropped_when_the_address_fails(
@@ -89,16 +104,15 @@ async def test_answers_are_kept_for_the_ttl_and_dropped_when_the_address_fails(
 ) -> None:
     first, second = two_addresses
     resolver = ResolverStub({NAME: ["127.0.0.1"]}, {NAME: ["127.0.0.2"]})
-    deliverer = _deliverer(first.port, resolver, dns_ttl_s=300)
-    for n in range(3):
-        assert (await deliverer.try_once(_event(first.port, n))).status == 200
-    assert resolver.calls == [NAME]  # one resolution for three webhooks
-    first.stop()  # the old address stops answering: refused
-    assert (await deliverer.try_once(_event(first.port, 3))).status is None
-    assert (await deliverer.try_once(_event(first.port, 4))).status == 200  # resolved again
-    assert resolver.calls == [NAME, NAME]
-    assert [s.job_id for s in second.seen()] == ["conn-4"]
-    await deliverer.close()
+    async with closed_after(_deliverer(first.port, resolver, dns_ttl_s=300)) as deliverer:
+        for n in range(3):
+            assert (await deliverer.try_once(_event(first.port, n))).status == 200
+        assert resolver.calls == [NAME]  # one resolution for three webhooks
+        first.stop()  # the old address stops answering: refused
+        assert (await deliverer.try_once(_event(first.port, 3))).status is None
+        assert (await deliverer.try_once(_event(first.port, 4))).status == 200  # resolved again
+        assert resolver.calls == [NAME, NAME]
+        assert [s.job_id for s in second.seen()] == ["conn-4"]
 
 
 async def test_tls_connections_are_kept_alive_and_sessions_resumed(pki: Pki) -> None:  # noqa: F811
@@ -109,19 +123,18 @@ async def test_tls_connections_are_kept_alive_and_sessions_resumed(pki: Pki) -> 
     with endpoint(tls=context) as server:
         destination = pinned(f"https://{NAME}:{server.port}/", server.port)
         limits = HttpLimits(ca_certs=str(pki.ca))
-        pools = ConnectionPools(ca_certs=str(pki.ca))
-        for _ in range(5):
-            assert (await post(destination, b"{}", {}, limits, pools)).status == 200
-        assert server.connections == 1 and server.tls_resumed == 0
-        await pools.close()
+        async with closed_after(ConnectionPools(ca_certs=str(pki.ca))) as pools:
+            for _ in range(5):
+                assert (await post(destination, b"{}", {}, limits, pools)).status == 200
+            assert server.connections == 1 and server.tls_resumed == 0
         # Connections that may not idle at all: each request opens a new one, and each new
         # handshake after the first resumes the destination's TLS session.
-        pools = ConnectionPools(ca_certs=str(pki.ca), keepalive_idle_s=-1)
-        for _ in range(3):
-            assert (await post(destination, b"{}", {}, limits, pools)).status == 200
-        assert server.connections == 4
-        assert server.tls_resumed == 2
-        await pools.close()
+        single_use = ConnectionPools(ca_certs=str(pki.ca), keepalive_idle_s=-1)
+        async with closed_after(single_use) as pools:
+            for _ in range(3):
+                assert (await post(destination, b"{}", {}, limits, pools)).status == 200
+            assert server.connections == 4
+            assert server.tls_resumed == 2
 
 
 async def test_pooled_tls_still_checks_the_name(pki: Pki) -> None:  # noqa: F811
@@ -130,14 +143,13 @@ async def test_pooled_tls_still_checks_the_name(pki: Pki) -> None:  # noqa: F811
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(pki.cert, pki.key)
     with endpoint(tls=context) as server:
-        pools = ConnectionPools(ca_certs=str(pki.ca))
-        evil = pinned(f"https://evil.example.com:{server.port}/", server.port,
-                      name="evil.example.com")
-        result = await post(evil, b"{}", {}, HttpLimits(ca_certs=str(pki.ca)), pools)
-        assert result.status is None
-        assert "certificate" in result.error.lower() or "hostname" in result.error.lower()
-        assert server.seen() == []
-        await pools.close()
+        async with closed_after(ConnectionPools(ca_certs=str(pki.ca))) as pools:
+            evil = pinned(f"https://evil.example.com:{server.port}/", server.port,
+                          name="evil.example.com")
+            result = await post(evil, b"{}", {}, HttpLimits(ca_certs=str(pki.ca)), pools)
+            assert result.status is None
+            assert "certificate" in result.error.lower() or "hostname" in result.error.lower()
+            assert server.seen() == []
 
 
 async def test_a_tls_connection_is_never_reused_for_another_name(pki: Pki) -> None:  # noqa: F811
@@ -148,16 +160,15 @@ async def test_a_tls_connection_is_never_reused_for_another_name(pki: Pki) -> No
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(pki.cert, pki.key)
     with endpoint(tls=context) as server:
-        pools = ConnectionPools(ca_certs=str(pki.ca))
-        limits = HttpLimits(ca_certs=str(pki.ca))
-        good = pinned(f"https://{NAME}:{server.port}/", server.port)
-        assert (await post(good, b"{}", {}, limits, pools)).status == 200
-        evil = pinned(f"https://evil.example.com:{server.port}/", server.port,
-                      name="evil.example.com")
-        result = await post(evil, b"{}", {}, limits, pools)
-        assert result.status is None and "certificate" in result.error.lower()
-        assert len(server.seen()) == 1
-        await pools.close()
+        async with closed_after(ConnectionPools(ca_certs=str(pki.ca))) as pools:
+            limits = HttpLimits(ca_certs=str(pki.ca))
+            good = pinned(f"https://{NAME}:{server.port}/", server.port)
+            assert (await post(good, b"{}", {}, limits, pools)).status == 200
+            evil = pinned(f"https://evil.example.com:{server.port}/", server.port,
+                          name="evil.example.com")
+            result = await post(evil, b"{}", {}, limits, pools)
+            assert result.status is None and "certificate" in result.error.lower()
+            assert len(server.seen()) == 1
 
 
 async def test_a_kept_alive_connection_closed_unanswered_is_tried_once_more_fresh() -> None:
