@@ -50,9 +50,6 @@ class JobMessage:
         stamp = properties.timestamp
         self.timestamp: datetime | None = stamp if isinstance(stamp, datetime) else None
 
-    async def nack(self, requeue: bool = True) -> None:
-        await self.channel.basic_nack(delivery_tag=self.delivery_tag or 0, requeue=requeue)
-
 
 class Delivery:
     """A received job message that must be settled exactly once."""
@@ -96,16 +93,15 @@ class Delivery:
         if self.settled:
             return False
         self.settled = True
+        channel, tag = self.message.channel, self.message.delivery_tag or 0
         try:
             if how == "ack":
-                # Straight to aiormq, without waiting for the socket to drain: aio-pika's ack
-                # waits, and that round trip through the writer task was the dearest part of
-                # an ack. An ack is never confirmed by the broker either way.
-                await self.message.channel.basic_ack(
-                    delivery_tag=self.message.delivery_tag or 0, wait=False
-                )
+                # Without waiting for the socket to drain: aio-pika's ack waits, and that round
+                # trip through the writer task was the dearest part of an ack. An ack is never
+                # confirmed by the broker either way.
+                await channel.basic_ack(delivery_tag=tag, wait=False)
             else:
-                await self.message.nack(requeue=True)
+                await channel.basic_nack(delivery_tag=tag, requeue=True)
         except _SETTLE_FAILURES as exc:
             log.warning(
                 "job %s: could not %s (%s); the broker will redeliver it", job, how,

@@ -257,7 +257,7 @@ class FakeMessage:
             raise self.fail_with
         self.acked = True
 
-    async def nack(self, requeue: bool = True) -> None:
+    async def basic_nack(self, delivery_tag: int, requeue: bool = True) -> None:
         if self.fail_with is not None:
             raise self.fail_with
 

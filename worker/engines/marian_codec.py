@@ -76,20 +76,20 @@ class MarianCodec:
         self._clean_up = bool(tokenizer.clean_up_tokenization_spaces)
 
     def encode(self, texts: Sequence[str], add_special_tokens: bool) -> list[list[int]]:
-        plain = [index for index, text in enumerate(texts) if self._plain_text(text)]
-        pieces = [self._source_spm.encode(texts[i], out_type=str) for i in plain]
-        vocab, unk = self._vocab, self._unk_id
-        tail = [self._eos_id] if add_special_tokens else []
-        result: list[list[int] | None] = [None] * len(texts)
-        for index, row in zip(plain, pieces, strict=True):
-            result[index] = [vocab.get(piece, unk) for piece in row] + tail
-        rest = [i for i, ids in enumerate(result) if ids is None]
+        # The texts the shortcut does not cover, through the tokenizer in one call.
+        rest = [index for index, text in enumerate(texts) if not self._plain_text(text)]
+        fallback: dict[int, list[int]] = {}
         if rest:
             encoded = self._tokenizer([texts[i] for i in rest],
                                       add_special_tokens=add_special_tokens, truncation=False)
-            for index, ids in zip(rest, encoded["input_ids"], strict=True):
-                result[index] = list(ids)
-        return [ids for ids in result if ids is not None]
+            fallback = {i: list(ids) for i, ids in zip(rest, encoded["input_ids"], strict=True)}
+        vocab, unk, spm = self._vocab, self._unk_id, self._source_spm
+        tail = [self._eos_id] if add_special_tokens else []
+        return [
+            fallback[index] if index in fallback
+            else [vocab.get(piece, unk) for piece in spm.encode(text, out_type=str)] + tail
+            for index, text in enumerate(texts)
+        ]
 
     def decode(self, rows: Sequence[Sequence[int]]) -> list[str]:
         return [self._decode_row(row) for row in rows]
