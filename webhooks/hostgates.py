@@ -8,11 +8,13 @@ the host's queue (the prefetch window bounds how many a dispatcher holds, see de
 The one exception protects the other hosts from a failing one (its latest answer was a
 timeout, connection error, 5xx or 429, or it asked for a pause with ``Retry-After``): then at
 most ``failing_backlog`` of its events wait (a share of the prefetch window, so the others
-keep the rest), and they wait only while the host makes progress: when it has answered nothing
-for ``max_wait_s`` (stalled on timeouts), or its pause outlasts that, the waiting events raise
-:class:`HostBusy` and the caller defers them to the ladder without spending an attempt. They
-follow failed attempts of their host, so the ladder still only sees failures. A host that
-fails quickly (a fast 503) keeps making progress: its events each get their attempt.
+keep the rest), and they wait only while the host makes progress: when requests are in flight
+and it has answered none of them for ``max_wait_s`` (stalled on timeouts), or its pause
+outlasts that, the waiting events raise :class:`HostBusy` and the caller defers them to the
+ladder without spending an attempt. They follow failed attempts of their host, so the ladder
+still only sees failures. A host that fails quickly (a fast 503) keeps making progress: its
+events each get their attempt. A shorter pause is waited out: its end wakes the waiters, and
+the time it lasted is not counted as silence (nothing was sent).
 
 Host state outlives a burst (the learned window is kept) but is forgotten after
 ``HOST_IDLE_S`` without traffic, and the table is bounded.
@@ -21,7 +23,6 @@ Host state outlives a burst (the learned window is kept) but is forgotten after
 from __future__ import annotations
 
 import asyncio
-import collections
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,13 +30,24 @@ from dataclasses import dataclass, field
 
 from webhooks.hostmetrics import HostMetrics
 from webhooks.pace import AdaptiveLimit, Feedback
+from webhooks.slotline import SlotLine
 
 HOST_IDLE_S = 600.0
 MAX_HOSTS = 10_000
-_TICK_S = 0.25  # how often a waiter re-checks whether its host started failing
 
 
-class HostBusy(Exception):
+class Busy(Exception):
+    """No slot for this event within the bounds: the caller defers it without an attempt.
+
+    ``wait_s`` is how long a slot is known to stay out of reach (a pause), so the deferral
+    can pick a ladder step that outlasts it."""
+
+    def __init__(self, reason: str, wait_s: float = 0.0) -> None:
+        super().__init__(reason)
+        self.wait_s = wait_s
+
+
+class HostBusy(Busy):
     """The host is failing and has no slot for this event within the bounds."""
 
 
@@ -51,9 +63,8 @@ class Slot:
 class _Host:
     limit: AdaptiveLimit
     label: str
-    in_flight: int = 0
+    line: SlotLine = field(default_factory=SlotLine)
     held: int = 0
-    waiters: collections.deque[asyncio.Future[None]] = field(default_factory=collections.deque)
     last_used: float = 0.0
     last_progress: float = 0.0  # when the host last answered a try (any status)
     wake_scheduled: bool = False
@@ -85,12 +96,13 @@ class HostGates:
         """Hold one of the host's slots; raise HostBusy only when the host is failing."""
         entry = self._entry(host)
         entry.held += 1
-        if not entry.waiters and self._free(entry):
-            entry.in_flight += 1  # a free slot: never counted as waiting
-        else:
+        if not entry.line.take(self._free(entry)):  # a free slot is never counted as waiting
             self._gauge(entry, waiting=1)
+            since = self._clock()
             try:
-                await self._wait_for_slot(entry)
+                await entry.line.wait(lambda: self._wake(entry),
+                                      lambda position: self._refuse_if_failing(
+                                          entry, position, since))
             except BaseException:
                 entry.held -= 1
                 raise
@@ -100,7 +112,7 @@ class HostGates:
         try:
             yield Slot(host, self._clock())
         finally:
-            entry.in_flight -= 1
+            entry.line.in_flight -= 1
             entry.held -= 1
             entry.last_used = self._clock()
             self._gauge(entry, in_flight=-1)
@@ -121,60 +133,33 @@ class HostGates:
             self._metrics.observe(entry.label, feedback.latency_s)
         self._wake(entry)
 
-    async def _wait_for_slot(self, entry: _Host) -> None:
-        """Wait in line for a slot (``hold`` takes a free one without coming here)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry.waiters.append(future)
-        since = self._clock()
-        try:
-            while True:
-                self._refuse_if_failing(entry, future, since)
-                try:
-                    await asyncio.wait_for(asyncio.shield(future), _TICK_S)
-                    return  # _wake handed us the slot (in_flight already counted)
-                except asyncio.TimeoutError:
-                    continue
-        except BaseException:
-            if future.done() and not future.cancelled():
-                entry.in_flight -= 1  # handed a slot we will not use: pass it on
-                self._wake(entry)
-            else:
-                future.cancel()
-            raise
-        finally:
-            if future in entry.waiters:
-                entry.waiters.remove(future)
-
-    def _refuse_if_failing(self, entry: _Host, future: asyncio.Future[None],
-                           since: float) -> None:
-        if future.done():
-            return
+    def _refuse_if_failing(self, entry: _Host, position: int, since: float) -> None:
         now = self._clock()
         limit = entry.limit
         if not (limit.failing or limit.paused(now)):
             return
-        position = entry.waiters.index(future)
         if position >= self._failing_backlog:
             raise HostBusy(f"its host is failing and already has {position} events waiting")
-        if now - max(since, entry.last_progress) >= self._max_wait_s:
-            raise HostBusy(f"its host is failing and answered nothing for "
-                           f"{self._max_wait_s:g}s")
-        if limit.paused_until - now >= self._max_wait_s:
-            raise HostBusy(f"its host asked for a pause of {limit.paused_until - now:.0f}s")
+        pause = limit.paused_until - now
+        if pause >= self._max_wait_s:
+            raise HostBusy(f"its host asked for a pause of {pause:.0f}s", wait_s=pause)
+        if pause > 0:
+            return  # a short pause: its end wakes the line
+        # Silence counts only while something was sent: not the time a pause held us back.
+        quiet_since = max(since, entry.last_progress, limit.paused_until)
+        if entry.line.in_flight and now - quiet_since >= self._max_wait_s:
+            raise HostBusy(f"its host answered none of the requests in flight for "
+                           f"{now - quiet_since:.0f}s")
 
     def _free(self, entry: _Host) -> bool:
-        return (entry.in_flight < entry.limit.window
+        return (entry.line.in_flight < entry.limit.window
                 and not entry.limit.paused(self._clock()))
 
     def _wake(self, entry: _Host) -> None:
-        """Hand free slots to the oldest waiters."""
-        while entry.waiters and self._free(entry):
-            future = entry.waiters.popleft()
-            if not future.done():
-                entry.in_flight += 1
-                future.set_result(None)
+        """Hand free slots to the oldest waiters; while paused, wake them when it ends."""
+        entry.line.wake(lambda: self._free(entry))
         now = self._clock()
-        if entry.waiters and entry.limit.paused(now) and not entry.wake_scheduled:
+        if entry.line.waiters and entry.limit.paused(now) and not entry.wake_scheduled:
             entry.wake_scheduled = True
             asyncio.get_running_loop().call_later(
                 entry.limit.paused_until - now, self._after_pause, entry)
