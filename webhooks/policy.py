@@ -10,6 +10,8 @@ Two levels of retry:
 
 A ``Retry-After`` (429/502/503/504 only) that is longer than the next ladder step moves the
 event to the first ladder step at least that long; the header is capped at the longest step.
+Receivers send odd values: only ASCII delta-seconds and HTTP dates are read, anything else is
+ignored (the ladder decides alone), so every answer is one counted attempt with a bounded wait.
 """
 
 from __future__ import annotations
@@ -46,22 +48,27 @@ def classify(status: int | None, *, timed_out: bool = False, retry_after: float 
 
 
 def parse_retry_after(value: str | None, *, now: float, cap_s: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), capped.
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), in
+    ``[0, cap_s]``; a date in the past is 0, a huge value or a far date ``cap_s``.
 
-    Returns ``None`` when the header is absent or unreadable (then the ladder decides alone).
+    Returns ``None`` when the header is absent or unreadable (then the ladder decides alone):
+    a sign, a fraction, non-ASCII digits, garbage. Never raises.
     """
     if value is None:
         return None
     text = value.strip()
+    if not text.isascii():
+        return None  # both forms are ASCII; "²" and "①" pass isdigit() but float() refuses
     if text.isdigit():
-        return min(float(text), cap_s)
+        return min(float(text), cap_s)  # ASCII digits always read; a huge one is inf, capped
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        seconds = when.timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None  # HTTP dates are always GMT; a zone-less date is not one
-    return min(max(0.0, when.timestamp() - now), cap_s)
+    return min(max(0.0, seconds), cap_s)
 
 
 def retry_delay(
@@ -79,6 +86,13 @@ def retry_delay(
     if retry_after_s is None or retry_after_s <= step:
         return step
     longer = [candidate for candidate in schedule if candidate >= retry_after_s]
+    return min(longer) if longer else max(schedule)
+
+
+def defer_delay(schedule: Sequence[int], wait_s: float = 0.0) -> int:
+    """The ladder step for an event deferred without an attempt: the shortest step that
+    outlasts ``wait_s`` (a known pause), the longest when none does."""
+    longer = [step for step in schedule if step >= wait_s]
     return min(longer) if longer else max(schedule)
 
 
