@@ -64,8 +64,8 @@ def run_mode(
     options: dict[str, int], redis_url: str = "", intake_segments: int = 128,
 ) -> tuple[CacheRow, dict[str, list[str]]]:
     """One mode over a private vhost: (its row, translations by job id)."""
-    from mtq.settings import Settings
-    from mtq.topology_cli import declare_all
+    from mtq.client.declare import declare_all
+    from mtq.core.settings import Settings
     from tests.harness import private_vhost, publish_jobs, take_results
     from worker.app import Worker
 
@@ -126,7 +126,7 @@ def run_rows(
     work_dir: Path, redis_url: str = "", intake_segments: int = 128, repeat: int = 1,
 ) -> tuple[RepetitiveWorkload, list[CacheRow]]:
     from bench.models import build_tiny, fix_output_length
-    from mtq.settings import Settings
+    from mtq.core.settings import Settings
     from worker.engines.hf import HFEngine
 
     workload = repetitive_workload(segments, repeat_share)

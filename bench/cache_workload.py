@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from mtq.tiny_model import generated_sentences
+from mtq.tools.tiny_corpus import generated_sentences
 
 JOB_SIZES = (1, 2, 3, 5, 10, 20, 40)
 JOB_SIZE_WEIGHTS = (30, 20, 15, 12, 10, 8, 5)

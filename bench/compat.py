@@ -1,8 +1,8 @@
 """Stand-ins that let ``bench.gpu`` run where only torch and transformers are installed.
 
 A bare GPU machine has no ``pydantic`` or ``prometheus_client``. The GPU benchmark never
-parses a job or serves metrics, but ``worker.scheduler`` and ``worker.engines`` import
-``mtq.contract`` (pydantic, for job validation) and ``worker.inference`` imports
+parses a job or serves metrics, but ``worker.batching.scheduler`` and ``worker.engines`` import
+``mtq.core.contract`` (pydantic, for job validation) and ``worker.compute.inference`` imports
 ``worker.metrics`` (prometheus_client). When, and only when, one of them is missing, a minimal
 module takes its place so those imports succeed; anything that would really need it (parsing
 a job) raises. The real packages are always preferred.

@@ -2,7 +2,7 @@
 process.
 
 Why the HF engine checks its start-up threading again under traffic
-(worker/engines/live_check.py): on a quiet machine more intra-op threads win the probe, but a
+(worker/engines/cpu/live_check.py): on a quiet machine more intra-op threads win the probe, but a
 process busy on the same cores (the broker, a dispatcher, another pod without a CPU limit)
 stalls OpenMP's threads, and then fewer threads win. For each share of a core the neighbour
 keeps busy, the tiny model's start-up probe batch (worker/engines/probe.py, the same call the
@@ -36,11 +36,11 @@ def measure(shares: Sequence[float], rounds: int, work_dir: Path) -> dict[float,
     import torch
 
     from bench.models import build_tiny
-    from mtq.cpus import usable_cpus
-    from mtq.settings import Settings
+    from mtq.core.cpus import usable_cpus
+    from mtq.core.settings import Settings
+    from worker.engines.cpu.tuning import torch_candidates
     from worker.engines.hf import HFEngine
     from worker.engines.probe import probe_batch, time_probe
-    from worker.engines.tuning import torch_candidates
 
     settings = Settings(model=str(build_tiny(work_dir / "tiny")), torch_threads=1)
     engine = HFEngine(settings)

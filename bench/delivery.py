@@ -34,10 +34,10 @@ if __package__ in (None, ""):  # `python bench/delivery.py`: make the repository
 
 import aio_pika
 
-from mtq.contract import DecodeOptions, Job
-from mtq.events import CompletedEvent, JobStats, ModelInfo, encode_result
-from mtq.settings import Settings
-from mtq.topology import RESULTS_EXCHANGE, RESULTS_ROUTING_KEY, declare_results_topology
+from mtq.core.contract import DecodeOptions, Job
+from mtq.core.events import CompletedEvent, JobStats, ModelInfo, encode_result
+from mtq.core.settings import Settings
+from mtq.core.topology import RESULTS_EXCHANGE, RESULTS_ROUTING_KEY, declare_results_topology
 from tests.harness import LoopbackReceiver, Reply, amqp_url_for, create_vhost, delete_vhost
 from tests.harness import new_secret as _new_secret
 from webhooks.dispatcher import run_dispatcher

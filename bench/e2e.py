@@ -2,7 +2,7 @@
 
 Everything runs on this machine, in a private vhost created for the run and deleted after:
 
-- the client publishes from its own process with confirms (``mtq.submit.JobPublisher``);
+- the client publishes from its own process with confirms (``mtq.client.submit.JobPublisher``);
 - the worker is the real :class:`worker.app.Worker`, in this process, on the engine the other
   strategies use (so model and warm-up are shared and peak RSS is the worker's);
 - the dispatcher is ``python -m mtq dispatcher`` in a child process, POSTing signed webhooks
@@ -30,9 +30,9 @@ from typing import Any
 from bench.cpu import CpuAccount, find_pids
 from bench.publisher import PublisherProcess
 from bench.sink import RESULTS, WEBHOOK, Arrivals, SinkProcess
-from mtq.settings import Settings
-from mtq.topology import RESULTS_QUEUE, job_queue
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.core.settings import Settings
+from mtq.core.topology import RESULTS_QUEUE, job_queue
 from tests.harness import (
     BrokerUnavailable,
     MtqProcess,

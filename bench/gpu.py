@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from bench.workload import make_workload
-    from mtq.contract import DecodeOptions
+    from mtq.core.contract import DecodeOptions
 
     started = time.monotonic()
     sizes = TINY if args.tiny else FULL
@@ -120,7 +120,7 @@ def _all_dtypes(
 
     from bench.measure import MemoryProbe, RecordingEngine
     from bench.models import OPUS_MT_EN_DE, build_opus_shaped, fix_output_length
-    from mtq.settings import Settings
+    from mtq.core.settings import Settings
     from worker.engines.hf import HFEngine
 
     with tempfile.TemporaryDirectory(prefix="mtq-gpu-bench-") as scratch:

@@ -67,7 +67,7 @@ def window_rows(engine: Any, segments: int, max_new_tokens: int, work_dir: Path,
     the machine's load drifts, so side by side beats one after the other."""
     from bench.e2e import run_end_to_end
     from bench.workload import MIXES, make_workload
-    from mtq.settings import Settings
+    from mtq.core.settings import Settings
 
     options = {"beam_size": 2, "max_new_tokens": max_new_tokens}
     base = Settings(metrics_port=0, batch_max_wait_ms=20)
@@ -105,8 +105,8 @@ async def _timed_run(
     the run's mean batch (``generate``) time."""
     import aio_pika
 
-    from mtq import result_batch
-    from mtq.topology import JOBS_EXCHANGE, RESULTS_QUEUE
+    from mtq.core import result_batch
+    from mtq.core.topology import JOBS_EXCHANGE, RESULTS_QUEUE
     from worker.app import Worker
 
     published: dict[str, float] = {}
@@ -157,7 +157,7 @@ async def _timed_run(
 
 def _run_in_vhost(engine: Any, settings: Any, backlog: Any, later: Any, every: float
                   ) -> tuple[dict[str, float], float]:
-    from mtq.topology_cli import declare_all
+    from mtq.client.declare import declare_all
     from tests.harness import private_vhost
 
     with private_vhost("mtq-bench-intake") as (amqp_url, _):
@@ -174,9 +174,9 @@ def _job(job_id: str, texts: Sequence[str], options: dict[str, int], **extra: An
 
 def lane_rows(engine: Any, backlog_segments: int, interactive: int, options: dict[str, int]
               ) -> str:
-    from mtq.settings import Settings
-    from mtq.tiny_model import generated_sentences
-    from mtq.topology import interactive_routing_key
+    from mtq.core.settings import Settings
+    from mtq.core.topology import interactive_routing_key
+    from mtq.tools.tiny_corpus import generated_sentences
 
     sentences = list(generated_sentences(backlog_segments + interactive, seed=31))
     bulk = [("en-de", _job(f"bulk-{n}", sentences[i:i + 20], options))
@@ -198,8 +198,8 @@ def lane_rows(engine: Any, backlog_segments: int, interactive: int, options: dic
 
 
 def tenant_rows(engine: Any, large_jobs: int, small_jobs: int, options: dict[str, int]) -> str:
-    from mtq.settings import Settings
-    from mtq.tiny_model import generated_sentences
+    from mtq.core.settings import Settings
+    from mtq.tools.tiny_corpus import generated_sentences
 
     sentences = list(generated_sentences(large_jobs * 20 + small_jobs * 2, seed=41))
     settings = Settings(model="", routes=("en-de",), metrics_port=0, batch_max_wait_ms=20,
@@ -232,8 +232,8 @@ def pipeline_rows(engine: Any, jobs: int, work_dir: Path, repeats: int = 1) -> s
     CPU per job of the last default run, since on one machine the broker and the client share
     the cores that bound jobs/s."""
     from bench.e2e import run_end_to_end
-    from mtq.settings import Settings
-    from mtq.tiny_model import generated_sentences
+    from mtq.core.settings import Settings
+    from mtq.tools.tiny_corpus import generated_sentences
 
     texts = [[s] for s in generated_sentences(jobs, seed=51)]
     default = Settings(metrics_port=0, batch_max_wait_ms=20)
@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     logs.configure()
     from bench.models import build_tiny, fix_output_length
-    from mtq.settings import Settings
+    from mtq.core.settings import Settings
     from worker.engines.hf import HFEngine
 
     wanted = set(args.tables.split(","))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cpu import OTHER_USERS
-from mtq.contract import DecodeOptions
+from mtq.core.contract import DecodeOptions
 from worker.engines import Engine
 from worker.engines.languages import BILINGUAL, LanguagePair
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtq.tiny_model import TinyModelSpec, build_tiny_model, generated_sentences
+from mtq.tools.tiny_corpus import TinyModelSpec, generated_sentences
+from mtq.tools.tiny_model import build_tiny_model
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/multilingual.py`: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mtq.contract import DecodeOptions
-from mtq.settings import Settings
-from mtq.tiny_model import build_tiny_model, generated_sentences
+from mtq.core.contract import DecodeOptions
+from mtq.core.settings import Settings
+from mtq.tools.tiny_corpus import generated_sentences
+from mtq.tools.tiny_model import build_tiny_model
+from worker.batching.items import WorkItem
+from worker.batching.scheduler import Scheduler
 from worker.engines.hf import HFEngine
-from worker.scheduler import Scheduler, WorkItem
 
 PAIRS = ("en-de", "en-fr", "de-fr", "en-es", "fr-es", "en-zh")
 CODES = {"en": "en", "de": "de", "fr": "fr", "es": "es", "zh": "zh"}

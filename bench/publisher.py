@@ -23,8 +23,8 @@ def publish_jobs(
     Puts ``("ok", first_publish, last_confirm)`` in ``out`` (``time.monotonic``, which is
     CLOCK_MONOTONIC on Linux and so comparable across processes), or ``("error", ...)``.
     """
-    from mtq.contract import JobLimits
-    from mtq.submit import JobPublisher, validate
+    from mtq.client.submit import JobPublisher, validate
+    from mtq.core.contract import JobLimits
 
     try:
         limits = JobLimits()

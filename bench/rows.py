@@ -12,8 +12,8 @@ from bench.cpu import CpuAccount
 from bench.measure import MemoryProbe, RecordingEngine, RunResult
 from bench.strategies import Timing, run_fixed, run_limit, run_naive, run_scheduler
 from bench.workload import Workload
-from mtq.contract import DecodeOptions
-from mtq.settings import Settings
+from mtq.core.contract import DecodeOptions
+from mtq.core.settings import Settings
 
 log = logging.getLogger("bench")
 

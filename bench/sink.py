@@ -24,8 +24,8 @@ from typing import Any
 
 import pika
 
-from mtq import result_batch
-from mtq.topology import RESULTS_QUEUE
+from mtq.core import result_batch
+from mtq.core.topology import RESULTS_QUEUE
 from tests.harness import LoopbackReceiver, Received, Reply
 
 WEBHOOK = "webhook"

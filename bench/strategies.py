@@ -7,10 +7,11 @@ completion times, measured from the moment the whole backlog was handed over.
 - ``limit``: the raw engine on ideally packed batches: every segment sorted by length, cut
   into batches by the worker's own token budget. What the hardware can do with this model at
   these batch shapes, with no scheduling, broker or tokenizing cost.
-- ``scheduler``: the worker's :class:`~worker.scheduler.BatchQueue` and
-  :class:`~worker.inference.InferenceThread`, fed the whole backlog at once: mtq minus RabbitMQ.
-  The scheduler comes from the run's :class:`~mtq.settings.Settings` through
-  :meth:`~worker.scheduler.Scheduler.from_settings`, as the worker builds it (padding cap
+- ``scheduler``: the worker's :class:`~worker.batching.queue.BatchQueue` and
+  :class:`~worker.compute.inference.InferenceThread`, fed the whole backlog at once: mtq minus
+  RabbitMQ.
+  The scheduler comes from the run's :class:`~mtq.core.settings.Settings` through
+  :meth:`~worker.batching.scheduler.Scheduler.from_settings`, as the worker builds it (padding cap
   included), so the row measures what production runs.
 - ``naive``: one job at a time, its segments in order (in chunks of ``fixed_batch`` when a job
   is larger than that), no batching across jobs: a plain task-queue worker.
@@ -26,9 +27,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mtq.contract import DecodeOptions
-from mtq.settings import Settings
-from worker.scheduler import BatchQueue, Scheduler, WorkItem, batch_cost
+from mtq.core.contract import DecodeOptions
+from mtq.core.settings import Settings
+from worker.batching.items import WorkItem, batch_cost
+from worker.batching.queue import BatchQueue
+from worker.batching.scheduler import Scheduler
 
 TokenJobs = Sequence[Sequence[Sequence[int]]]
 
@@ -146,7 +149,7 @@ def run_scheduler(
     """The worker's scheduler and inference thread, minus the broker and the tokenizer."""
     from prometheus_client import CollectorRegistry
 
-    from worker.inference import InferenceThread, SegmentResult
+    from worker.compute.inference import InferenceThread, SegmentResult
     from worker.metrics import WorkerMetrics
 
     queue = BatchQueue(Scheduler.from_settings(settings))

@@ -22,8 +22,8 @@ from bench.models import build_opus_shaped, build_tiny, fix_output_length
 from bench.rows import run_row
 from bench.strategies import Packing, warm_engine
 from bench.workload import MIXES, make_workload
-from mtq.contract import DecodeOptions
-from mtq.settings import Settings
+from mtq.core.contract import DecodeOptions
+from mtq.core.settings import Settings
 
 log = logging.getLogger("bench")
 

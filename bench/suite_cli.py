@@ -26,7 +26,7 @@ from bench.suite import (
     run_suite,
 )
 from bench.workload import MIXES
-from mtq.settings import Settings
+from mtq.core.settings import Settings
 
 
 def _csv(choices: Sequence[str]) -> Callable[[str], tuple[str, ...]]:

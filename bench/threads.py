@@ -3,7 +3,7 @@
 For each engine (HF float32 on torch, CTranslate2 int8) and each job mix (many 1-3-segment
 jobs; a few large ones), the same workload runs through mtq end to end (:mod:`bench.e2e`:
 publish -> RabbitMQ -> the real worker -> ``mtq.results``) once with no thread settings, where
-the worker measures its threading during warm-up (worker/engines/tuning.py), and once per
+the worker measures its threading during warm-up (worker/engines/cpu/tuning.py), and once per
 explicit setting among the tuner's own candidates for this machine (``MTQ_TORCH_THREADS``;
 ``MTQ_INTRA_THREADS`` x ``MTQ_INTER_THREADS``). Each round runs every row once, in the same
 order, so a burst of load from elsewhere falls on rows alike; a row keeps its best round.
@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mtq.cpus import usable_cpus
-from mtq.settings import Settings
-from worker.engines.tuning import Threads, ct2_candidates, torch_candidates
+from mtq.core.cpus import usable_cpus
+from mtq.core.settings import Settings
+from worker.engines.cpu.tuning import Threads, ct2_candidates, torch_candidates
 
 log = logging.getLogger("bench.threads")
 ENGINES = ("hf", "ctranslate2")

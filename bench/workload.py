@@ -1,6 +1,6 @@
 """The workloads: generated sentences grouped into jobs, in two mixes.
 
-Sentences come from :func:`mtq.tiny_model.generated_sentences`: word counts are log-normal
+Sentences come from :func:`mtq.tools.tiny_model.generated_sentences`: word counts are log-normal
 (median about 13 words, nine in ten between 5 and 30, a tail capped at 120), which is roughly
 what documents split into sentences look like. Both mixes hold the *same* sentences in the
 same order; only the grouping into jobs differs, so their numbers compare directly.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from mtq.tiny_model import generated_sentences
+from mtq.tools.tiny_corpus import generated_sentences
 
 MIXES = ("small", "large")
 

@@ -1,3 +1,3 @@
-from mtq.cli import main
+from mtq.cli.main import main
 
 raise SystemExit(main())

@@ -14,8 +14,11 @@ if [ ! -f "$MTQ_TEST_TINY_MODEL/config.json" ]; then
     .venv/bin/mtq --log-level WARNING tiny-model "$MTQ_TEST_TINY_MODEL" >/dev/null
 fi
 
-# Static checks first: lint and complexity (ruff), then strict types of the product packages
-# (mypy, configured in pyproject.toml; incremental, so a re-run takes seconds).
+# Static checks first: lint and complexity (ruff), strict types of the product packages (mypy,
+# configured in pyproject.toml; incremental, so a re-run takes seconds), the import layering.
 .venv/bin/ruff check .
 .venv/bin/mypy
+# The layering contracts (pyproject.toml, [tool.importlinter]): no cycles between layers, the
+# core imports nothing of the project, engines no broker code, nothing imports the CLI.
+.venv/bin/lint-imports --no-cache
 exec .venv/bin/python -m pytest "$@"

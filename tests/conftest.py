@@ -46,7 +46,7 @@ def webhook_receiver() -> Iterator[LoopbackReceiver]:
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model, built once per test session (or taken from MTQ_TEST_TINY_MODEL)."""
-    from mtq.tiny_model import build_tiny_model
+    from mtq.tools.tiny_model import build_tiny_model
 
     preset = os.environ.get("MTQ_TEST_TINY_MODEL")
     if preset and (Path(preset) / "config.json").exists():
@@ -58,7 +58,7 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def engine(tiny_model_path: Path) -> Any:
     """The tiny model's HF engine, loaded once per module (tests of other models define
     their own ``engine``)."""
-    from mtq.settings import Settings
+    from mtq.core.settings import Settings
     from worker.engines.hf import HFEngine
 
     return HFEngine(Settings(model=str(tiny_model_path)))

@@ -2,9 +2,9 @@
 
 Module map (one concern each):
 
-- ``signing``: Standard Webhooks secrets and signatures (ids come from ``mtq.events``).
+- ``signing``: Standard Webhooks secrets and signatures (ids come from ``mtq.core.events``).
 - ``verify``: the receiver-side check, for Python callers.
-- ``ssrf``: resolves a callback once, checks it with ``mtq.callback_policy``, pins the address.
+- ``ssrf``: resolves a callback once, checks it with ``mtq.core.callback_policy``, pins the address.
 - ``connections``: kept-alive connections, one pool per checked address, TLS session reuse.
 - ``transport``: one HTTP POST to a pinned address, with timeouts and size caps.
 - ``policy``: pure retry policy (what a response means, attempt -> delay or give up).

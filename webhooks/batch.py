@@ -1,4 +1,4 @@
-"""The events of one batch message (``mtq/result_batch.py``), each settled as its own message.
+"""The events of one batch message (``mtq/core/result_batch.py``), each settled as its own message.
 
 Every event of a batch goes through the same delivery, retry ladder and parking as a message
 of its own: an :class:`EventPart` has the body, headers and properties a single-event message
@@ -18,7 +18,7 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from mtq.events import WEBHOOK_ID_HEADER
+from mtq.core.headers import WEBHOOK_ID_HEADER
 from webhooks.events import header_text
 
 Settle = Callable[[bool], Awaitable[None]]  # requeue?

@@ -1,4 +1,4 @@
-"""``mtq dispatcher`` and ``mtq webhooks list|inspect|redrive|check`` (registered by mtq.cli)."""
+"""``mtq dispatcher`` and ``mtq webhooks list|inspect|redrive|check`` (wired by mtq.cli.main)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import json
 import sys
 from typing import Any
 
-from mtq.callback_policy import NetworkPolicy, UnusableCallback
-from mtq.settings import Settings
+from mtq.core.callback_policy import NetworkPolicy, UnusableCallback
+from mtq.core.settings import Settings
 from webhooks.parking import ParkedEvent, Selector, list_parked, redrive, summarize
 from webhooks.ssrf import ResolutionFailed, resolve_destination
 

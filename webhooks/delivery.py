@@ -26,9 +26,9 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from mtq.callback_policy import NetworkPolicy, UnusableCallback
-from mtq.errors import ConfigError
-from mtq.settings import Settings
+from mtq.core.callback_policy import NetworkPolicy, UnusableCallback
+from mtq.core.errors import ConfigError
+from mtq.core.settings import Settings
 from webhooks.connections import ConnectionPools
 from webhooks.events import ResultMessage
 from webhooks.metrics import DispatcherMetrics, status_class

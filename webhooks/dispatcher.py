@@ -7,7 +7,7 @@ three ways: the consumer's prefetch (per consumer: quorum queues reject global Q
 messages held, ``webhook_concurrency`` the deliveries at once, and each host's adaptive window
 (``hostgates.py``, at most ``webhook_per_host``) the deliveries per receiver host. Events
 waiting for their host stay unacked here: back-pressure, not the retry ladder. A message may
-hold several events (``mtq/result_batch.py``): each is handled as a message of its own
+hold several events (``mtq/core/result_batch.py``): each is handled as a message of its own
 (``webhooks/batch.py``), and the message is acked once all of them are settled.
 
 SIGTERM (Kubernetes scale-in) stops consuming, lets in-flight deliveries finish within
@@ -31,13 +31,13 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
-from mtq import result_batch
-from mtq.broker_urls import connect_robust
-from mtq.errors import ConfigError, TransientError
-from mtq.events import JOB_ID_HEADER
-from mtq.health import DISPATCHER_METRICS_PORT, HealthServer, metrics_port
-from mtq.settings import Settings
-from mtq.topology import RESULTS_QUEUE, declare_results_topology
+from mtq.client.connect import connect_robust
+from mtq.core import result_batch
+from mtq.core.errors import ConfigError, TransientError
+from mtq.core.headers import JOB_ID_HEADER
+from mtq.core.health import DISPATCHER_METRICS_PORT, HealthServer, metrics_port
+from mtq.core.settings import Settings
+from mtq.core.topology import RESULTS_QUEUE, declare_results_topology
 from webhooks.batch import BatchSettlement, EventPart
 from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import InvalidResult, ResultMessage, header_text, parse_result

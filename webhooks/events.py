@@ -4,7 +4,7 @@ The body is the exact event JSON the worker serialized; it is signed and POSTed 
 facts travel in headers so the dispatcher never parses the body:
 
 - ``x-mtq-callback-url``, ``x-mtq-job-id``, ``x-mtq-event-type``, ``x-mtq-webhook-id``
-  (set by the worker; names and values owned by :mod:`mtq.events`);
+  (set by the worker; names and values owned by :mod:`mtq.core.events`);
 - ``x-mtq-attempt``: ladder attempts already spent (absent means none);
 - on parking: ``x-mtq-reason``, ``x-mtq-last-status``, ``x-mtq-last-error``.
 """
@@ -16,20 +16,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from mtq.errors import PermanentError
-from mtq.events import (
+from mtq.core.errors import PermanentError
+from mtq.core.events import EVENT_TYPES, webhook_id
+from mtq.core.headers import (
+    ATTEMPT_HEADER,
     CALLBACK_HEADER,
     EVENT_TYPE_HEADER,
-    EVENT_TYPES,
     JOB_ID_HEADER,
-    webhook_id,
+    LAST_ERROR_HEADER,
+    LAST_STATUS_HEADER,
+    REASON_HEADER,
+    REDRIVES_HEADER,
 )
-from mtq.topology import REASON_HEADER
 
-ATTEMPT_HEADER = "x-mtq-attempt"
-LAST_STATUS_HEADER = "x-mtq-last-status"
-LAST_ERROR_HEADER = "x-mtq-last-error"
-REDRIVES_HEADER = "x-mtq-redrives"
 # Broker bookkeeping that must not be copied into a message we publish ourselves.
 _BROKER_HEADER_PREFIXES = ("x-death", "x-first-death", "x-last-death", "x-delivery-count")
 _PARK_HEADERS = (REASON_HEADER, LAST_STATUS_HEADER, LAST_ERROR_HEADER)

@@ -1,7 +1,7 @@
 """Parked events: list, summarize and redrive ``mtq.results.parked`` (blocking pika).
 
-Browsing and moving follow :mod:`mtq.side_queues`: looking is harmless; redrive publishes each
-selected event to ``mtq.results`` with publisher confirms and only then acks it out of the
+Browsing and moving follow :mod:`mtq.client.side_queues`: looking is harmless; redrive publishes
+each selected event to ``mtq.results`` with publisher confirms and only then acks it out of the
 parked queue, so a crash in between leaves a duplicate, never a gap.
 """
 
@@ -16,25 +16,26 @@ from typing import Any
 
 import pika
 
-from mtq import result_batch
-from mtq.events import CALLBACK_HEADER, EVENT_TYPE_HEADER, JOB_ID_HEADER, WEBHOOK_ID_HEADER
-from mtq.side_queues import Got, SideQueue, side_queue
-from mtq.topology import (
-    PARKED_QUEUE,
+from mtq.client.side_queues import Got, SideQueue, side_queue
+from mtq.core import result_batch
+from mtq.core.headers import (
+    ATTEMPT_HEADER,
+    CALLBACK_HEADER,
+    EVENT_TYPE_HEADER,
+    EVENTS_HEADER,
+    JOB_ID_HEADER,
+    LAST_ERROR_HEADER,
+    LAST_STATUS_HEADER,
     REASON_HEADER,
+    WEBHOOK_ID_HEADER,
+)
+from mtq.core.topology import (
+    PARKED_QUEUE,
     RESULTS_EXCHANGE,
     RESULTS_ROUTING_KEY,
     broker_death_reason,
 )
-from webhooks.events import (
-    ATTEMPT_HEADER,
-    LAST_ERROR_HEADER,
-    LAST_STATUS_HEADER,
-    callback_host,
-    header_int,
-    header_text,
-    redrive_headers,
-)
+from webhooks.events import callback_host, header_int, header_text, redrive_headers
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def _browse(side: SideQueue, limit: int | None = None
 def _events_of(headers: dict[str, Any], body: bytes) -> list[ParkedEvent]:
     """The parked events of one message: one, or each event of a batch message (parked whole
     by the broker's delivery limit), with the reason of the message they are in."""
-    outer = {key: value for key, value in headers.items() if key != result_batch.EVENTS_HEADER}
+    outer = {key: value for key, value in headers.items() if key != EVENTS_HEADER}
     try:
         parts = result_batch.events(headers, body)
     except result_batch.InvalidBatch:

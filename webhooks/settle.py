@@ -18,7 +18,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishError
 
-from mtq.topology import PARKED_QUEUE, retry_queue
+from mtq.core.topology import PARKED_QUEUE, retry_queue
 from webhooks.events import ResultMessage, deferred_headers, parked_headers, retry_headers
 from webhooks.metrics import DispatcherMetrics
 from webhooks.policy import Ack, Decision, Park, Retry

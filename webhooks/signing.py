@@ -1,6 +1,6 @@
 """Standard Webhooks signing: ``whsec_`` secrets and ``v1`` signatures.
 
-The ``webhook-id`` is the result contract's (:func:`mtq.events.webhook_id`). The timestamp is
+The ``webhook-id`` is the result contract's (:func:`mtq.core.events.webhook_id`). The timestamp is
 per attempt; the signature covers ``{id}.{timestamp}.{body}`` over the exact body bytes the
 worker serialized (never re-serialized here).
 """
@@ -14,7 +14,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mtq.errors import ConfigError
+from mtq.core.errors import ConfigError
 
 SECRET_PREFIX = "whsec_"
 # Standard Webhooks recommends 24-64 random bytes; below 16 a secret is a typo, not a key.

@@ -1,6 +1,6 @@
 """Resolve a callback once, check every address, pin the checked one (DNS rebinding guard).
 
-The policy itself (which destinations are allowed) is :mod:`mtq.callback_policy`. Here the
+The policy itself (which destinations are allowed) is :mod:`mtq.core.callback_policy`. Here the
 host is resolved once, every address is checked against it, and the connection goes to the
 checked address (``Destination.address``); DNS is not consulted again for that request, so an
 answer that changes between check and connect cannot redirect it. :class:`CachingResolver`
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mtq.callback_policy import (
+from mtq.core.callback_policy import (
     DEFAULT_PORTS,
     BlockedDestination,
     IPAddress,
@@ -27,7 +27,7 @@ from mtq.callback_policy import (
     address_problem,
     checked_literal,
 )
-from mtq.errors import TransientError
+from mtq.core.errors import TransientError
 
 # (host, port) -> IP address strings, in preference order. Tests inject stubs.
 Resolver = Callable[[str, int], Sequence[str]]

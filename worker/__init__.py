@@ -1,1 +1,16 @@
-"""The translation worker: consumer → scheduler → engine (one inference thread) → results."""
+"""The translation worker: consumer → scheduler → engine (one inference thread) → results.
+
+Folder map (each folder's ``__init__`` maps its modules):
+
+- ``broker/``: the only aio-pika/aiormq code: the link (connect, consume, reconnect), one
+  session's channels, a received job message, the results publisher and the outbox.
+- ``lifecycle/``: what happens to a job: intake (parse, admit, tokenize), completion, recovery,
+  drain and the quarantine return outcomes; the settler carries them out.
+- ``batching/``: pure: the segments intake hands over, the pools, lanes and tenants, the
+  scheduler that forms batches and its thread-safe queue.
+- ``compute/``: the inference thread (the one caller of the engine) and the tokenizer pool.
+- ``engines/``: HF and CTranslate2 behind one interface, the model set of a route table,
+  attention alignment, the memory budget, CPU threading.
+- ``cache/``: the translation cache and in-flight dedup.
+- ``app.py``: the composition root; ``cli.py``: ``mtq worker``; ``metrics.py``; ``tasks.py``.
+"""

@@ -22,30 +22,32 @@ from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import CollectorRegistry
 
-from mtq.contract import DecodeOptions
-from mtq.health import WORKER_METRICS_PORT, HealthServer, metrics_port
-from mtq.intake_rule import WindowRule
-from mtq.settings import Settings
+from mtq.core.contract import DecodeOptions
+from mtq.core.health import WORKER_METRICS_PORT, HealthServer, metrics_port
+from mtq.core.intake_rule import WindowRule
+from mtq.core.settings import Settings
+from worker.batching.fairness import DEFAULT_TENANT, Lane
+from worker.batching.items import WorkItem
+from worker.batching.queue import BatchQueue
+from worker.batching.scheduler import Scheduler
+from worker.broker.link import BrokerLink
+from worker.broker.message import JobMessage
+from worker.broker.outbox import Outbox
 from worker.cache import SegmentReuse
-from worker.completion import Completion
-from worker.consumer import BrokerLink
-from worker.delivery import JobMessage
-from worker.drain import drain, stop_when_idle
+from worker.compute.inference import InferenceThread, SegmentResult
 from worker.engines import Engine
 from worker.engines.metrics import register_engine_metrics
-from worker.fairness import DEFAULT_TENANT, Lane
-from worker.inference import InferenceThread, SegmentResult
-from worker.intake import Intake
-from worker.intake_window import IntakeWindow
-from worker.jobs import InFlightJob
-from worker.jobtable import JobTable
+from worker.engines.model_set import ModelSet
+from worker.lifecycle.completion import Completion
+from worker.lifecycle.drain import drain, stop_when_idle
+from worker.lifecycle.intake import Intake
+from worker.lifecycle.intake_window import IntakeWindow
+from worker.lifecycle.jobs import InFlightJob
+from worker.lifecycle.jobtable import JobTable
+from worker.lifecycle.recovery import Recovery
+from worker.lifecycle.settler import Settler
+from worker.lifecycle.solo import SoloRunner
 from worker.metrics import WorkerMetrics
-from worker.models import ModelSet
-from worker.outbox import Outbox
-from worker.recovery import Recovery
-from worker.scheduler import BatchQueue, Scheduler, WorkItem
-from worker.settle import Settler
-from worker.solo import SoloRunner
 from worker.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -210,7 +212,7 @@ class Worker:
                                lane=owner.delivery.lane, tenant=owner.job.tenant or DEFAULT_TENANT)
 
     def _observe_job_size(self, segments: int) -> None:
-        """The intake window follows the size of bulk jobs (``worker/intake_window.py``)."""
+        """The intake window follows the size of bulk jobs (``lifecycle/intake_window.py``)."""
         if self.window is None:
             return
         self.window.observe(segments)

@@ -8,8 +8,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mtq.contract import DecodeOptions
-from mtq.settings import Settings
+from mtq.core.contract import DecodeOptions
+from mtq.core.settings import Settings
 
 if TYPE_CHECKING:
     from worker.engines import Engine
@@ -59,7 +59,7 @@ def serve(
     }
     settings = settings.replace(**{k: v for k, v in overrides.items() if v is not None})
     settings.validate()
-    from worker.models import ModelSet
+    from worker.engines.model_set import ModelSet
 
     # Every model of MTQ_MODELS (or MTQ_MODEL), loaded now; the worker consumes their routes.
     engine = ModelSet.load(settings, load_engine)

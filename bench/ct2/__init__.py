@@ -2,7 +2,7 @@
 
 Every row translates the same generated segments (:mod:`bench.workload`) with the same decode
 options (beam 4, one bounded ``max_new_tokens``) on the opus-mt-en-de-shaped random-weight
-model (:mod:`bench.models`), converted once with :func:`mtq.convert.convert_model`:
+model (:mod:`bench.models`), converted once with :func:`mtq.tools.convert.convert_model`:
 
 - ``limit`` (engine level, no scheduler or broker): every segment sorted by length and cut by
   the worker's token budget (:func:`bench.strategies.run_limit`), for HF fp32 ``generate``

@@ -41,7 +41,7 @@ class Ct2Config:
 
     def engines(self) -> list[tuple[EngineConfig, tuple[str, ...]]]:
         """The engine set-ups in run order, each with the strategies it runs."""
-        from mtq.cpus import usable_cpus as _cores  # CT2's own default intra threads
+        from mtq.core.cpus import usable_cpus as _cores  # CT2's own default intra threads
         from worker.engines.hf import cpu_threads
 
         t = self.threads or _cores()

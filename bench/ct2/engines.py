@@ -35,7 +35,7 @@ def loaded(
     """The engine of ``config`` (wrapped to record batches) and the Settings it runs with."""
     import torch
 
-    from mtq.settings import Settings
+    from mtq.core.settings import Settings
 
     before = torch.get_num_threads()
     engine: Any

@@ -79,7 +79,7 @@ def run_gpu_rows(args: GpuArgs, notes: list[str] | None = None) -> int:
 
     from bench.strategies import Packing
     from bench.workload import make_workload
-    from mtq.contract import DecodeOptions
+    from mtq.core.contract import DecodeOptions
 
     sizes = GPU_TINY if args.tiny else GPU_FULL
     segments = args.segments or sizes.segments

@@ -84,7 +84,7 @@ def build_models(
     import shutil
 
     from bench.models import OPUS_MT_EN_DE, build_opus_shaped, build_tiny
-    from mtq.convert import convert_model
+    from mtq.tools.convert import convert_model
 
     root.mkdir(parents=True, exist_ok=True)
     if tiny_model is not None:

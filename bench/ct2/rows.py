@@ -23,7 +23,7 @@ def run_cpu(
     from bench.cpu import CpuAccount
     from bench.strategies import Packing, run_limit, warm_engine
     from bench.workload import make_workload
-    from mtq.contract import DecodeOptions
+    from mtq.core.contract import DecodeOptions
 
     started = time.monotonic()
     hf_path, ct2_path = build_models(

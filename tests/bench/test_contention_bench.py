@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bench.contention import main, markdown, measure
-from mtq.cpus import usable_cpus
-from worker.engines.tuning import torch_candidates
+from mtq.core.cpus import usable_cpus
+from worker.engines.cpu.tuning import torch_candidates
 
 
 def test_every_share_times_every_candidate(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from bench.ct2.models import build_models, fast_tokenizer_padded, first_filler
 from bench.ct2.report import markdown_table, text_table, verdicts
 from bench.ct2.rows import run_cpu
 from bench.models import ModelShape
-from mtq.contract import DecodeOptions
+from mtq.core.contract import DecodeOptions
 
 pytestmark = pytest.mark.filterwarnings("ignore:Unfeasible length constraints")
 

@@ -12,8 +12,8 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from mtq.contract import DecodeOptions
-from mtq.events import ModelInfo
+from mtq.core.contract import DecodeOptions
+from mtq.core.events import ModelInfo
 from tests.cache.redis_server import RedisServer
 from worker.cache import CacheMetrics, CacheScope, SegmentReuse, open_cache
 from worker.cache.backends import MAX_VALUE_BYTES, RedisCache

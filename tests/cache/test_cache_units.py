@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mtq.contract import DecodeOptions, Job
-from mtq.errors import ConfigError
-from mtq.events import ModelInfo
+from mtq.core.contract import DecodeOptions, Job
+from mtq.core.errors import ConfigError
+from mtq.core.events import ModelInfo
 from worker.cache import CacheMetrics, CacheScope, SegmentReuse, check_cache_spec, open_cache
 from worker.cache.backends import MAX_VALUE_BYTES, MemoryCache, RedisCache, entry_cost
 from worker.cache.dedup import InFlightSegments

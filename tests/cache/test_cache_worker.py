@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from mtq.settings import Settings
-from mtq.tiny_model import generated_sentences
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.core.settings import Settings
+from mtq.tools.tiny_corpus import generated_sentences
 from tests.cache.redis_server import RedisServer
 from tests.harness import publish_jobs, take_results
 from tests.integration.helpers import worker_settings

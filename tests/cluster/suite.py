@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mtq.errors import MtqError
-from mtq.submit import JobPublisher
+from mtq.client.submit import JobPublisher
+from mtq.core.errors import MtqError
 from tests.cluster.cluster import Node, RabbitCluster
 from tests.harness import (
     TEST_SECRET,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mtq.convert import convert_model
+from mtq.tools.convert import convert_model
 from worker.engines.ct2 import CTranslate2Engine
 
 

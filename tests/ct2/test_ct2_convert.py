@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from mtq.cli import main
-from mtq.convert import CONVERSION_FILE, Conversion, convert_model
-from mtq.errors import ConfigError
-from mtq.tiny_model import generated_sentences
+from mtq.cli.main import main
+from mtq.core.errors import ConfigError
+from mtq.tools.convert import convert_model
+from mtq.tools.tiny_corpus import generated_sentences
+from worker.engines.conversion import CONVERSION_FILE, Conversion
 
 ctranslate2 = pytest.importorskip("ctranslate2", reason="needs pip install 'mtq[ctranslate2]'")
 

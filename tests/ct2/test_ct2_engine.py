@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mtq.contract import DecodeOptions
-from mtq.errors import ConfigError
-from mtq.settings import Settings
-from mtq.tiny_model import generated_sentences
+from mtq.core.contract import DecodeOptions
+from mtq.core.errors import ConfigError
+from mtq.core.settings import Settings
+from mtq.tools.tiny_corpus import generated_sentences
 from worker.engines import load_engine
 from worker.engines.ct2 import (
     LENGTH_FACTOR,

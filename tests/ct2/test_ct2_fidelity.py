@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mtq.contract import DecodeOptions
-from mtq.settings import Settings
-from mtq.tiny_model import generated_sentences
+from mtq.core.contract import DecodeOptions
+from mtq.core.settings import Settings
+from mtq.tools.tiny_corpus import generated_sentences
 from worker.engines.ct2 import CTranslate2Engine, decoding_cap
 from worker.engines.hf import HFEngine
 

@@ -1,6 +1,6 @@
 """End to end: the worker with MTQ_ENGINE=ctranslate2 against the real broker.
 
-Jobs go in through ``mtq.submit.publish_all``; the events are read straight from
+Jobs go in through ``mtq.client.submit.publish_all``; the events are read straight from
 ``mtq.results`` (no dispatcher involved).
 """
 
@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from mtq.contract import DecodeOptions
-from mtq.settings import Settings
-from mtq.submit import publish_all
-from mtq.tiny_model import generated_sentences
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.client.submit import publish_all
+from mtq.core.contract import DecodeOptions
+from mtq.core.settings import Settings
+from mtq.tools.tiny_corpus import generated_sentences
 from tests.integration.helpers import drain_results, make_job
-from worker.admission import job_limits
 from worker.app import Worker
 from worker.engines import load_engine
 from worker.engines.ct2 import CTranslate2Engine
+from worker.lifecycle.admission import job_limits
 
 pytestmark = pytest.mark.integration
 CALLBACK = "https://client.example/hooks/mt"

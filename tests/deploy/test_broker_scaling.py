@@ -23,14 +23,14 @@ import pytest
 import requests
 from aio_pika.abc import AbstractIncomingMessage
 
-from mtq.plan_sim import (
+from mtq.core.topology import declare_job_topology, job_queue
+from mtq.tools.plan_sim import (
     BacklogCurve,
     ScalingRules,
     hpa_desired,
     rules_from_scaledobject,
     simulate,
 )
-from mtq.topology import declare_job_topology, job_queue
 from tests.deploy.manifests import find, render
 from tests.harness import MANAGEMENT_URL, vhost_of
 

@@ -11,12 +11,12 @@ import urllib.request
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mtq import plan
-from mtq.health import HealthServer
-from mtq.plan_sim import rules_from_scaledobject
-from mtq.route_scaling import job_queues_regex, matched_queues
-from mtq.settings import Settings
-from mtq.topology import RESULTS_QUEUE, job_queue
+from mtq.core.health import HealthServer
+from mtq.core.settings import Settings
+from mtq.core.topology import RESULTS_QUEUE, job_queue
+from mtq.tools import plan
+from mtq.tools.plan_sim import rules_from_scaledobject
+from mtq.tools.route_scaling import job_queues_regex, matched_queues
 from tests.deploy.manifests import OVERLAYS, Manifest, config, container, find, render
 
 DEPLOYMENTS = ("mtq-worker", "mtq-dispatcher")
@@ -47,7 +47,7 @@ def test_worker_scaledobject_follows_topology_and_prefetch(folder: str) -> None:
     spec = find(docs, "ScaledObject", "mtq-worker")["spec"]
     assert spec["scaleTargetRef"]["name"] == "mtq-worker"
     find(docs, "Deployment", "mtq-worker")
-    # One trigger on the sum of every route's job queue (mtq/route_scaling.py).
+    # One trigger on the sum of every route's job queue (mtq/tools/route_scaling.py).
     (jobs,) = spec["triggers"]
     assert jobs["metadata"]["queueName"] == job_queues_regex(settings.routes)
     assert matched_queues(jobs["metadata"], [job_queue(r) for r in settings.routes]) == [
@@ -111,7 +111,7 @@ def test_probes_and_ports_match_the_process(folder: str, name: str) -> None:
 
 
 def test_probe_paths_are_served_by_mtq_health() -> None:
-    """The paths the manifests probe are the ones mtq.health answers, with the right status."""
+    """The paths the manifests probe are the ones mtq.core.health answers, with the right status."""
     box = container(find(render("overlays/gpu"), "Deployment", "mtq-worker"))
     state = {"alive": True, "ready": False}
     server = HealthServer(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mtq.cli import main
-from mtq.errors import ConfigError
-from mtq.plan import Workload, grace_period_s, recommend
-from mtq.plan_sim import (
+from mtq.cli.main import main
+from mtq.core.errors import ConfigError
+from mtq.tools.plan import Workload, grace_period_s, recommend
+from mtq.tools.plan_sim import (
     BacklogCurve,
     Drain,
     RatePolicy,

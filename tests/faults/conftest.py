@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from mtq.settings import Settings
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.core.settings import Settings
 from tests.faults.faulty_engine import MARKER
 from tests.harness import (
     TEST_SECRET,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from mtq.cli import build_parser, configure_logging
-from mtq.settings import Settings
+from mtq.cli.main import build_parser, configure_logging
+from mtq.core.settings import Settings
 from tests.faults.faulty_engine import FaultyEngine
 from worker.cli import serve
 from worker.engines import Engine, load_engine

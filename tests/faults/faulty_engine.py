@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from mtq.contract import DecodeOptions
+from mtq.core.contract import DecodeOptions
 from worker.engines import Engine
 
 log = logging.getLogger(__name__)

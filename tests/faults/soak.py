@@ -198,7 +198,7 @@ class Publisher:
 def make_jobs(
     count: int, callback_url: str, seed: int, prefix: str = "soak"
 ) -> list[dict[str, Any]]:
-    from mtq.tiny_model import generated_sentences
+    from mtq.tools.tiny_corpus import generated_sentences
 
     rng = random.Random(seed)
     sentences = list(generated_sentences(500, seed=seed))
@@ -322,9 +322,9 @@ class Chaos:
 
 
 def run_soak(config: SoakConfig, out: Callable[[str], None] = print) -> SoakResult:
-    from mtq.settings import Settings
-    from mtq.tiny_model import build_tiny_model
-    from mtq.topology_cli import declare_all
+    from mtq.client.declare import declare_all
+    from mtq.core.settings import Settings
+    from mtq.tools.tiny_model import build_tiny_model
 
     started = time.monotonic()
     with contextlib.ExitStack() as stack:

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from mtq.contract import ErrorCode
-from mtq.events import webhook_id
-from mtq.settings import Settings
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.core.contract import ErrorCode
+from mtq.core.events import webhook_id
+from mtq.core.settings import Settings
 from tests.faults.conftest import DEAD_QUEUE, JOBS_QUEUE
 from tests.harness import private_vhost, queue_depth
 from tests.integration.helpers import drain_queue, drain_results, make_job, publish_raw

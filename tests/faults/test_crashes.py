@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mtq.core.headers import DELIVERY_COUNT_HEADER
 from tests.faults.conftest import (
     DEAD_QUEUE,
     MARKER,
@@ -18,7 +19,6 @@ from tests.faults.conftest import (
     wait_for,
 )
 from tests.integration.helpers import drain_queue, drain_results, make_job, publish_jobs
-from worker.results import DELIVERY_COUNT_HEADER
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.fault]
 CALLBACK = "https://client.example/hooks/mt"

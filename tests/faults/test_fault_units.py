@@ -13,15 +13,17 @@ import pytest
 from aio_pika.exceptions import ChannelInvalidStateError
 from prometheus_client import CollectorRegistry
 
-from mtq.contract import DecodeOptions, Job
-from mtq.events import ModelInfo
+from mtq.core.contract import DecodeOptions, Job
+from mtq.core.events import ModelInfo
 from tests.faults.faulty_engine import FaultyEngine, InjectedFault, InjectedOutOfMemory
-from worker.delivery import Delivery
-from worker.inference import InferenceThread, SegmentResult
-from worker.jobs import InFlightJob
+from worker.batching.items import WorkItem
+from worker.batching.queue import BatchQueue
+from worker.batching.scheduler import Scheduler
+from worker.broker.message import Delivery
+from worker.compute.inference import InferenceThread, SegmentResult
+from worker.lifecycle.jobs import InFlightJob
+from worker.lifecycle.quarantine import Quarantine
 from worker.metrics import WorkerMetrics
-from worker.quarantine import Quarantine
-from worker.scheduler import BatchQueue, Scheduler, WorkItem
 
 OPTIONS = DecodeOptions(beam_size=2, max_new_tokens=8)
 
@@ -248,7 +250,7 @@ class FakeMessage:
         return {"x-delivery-count": self.count}
 
     @property
-    def channel(self) -> FakeMessage:  # the worker acks through the channel (worker/delivery.py)
+    def channel(self) -> FakeMessage:  # the worker acks through it (worker/broker/message.py)
         return self
 
     async def basic_ack(self, delivery_tag: int, wait: bool = True) -> None:

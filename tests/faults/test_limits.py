@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mtq.settings import Settings
+from mtq.core.settings import Settings
 from tests.faults.conftest import MARKER, declare
 from tests.faults.faulty_engine import FaultyEngine
 from tests.harness import queue_depth
@@ -48,7 +48,7 @@ def test_jobs_not_started_by_half_the_consumer_timeout_are_handed_back(
         ])
         return await asyncio.wait_for(task, 60)
 
-    with caplog.at_level(logging.INFO, logger="worker.recovery"):
+    with caplog.at_level(logging.INFO, logger="worker.lifecycle.recovery"):
         assert asyncio.run(scenario()) == 0
 
     handed_back = [r.getMessage() for r in caplog.records if "handing it back" in r.getMessage()]

@@ -17,8 +17,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pika
 
-from mtq import result_batch
-from mtq.topology import JOBS_EXCHANGE, RESULTS_QUEUE
+from mtq.core import result_batch
+from mtq.core.topology import JOBS_EXCHANGE, RESULTS_QUEUE
 from tests.harness.env import AMQP_HOST
 
 MANAGEMENT_URL = f"http://{AMQP_HOST}:15672"
@@ -179,7 +179,7 @@ def drain_queue(amqp_url: str, queue: str) -> list[tuple[dict[str, Any], bytes]]
 
 def drain_results(amqp_url: str) -> list[tuple[dict[str, Any], bytes]]:
     """Take every result event now in ``mtq.results``, in queue order: (headers, body) per
-    event, the events of a batch message (``mtq/result_batch.py``) taken apart."""
+    event, the events of a batch message (``mtq/core/result_batch.py``) taken apart."""
     return [event for headers, body in drain_queue(amqp_url, RESULTS_QUEUE)
             for event in result_batch.events(headers, body)]
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mtq.settings import Settings
+from mtq.core.settings import Settings
 from tests.harness import drain_queue, drain_results, publish_jobs, publish_raw, queue_depth
 
 # drain_queue, drain_results, publish_jobs, publish_raw, queue_depth live in tests.harness

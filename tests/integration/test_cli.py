@@ -11,7 +11,8 @@ from pathlib import Path
 import pika
 import pytest
 
-from mtq.topology import DEAD_LETTER_EXCHANGE, REASON_HEADER, dead_letter_queue
+from mtq.core.headers import REASON_HEADER
+from mtq.core.topology import DEAD_LETTER_EXCHANGE, dead_letter_queue
 from tests.harness import queue_depth
 from tests.integration.helpers import drain_queue
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtq.contract import DecodeOptions
-from mtq.settings import Settings
-from mtq.tiny_model import generated_sentences
+from mtq.core.contract import DecodeOptions
+from mtq.core.settings import Settings
+from mtq.tools.tiny_corpus import generated_sentences
+from worker.batching.items import WorkItem
+from worker.batching.scheduler import Scheduler
 from worker.engines.hf import HFEngine
-from worker.scheduler import Scheduler, WorkItem
 
 
 def test_batched_equals_one_at_a_time(tiny_model_path: Path) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import aio_pika
 import aiormq.abc
 
-from worker.delivery import Delivery, JobMessage
+from worker.broker.message import Delivery, JobMessage
 
 STAMP = datetime(2026, 12, 2, 10, 30, 0, tzinfo=timezone.utc)
 

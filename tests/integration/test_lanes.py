@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mtq.intake_rule import WindowRule
-from mtq.settings import Settings
-from mtq.tiny_model import generated_sentences
-from mtq.topology import interactive_queue, interactive_routing_key, job_queue
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.core.intake_rule import WindowRule
+from mtq.core.settings import Settings
+from mtq.core.topology import interactive_queue, interactive_routing_key, job_queue
+from mtq.tools.tiny_corpus import generated_sentences
 from tests.harness import consumers, vhost_of
 from tests.integration.helpers import drain_results, make_job, publish_jobs, publish_raw
 from worker.app import Worker

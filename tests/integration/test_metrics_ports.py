@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mtq.health import DISPATCHER_METRICS_PORT, WORKER_METRICS_PORT
+from mtq.core.health import DISPATCHER_METRICS_PORT, WORKER_METRICS_PORT
 from tests.harness import new_secret, wait_for
 
 pytestmark = pytest.mark.integration

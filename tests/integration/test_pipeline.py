@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
-from mtq.events import webhook_id
-from mtq.settings import Settings
-from mtq.tiny_model import generated_sentences
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.core.events import webhook_id
+from mtq.core.settings import Settings
+from mtq.tools.tiny_corpus import generated_sentences
 from tests.harness import TEST_SECRET, LoopbackReceiver, queue_depth
 from tests.integration.helpers import make_job, publish_jobs
 from webhooks.dispatcher import run_dispatcher

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mtq.settings import Settings
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.core.settings import Settings
 from tests.harness import free_port
 from tests.integration.helpers import make_job, publish_jobs
 from worker.app import Worker

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mtq import result_batch
-from mtq.tiny_model import generated_sentences
-from mtq.topology import RESULTS_QUEUE
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.core import result_batch
+from mtq.core.topology import RESULTS_QUEUE
+from mtq.tools.tiny_corpus import generated_sentences
 from tests.integration.helpers import drain_queue, make_job, publish_jobs, worker_settings
 from worker.app import Worker
 from worker.engines.hf import HFEngine

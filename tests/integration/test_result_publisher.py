@@ -10,16 +10,17 @@ import aio_pika
 import pytest
 from aio_pika.exceptions import PublishError
 
-from mtq import result_batch
-from mtq.contract import DecodeOptions, Job
-from mtq.events import CompletedEvent, JobStats, ModelInfo
-from mtq.topology import (
+from mtq.core import result_batch
+from mtq.core.contract import DecodeOptions, Job
+from mtq.core.events import CompletedEvent, JobStats, ModelInfo
+from mtq.core.headers import DELIVERY_COUNT_HEADER
+from mtq.core.topology import (
     DEAD_LETTER_EXCHANGE,
     RESULTS_EXCHANGE,
     RESULTS_QUEUE,
     declare_results_topology,
 )
-from worker.results import DELIVERY_COUNT_HEADER, ResultPublisher
+from worker.broker.publisher import ResultPublisher
 
 JOB = Job("job-1", "en", "de", ("Hello",), "https://hooks.example/mt", DecodeOptions(2, 8))
 EVENT = CompletedEvent(JOB, ("Hallo",), ModelInfo("tiny", "r1", "hf", "float32"),

@@ -9,10 +9,11 @@ import sys
 import pika
 import pytest
 
-from mtq.broker import connect_blocking
-from mtq.errors import BrokerUnreachable, PublishError
-from mtq.side_queues import side_queue
-from mtq.topology import DEAD_LETTER_EXCHANGE, REASON_HEADER, dead_letter_queue
+from mtq.client.broker import connect_blocking
+from mtq.client.side_queues import side_queue
+from mtq.core.errors import BrokerUnreachable, PublishError
+from mtq.core.headers import REASON_HEADER
+from mtq.core.topology import DEAD_LETTER_EXCHANGE, dead_letter_queue
 from tests.harness import free_port
 from tests.integration.helpers import queue_depth
 

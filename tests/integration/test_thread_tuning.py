@@ -9,12 +9,12 @@ import pytest
 import torch
 from prometheus_client import CollectorRegistry
 
-from mtq.contract import DecodeOptions
-from mtq.cpus import usable_cpus
-from mtq.settings import Settings
+from mtq.core.contract import DecodeOptions
+from mtq.core.cpus import usable_cpus
+from mtq.core.settings import Settings
+from worker.engines.cpu.tuning import torch_candidates
 from worker.engines.hf import HFEngine
 from worker.engines.metrics import register_engine_metrics
-from worker.engines.tuning import torch_candidates
 
 OPTIONS = DecodeOptions(beam_size=2, max_new_tokens=8)
 

@@ -13,10 +13,10 @@ import pika
 import pika.exceptions
 import pytest
 
-from mtq.settings import Settings
-from mtq.tiny_model import generated_sentences
-from mtq.topology import dead_letter_queue
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.core.settings import Settings
+from mtq.core.topology import dead_letter_queue
+from mtq.tools.tiny_corpus import generated_sentences
 from tests.faults.faulty_engine import FaultyEngine
 from tests.harness import queue_depth, rabbitmqctl, vhost_of
 from tests.integration.helpers import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mtq.markup import mask, restore, token_links, token_spans
+from mtq.core.markup import mask, restore, token_links, token_spans
 
 _VOCAB = ["", "▁the", "▁red", "▁car", "▁la", "▁voiture", "▁rouge", "."]
 

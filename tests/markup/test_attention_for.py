@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtq.contract import DecodeOptions
-from mtq.settings import Settings
-from worker.alignment import attention_for
+from mtq.core.contract import DecodeOptions
+from mtq.core.settings import Settings
+from worker.engines.alignment import attention_for
 from worker.engines.hf import HFEngine
-from worker.models import ModelSet
+from worker.engines.model_set import ModelSet
 
 
 def test_attention_only_for_the_rows_that_ask_through_the_model_set(

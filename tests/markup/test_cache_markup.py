@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mtq.settings import Settings
+from mtq.core.settings import Settings
 from tests.cache.test_cache_worker import CALLBACK, running, settings_for
 from tests.markup.catalog import CATALOG
 from worker.engines.hf import HFEngine

@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from mtq.markup import Kind, mask, parse, restore
-from mtq.markup.codes import UNBALANCED, UNPARSED, Text
-from mtq.markup.units import units
+from mtq.core.markup import Kind, mask, parse, restore
+from mtq.core.markup.codes import UNBALANCED, UNPARSED, Text
+from mtq.core.markup.units import units
 from tests.markup.catalog import CATALOG
 
 _MALFORMED = {

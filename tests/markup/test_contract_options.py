@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from mtq.contract import ErrorCode, InvalidJob, JobLimits, parse_job
-from mtq.events import CompletedEvent, JobStats, ModelInfo
-from mtq.markup import MarkupOptions, SegmentWarning
+from mtq.core.contract import ErrorCode, InvalidJob, JobLimits, parse_job
+from mtq.core.events import CompletedEvent, JobStats, ModelInfo
+from mtq.core.markup import MarkupOptions, SegmentWarning
 
 LIMITS = JobLimits()
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mtq.contract import DecodeOptions
-from mtq.markup import mask, restore
-from mtq.settings import Settings
-from worker.alignment import char_alignment, hf_cross_attention
+from mtq.core.contract import DecodeOptions
+from mtq.core.markup import mask, restore
+from mtq.core.settings import Settings
+from worker.engines.alignment import char_alignment, hf_cross_attention
 from worker.engines.hf import HFEngine
 
 SEGMENTS = ['Click <b>Save</b> to keep <a href="/x">your changes</a>.', "Press <x/> to go"]
@@ -44,7 +44,7 @@ def test_hf_cross_attention_has_one_row_per_output_token(hf_engine: HFEngine) ->
 
 
 def test_ct2_forced_attention_has_one_row_per_output_token(markup_ct2_model: Path) -> None:
-    from worker.alignment import ct2_forced_attention
+    from worker.engines.alignment import ct2_forced_attention
     from worker.engines.ct2 import CTranslate2Engine
 
     engine = CTranslate2Engine.from_folder(markup_ct2_model, compute_type="float32",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mtq.markup import parse
-from mtq.markup.codes import UNBALANCED
-from mtq.tiny_model import build_tiny_model
+from mtq.core.markup import parse
+from mtq.core.markup.codes import UNBALANCED
+from mtq.tools.tiny_model import build_tiny_model
 from tests.integration.helpers import make_job
 from tests.markup.catalog import CATALOG
 from tests.multilingual.helpers import CALLBACK, settings_for, translate_all

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mtq.markup import Kind, markup_options, mask, options_problem, parse
-from mtq.markup.codes import UNBALANCED, UNPARSED
+from mtq.core.markup import Kind, markup_options, mask, options_problem, parse
+from mtq.core.markup.codes import UNBALANCED, UNPARSED
 
 
 def test_attributes_with_quotes_and_angle_brackets_are_one_code() -> None:

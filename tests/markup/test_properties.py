@@ -7,9 +7,9 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mtq.markup import mask, parse, restore, verify
-from mtq.markup.codes import PLACEHOLDERS_CHANGED, UNBALANCED, Text
-from mtq.markup.units import units
+from mtq.core.markup import mask, parse, restore, verify
+from mtq.core.markup.codes import PLACEHOLDERS_CHANGED, UNBALANCED, Text
+from mtq.core.markup.units import units
 
 _WORD = st.lists(
     st.sampled_from([*"abcXYZéß0123456789.,!?-'\"", "مر", "שלו", "日本", "&amp;"]),

@@ -15,17 +15,17 @@ from typing import Any
 
 import pytest
 
-from mtq.contract import DecodeOptions
-from mtq.markup import mask, parse
-from mtq.markup.codes import UNBALANCED, UNPARSED, Text
-from mtq.settings import Settings
-from mtq.submit import publish_all
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.client.submit import publish_all
+from mtq.core.contract import DecodeOptions
+from mtq.core.markup import mask, parse
+from mtq.core.markup.codes import UNBALANCED, UNPARSED, Text
+from mtq.core.settings import Settings
 from tests.integration.helpers import events_by_job, make_job
 from tests.markup.catalog import CATALOG
-from worker.admission import job_limits
 from worker.app import Worker
 from worker.engines import Engine, load_engine
+from worker.lifecycle.admission import job_limits
 
 pytestmark = pytest.mark.integration
 CALLBACK = "https://client.example/hooks/mt"

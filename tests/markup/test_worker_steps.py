@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from mtq.contract import Job, JobLimits, parse_job
-from worker.markup_steps import model_texts, restore_job
+from mtq.core.contract import Job, JobLimits, parse_job
+from worker.lifecycle.markup_steps import model_texts, restore_job
 
 
 def _job(segments: list[str], **options: object) -> Job:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from mtq.tiny_model import build_tiny_model, generated_sentences
+from mtq.tools.tiny_corpus import generated_sentences
+from mtq.tools.tiny_model import build_tiny_model
 
 KINDS = ("m2m100", "nllb")
 # Short tags as jobs carry them -> the family's own code, as its model card documents.

@@ -6,12 +6,12 @@ import asyncio
 import json
 from typing import Any
 
-from mtq.settings import Settings
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.core.settings import Settings
 from tests.integration.helpers import events_by_job, make_job, publish_raw
 from tests.multilingual.conftest import BEAM, MAX_NEW_TOKENS, Item
 from worker.app import Worker
-from worker.models import ModelSet
+from worker.engines.model_set import ModelSet
 
 CALLBACK = "https://client.example/hooks/mt"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from bench.cli import COMMANDS
 from bench.multilingual import markdown, run_rows, workload
-from mtq.contract import DecodeOptions
-from mtq.settings import Settings
+from mtq.core.contract import DecodeOptions
+from mtq.core.settings import Settings
 
 
 def test_the_workload_spreads_small_jobs_over_the_pairs() -> None:

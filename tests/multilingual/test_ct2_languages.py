@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mtq.contract import DecodeOptions
+from mtq.core.contract import DecodeOptions
 from tests.multilingual.conftest import (
     BEAM,
     MAX_NEW_TOKENS,
@@ -24,7 +24,7 @@ ctranslate2 = pytest.importorskip("ctranslate2", reason="needs pip install 'mtq[
 
 from transformers import AutoTokenizer  # noqa: E402
 
-from mtq.convert import convert_model  # noqa: E402
+from mtq.tools.convert import convert_model  # noqa: E402
 from tests.multilingual.helpers import jobs_for, settings_for, translate_all  # noqa: E402
 from worker.engines.ct2 import CTranslate2Engine  # noqa: E402
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mtq.contract import DecodeOptions
-from mtq.languages import LanguageCodes
-from mtq.settings import Settings
+from mtq.core.contract import DecodeOptions
+from mtq.core.languages import LanguageCodes
+from mtq.core.settings import Settings
 from tests.multilingual.conftest import (
     BEAM,
     MAX_NEW_TOKENS,

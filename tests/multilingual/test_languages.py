@@ -1,13 +1,20 @@
-"""Language tags to model codes (mtq/languages.py): pure, no model loaded."""
+"""Language tags to model codes (mtq/core/languages.py): pure, no model loaded."""
 
 from __future__ import annotations
 
 import pytest
 
-from mtq.errors import ConfigError
-from mtq.language_table import FLORES_200, M2M100, MBART_50
-from mtq.languages import Family, LanguageCodes, Tag, family_of, model_code, parse_tag
-from mtq.settings import parse_route
+from mtq.core.errors import ConfigError
+from mtq.core.language_table import FLORES_200, M2M100, MBART_50
+from mtq.core.languages import (
+    Family,
+    LanguageCodes,
+    Tag,
+    family_of,
+    model_code,
+    parse_route,
+    parse_tag,
+)
 
 NLLB_CODES = frozenset(FLORES_200)
 M2M_CODES = frozenset(f"__{code}__" for code in M2M100)
@@ -135,7 +142,7 @@ def _body(source: str, target: str) -> bytes:
 
 
 def test_jobs_carry_regional_tags_and_the_old_ones_still_parse() -> None:
-    from mtq.contract import JobLimits, parse_job
+    from mtq.core.contract import JobLimits, parse_job
 
     for source, target in (("en", "de"), ("en", "pt_BR"), ("zh_Hant", "es_419"), ("deu", "fra")):
         job = parse_job(_body(source, target), JobLimits(), routes=(f"{source}-{target}",))
@@ -145,7 +152,7 @@ def test_jobs_carry_regional_tags_and_the_old_ones_still_parse() -> None:
 
 @pytest.mark.parametrize("target", ["pt-BR", "pt_", "_BR", "pt__BR", "zh_Hant_TW_xyz"])
 def test_malformed_tags_are_invalid_jobs(target: str) -> None:
-    from mtq.contract import ErrorCode, InvalidJob, JobLimits, parse_job
+    from mtq.core.contract import ErrorCode, InvalidJob, JobLimits, parse_job
 
     with pytest.raises(InvalidJob) as caught:
         parse_job(_body("en", target), JobLimits())

@@ -1,12 +1,12 @@
-"""MTQ_MODELS route tables (mtq/model_routes.py); MTQ_MODEL + MTQ_ROUTES unchanged."""
+"""MTQ_MODELS route tables (mtq/core/model_routes.py); MTQ_MODEL + MTQ_ROUTES unchanged."""
 
 from __future__ import annotations
 
 import pytest
 
-from mtq.errors import ConfigError
-from mtq.model_routes import route_table
-from mtq.settings import Settings
+from mtq.core.errors import ConfigError
+from mtq.core.model_routes import route_table
+from mtq.core.settings import Settings
 
 
 def settings(**env: str) -> Settings:
@@ -64,7 +64,7 @@ def test_no_model_at_all_says_what_to_set() -> None:
 
 
 def test_topology_declares_the_routes_of_the_table() -> None:
-    from mtq.commands import _routes
+    from mtq.cli.commands import _routes
 
     table = settings(models="en-de=a *=b", routes="en-fr")
     assert _routes(table, None) == ("en-de", "en-fr")

@@ -1,4 +1,4 @@
-"""Several models behind one worker (worker/models.py), on the real tiny models."""
+"""Several models behind one worker (worker/engines/model_set.py), on the real tiny models."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from mtq.contract import DecodeOptions, Job
-from mtq.settings import Settings
+from mtq.core.contract import DecodeOptions, Job
+from mtq.core.settings import Settings
+from worker.batching.items import WorkItem
+from worker.batching.scheduler import Scheduler
 from worker.engines.languages import BILINGUAL
-from worker.models import ModelDecodeOptions, ModelSet
-from worker.scheduler import Scheduler, WorkItem
+from worker.engines.model_set import ModelDecodeOptions, ModelSet
 
 OPTIONS = DecodeOptions(2, 6)
 

@@ -1,4 +1,4 @@
-"""One worker pool scaled on the sum of its route queues (mtq/route_scaling.py).
+"""One worker pool scaled on the sum of its route queues (mtq/tools/route_scaling.py).
 
 The broker test asks a real RabbitMQ's management API for the trigger's regex the way KEDA's
 scaler does with ``useRegex`` (one page of ``/api/queues/<vhost>`` filtered by ``name`` with
@@ -13,15 +13,15 @@ from urllib.parse import quote, urlencode
 import aio_pika
 import pytest
 
-from mtq.errors import ConfigError
-from mtq.route_scaling import (
+from mtq.core.errors import ConfigError
+from mtq.core.topology import dead_letter_queue, declare_job_topology, interactive_queue, job_queue
+from mtq.tools.route_scaling import (
     desired_replicas,
     job_queues_regex,
     matched_queues,
     page_size,
     sum_trigger,
 )
-from mtq.topology import dead_letter_queue, declare_job_topology, interactive_queue, job_queue
 from tests.harness.broker import management, vhost_of
 from tests.harness.env import wait_for
 

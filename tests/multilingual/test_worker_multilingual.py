@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mtq.settings import Settings
-from mtq.topology_cli import declare_all
+from mtq.client.declare import declare_all
+from mtq.core.settings import Settings
 from tests.harness.env import child_env
 from tests.integration.helpers import events_by_job, make_job
 from tests.multilingual.conftest import (
@@ -108,7 +108,7 @@ def test_one_worker_serves_a_bilingual_and_a_multilingual_model(
     assert events["job-en-fr"]["model"]["name"] == nllb.name
     assert events["job-de-fr"]["model"]["name"] == nllb.name
     marian = HFEngine(Settings(model=str(tiny_model_path), device="cpu", dtype="float32"))
-    from mtq.contract import DecodeOptions
+    from mtq.core.contract import DecodeOptions
 
     alone = marian.generate(marian.encode([text]), DecodeOptions(BEAM, MAX_NEW_TOKENS))
     assert events["job-en-de"]["translations"] == marian.decode(alone)

@@ -1,4 +1,4 @@
-"""MTQ_AMQP_URL with one or several nodes: parsing, order, and connecting (mtq/broker_urls.py).
+"""MTQ_AMQP_URL with one or several nodes: parsing, order, and connecting (mtq/core/broker_urls.py).
 
 The connection tests use the local RabbitMQ for the node that answers and a port where
 nothing listens for a node that is down.
@@ -13,16 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pika.exceptions
 import pytest
 
-from mtq.broker_urls import (
-    NoBrokerNode,
-    connect,
-    connect_blocking,
-    connect_robust,
-    describe,
-    node_order,
-    parse_urls,
-)
-from mtq.errors import ConfigError
+from mtq.client.connect import connect, connect_blocking, connect_robust
+from mtq.core.broker_urls import NoBrokerNode, describe, node_order, parse_urls
+from mtq.core.errors import ConfigError
 from tests.harness import close_connections, free_port, vhost_of, wait_until
 
 A = "amqp://guest:guest@10.0.0.1:5672/%2F"
@@ -154,7 +147,7 @@ async def test_robust_connection_moves_to_a_node_that_answers(amqp_url: str) -> 
 
 
 def test_settings_accept_a_list_of_nodes_and_refuse_a_bad_one() -> None:
-    from mtq.settings import Settings
+    from mtq.core.settings import Settings
 
     settings = Settings.from_env({"MTQ_AMQP_URL": f"{A}, {B}"})
     assert parse_urls(settings.amqp_url) == (A, B)
@@ -170,9 +163,9 @@ async def test_topology_declares_the_group_size_on_every_queue(amqp_url: str) ->
     other way round): the size is on all of them, and all processes must agree on it."""
     import aio_pika
 
-    from mtq.settings import Settings
-    from mtq.topology import declare_job_topology, declare_results_topology
-    from mtq.topology_cli import declare_all
+    from mtq.client.declare import declare_all
+    from mtq.core.settings import Settings
+    from mtq.core.topology import declare_job_topology, declare_results_topology
 
     sized = Settings(amqp_url=f"{_down(amqp_url)} {amqp_url}", quorum_initial_group_size=1,
                      webhook_retry_schedule_s=(1, 2))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.budget import Probe, budget_from_probe
+from worker.engines.budget import Probe, budget_from_probe
 
 MiB = 2**20
 

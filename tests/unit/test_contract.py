@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mtq.contract import (
+from mtq.core.contract import (
     DecodeOptions,
     ErrorCode,
     InvalidJob,
@@ -15,7 +15,7 @@ from mtq.contract import (
     NotAJob,
     parse_job,
 )
-from mtq.events import (
+from mtq.core.events import (
     CompletedEvent,
     FailedEvent,
     JobStats,
@@ -209,7 +209,7 @@ def test_encoded_result_is_compact_utf8_with_routing_headers() -> None:
 
 
 def test_failures_after_parsing_echo_the_jobs_metadata_and_tenant() -> None:
-    from mtq.events import FailedEvent
+    from mtq.core.events import FailedEvent
 
     body = json.dumps({"job_id": "t-1", "source_lang": "en", "target_lang": "de",
                        "segments": ["Hi"], "callback_url": "https://c.example/h",
@@ -224,7 +224,7 @@ def test_failures_after_parsing_echo_the_jobs_metadata_and_tenant() -> None:
 def test_the_forbidden_control_characters_are_unicodes_controls_but_tab_and_newlines() -> None:
     import unicodedata
 
-    from mtq.contract import FORBIDDEN_CONTROL
+    from mtq.core.contract import FORBIDDEN_CONTROL
 
     for code in range(0x3000):
         ch = chr(code)

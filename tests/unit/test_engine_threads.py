@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtq.cpus import affinity_cpus, cgroup_quota_cpus, quota_cpus, usable_cpus
+from mtq.core.cpus import affinity_cpus, cgroup_quota_cpus, quota_cpus, usable_cpus
 from worker.engines.hf import cpu_threads
 
 

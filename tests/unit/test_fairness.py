@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.fairness import Lane, LanePolicy, TenantShares
+from worker.batching.fairness import Lane, LanePolicy, TenantShares
 
 
 def run_lanes(policy: LanePolicy, batches: int, bulk_waiting: bool = True) -> list[Lane]:

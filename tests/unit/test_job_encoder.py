@@ -1,5 +1,5 @@
-"""Job tokenizing (worker/cpu_work.py): small jobs together per loop turn (same ids, one call
-per encoder, a failure only for the job at fault), large jobs in the pool."""
+"""Job tokenizing (worker/compute/tokenizing.py): small jobs together per loop turn (same ids,
+one call per encoder, a failure only for the job at fault), large jobs in the pool."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from worker.cpu_work import INLINE_SEGMENTS, JobEncoder
+from worker.compute.tokenizing import INLINE_SEGMENTS, JobEncoder
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from mtq.errors import ConfigError
-from mtq.settings import Settings
-from worker.engines.live_check import SKIP_AFTER_SWITCH, WINDOW_BATCHES, LiveCheck, batch_work
-from worker.engines.threads import torch_plan
-from worker.engines.tuning import Threads, Trial, Tuning
+from mtq.core.errors import ConfigError
+from mtq.core.settings import Settings
+from worker.engines.cpu.live_check import SKIP_AFTER_SWITCH, WINDOW_BATCHES, LiveCheck, batch_work
+from worker.engines.cpu.threads import torch_plan
+from worker.engines.cpu.tuning import Threads, Trial, Tuning
 
 ONE, TWO = Threads(1), Threads(2)
 PERIOD = 600.0

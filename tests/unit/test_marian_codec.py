@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from transformers import AutoTokenizer, MarianTokenizer
 
-from mtq.tiny_model import generated_sentences
+from mtq.tools.tiny_corpus import generated_sentences
 from worker.engines.codec import decode_ids, encode_texts
 from worker.engines.marian_codec import MarianCodec, marian_codec
 

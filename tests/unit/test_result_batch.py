@@ -1,4 +1,4 @@
-"""The batch frame of ``mtq.results`` (mtq/result_batch.py): exact bytes out, errors named."""
+"""The batch frame of ``mtq.results`` (mtq/core/result_batch.py): exact bytes out, errors named."""
 
 from __future__ import annotations
 
@@ -8,15 +8,8 @@ from typing import Any
 
 import pytest
 
-from mtq.result_batch import (
-    EVENTS_HEADER,
-    LENGTH_HEADER,
-    InvalidBatch,
-    events,
-    is_batch,
-    pack,
-    unpack,
-)
+from mtq.core.headers import EVENTS_HEADER, LENGTH_HEADER
+from mtq.core.result_batch import InvalidBatch, events, is_batch, pack, unpack
 
 # Bodies with the frame's own delimiters inside: slicing by length must not care.
 PARTS = [

@@ -7,8 +7,10 @@ import threading
 
 import pytest
 
-from mtq.contract import DecodeOptions
-from worker.scheduler import Batch, BatchQueue, Scheduler, WorkItem, batch_cost
+from mtq.core.contract import DecodeOptions
+from worker.batching.items import Batch, WorkItem, batch_cost
+from worker.batching.queue import BatchQueue
+from worker.batching.scheduler import Scheduler
 
 BEAM4 = DecodeOptions(beam_size=4, max_new_tokens=32)
 GREEDY = DecodeOptions(beam_size=1, max_new_tokens=32)

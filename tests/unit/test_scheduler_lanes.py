@@ -6,9 +6,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from mtq.contract import DecodeOptions
-from worker.fairness import Lane
-from worker.scheduler import Batch, Scheduler, WorkItem
+from mtq.core.contract import DecodeOptions
+from worker.batching.fairness import Lane
+from worker.batching.items import Batch, WorkItem
+from worker.batching.scheduler import Scheduler
 
 BEAM4 = DecodeOptions(beam_size=4, max_new_tokens=32)
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mtq.errors import ConfigError
-from mtq.health import DISPATCHER_METRICS_PORT, WORKER_METRICS_PORT, metrics_port
-from mtq.settings import DEFAULT_AMQP_URL, Settings, parse_route
+from mtq.core.errors import ConfigError
+from mtq.core.health import DISPATCHER_METRICS_PORT, WORKER_METRICS_PORT, metrics_port
+from mtq.core.languages import parse_route
+from mtq.core.settings import DEFAULT_AMQP_URL, Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from mtq.contract import JobLimits
-from mtq.errors import ConfigError
-from mtq.submit import JobDefaults, jobs_from_jsonl, jobs_from_text, split_job, validate
+from mtq.client.submit import JobDefaults, jobs_from_jsonl, jobs_from_text, split_job, validate
+from mtq.core.contract import JobLimits
+from mtq.core.errors import ConfigError
 
 DEFAULTS = JobDefaults("en", "de", "https://client.example/hooks/mt")
 

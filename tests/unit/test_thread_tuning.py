@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from mtq.errors import ConfigError
-from mtq.settings import Settings
-from worker.engines.threads import ct2_plan, torch_plan
-from worker.engines.tuning import (
+from mtq.core.errors import ConfigError
+from mtq.core.settings import Settings
+from worker.engines.cpu.threads import ct2_plan, torch_plan
+from worker.engines.cpu.tuning import (
     GIVE_UP_AFTER,
     Threads,
     Trial,

@@ -1,4 +1,4 @@
-"""Batch messages on ``mtq.results`` (several events in one message, ``mtq/result_batch.py``)
+"""Batch messages on ``mtq.results`` (several events in one message, ``mtq/core/result_batch.py``)
 through a real dispatcher: every event is delivered, retried and parked as its own."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import pika
 import pytest
 from standardwebhooks import Webhook
 
-from mtq import result_batch
-from mtq.events import JOB_ID_HEADER, webhook_id
-from mtq.topology import PARKED_QUEUE, RESULTS_QUEUE, retry_queue
+from mtq.core import result_batch
+from mtq.core.events import webhook_id
+from mtq.core.headers import ATTEMPT_HEADER, JOB_ID_HEADER, LAST_ERROR_HEADER
+from mtq.core.topology import PARKED_QUEUE, RESULTS_QUEUE, retry_queue
 from tests.webhooks.whtest import (
     SECRET,
     Reply,
@@ -27,7 +28,6 @@ from tests.webhooks.whtest import (
     pika_channel,
     settings_for,
 )
-from webhooks.events import ATTEMPT_HEADER, LAST_ERROR_HEADER
 from webhooks.parking import Selector, list_parked, redrive
 from webhooks.ssrf import system_resolver
 

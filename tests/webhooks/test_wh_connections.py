@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import pytest
 
-from mtq.callback_policy import NetworkPolicy
+from mtq.core.callback_policy import NetworkPolicy
 from tests.webhooks.test_wh_ssrf import ResolverStub
 from tests.webhooks.test_wh_transport import Pki, pinned, pki  # noqa: F401 - the fixture
 from tests.webhooks.whtest import SECRET, Endpoint, endpoint, event_body, metric

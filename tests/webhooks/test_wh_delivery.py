@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from mtq.errors import ConfigError
-from mtq.events import webhook_id
+from mtq.core.errors import ConfigError
+from mtq.core.events import webhook_id
 from tests.webhooks.whtest import (
     SECRET,
     SECRET_NEXT,

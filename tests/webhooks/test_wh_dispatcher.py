@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from standardwebhooks import Webhook
 
-from mtq.errors import ConfigError
-from mtq.events import webhook_id
-from mtq.topology import PARKED_QUEUE, RESULTS_QUEUE
+from mtq.core.errors import ConfigError
+from mtq.core.events import webhook_id
+from mtq.core.topology import PARKED_QUEUE, RESULTS_QUEUE
 from tests.webhooks.whtest import (
     SECRET,
     Broker,

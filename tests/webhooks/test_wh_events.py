@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from mtq.events import result_headers, webhook_id
-from mtq.topology import REASON_HEADER
-from webhooks.events import (
+from mtq.core.events import result_headers, webhook_id
+from mtq.core.headers import (
     ATTEMPT_HEADER,
     LAST_ERROR_HEADER,
     LAST_STATUS_HEADER,
+    REASON_HEADER,
     REDRIVES_HEADER,
+)
+from webhooks.events import (
     InvalidResult,
     deferred_headers,
     parked_headers,

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
-from mtq.events import webhook_id
-from mtq.topology import PARKED_QUEUE, RESULTS_QUEUE, retry_queue
+from mtq.core.events import webhook_id
+from mtq.core.topology import PARKED_QUEUE, RESULTS_QUEUE, retry_queue
 from tests.harness import free_port
 from tests.webhooks.whtest import (
     SECRET,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mtq.settings import Settings
-from mtq.topology import RESULTS_QUEUE
+from mtq.core.settings import Settings
+from mtq.core.topology import RESULTS_QUEUE
 from tests.webhooks.whtest import (
     Reply,
     Seen,

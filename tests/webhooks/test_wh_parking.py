@@ -8,8 +8,9 @@ from typing import Any
 import pika
 import pytest
 
-from mtq.events import result_headers, webhook_id
-from mtq.topology import PARKED_QUEUE, REASON_HEADER, RESULTS_QUEUE
+from mtq.core.events import result_headers, webhook_id
+from mtq.core.headers import ATTEMPT_HEADER, REASON_HEADER, REDRIVES_HEADER
+from mtq.core.topology import PARKED_QUEUE, RESULTS_QUEUE
 from tests.webhooks.whtest import (
     counts,
     declare_topology,
@@ -18,7 +19,7 @@ from tests.webhooks.whtest import (
     run_cli,
     settings_for,
 )
-from webhooks.events import ATTEMPT_HEADER, REDRIVES_HEADER, parked_headers
+from webhooks.events import parked_headers
 from webhooks.parking import list_parked
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from mtq.errors import ConfigError
-from mtq.events import webhook_id
+from mtq.core.errors import ConfigError
+from mtq.core.events import webhook_id
 from tests.webhooks.whtest import SECRET, SECRET_NEXT, event_body
 from webhooks.signing import parse_secret, parse_secrets, sign_headers, signature
 from webhooks.verify import WebhookVerificationFailed, verify_webhook

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mtq.callback_policy import (
+from mtq.core.callback_policy import (
     BlockedDestination,
     NetworkPolicy,
     UnusableCallback,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mtq.callback_policy import NetworkPolicy
+from mtq.core.callback_policy import NetworkPolicy
 from tests.webhooks.whtest import Behaviour, Endpoint, Reply, endpoint
 from webhooks.ssrf import Destination, resolve_destination
 from webhooks.transport import HttpLimits, post

@@ -13,10 +13,10 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
-from mtq import result_batch
-from mtq.events import encode_json, result_headers, webhook_id
-from mtq.settings import Settings
-from mtq.topology import RESULTS_EXCHANGE, RESULTS_ROUTING_KEY, declare_results_topology
+from mtq.core import result_batch
+from mtq.core.events import encode_json, result_headers, webhook_id
+from mtq.core.settings import Settings
+from mtq.core.topology import RESULTS_EXCHANGE, RESULTS_ROUTING_KEY, declare_results_topology
 from tests.harness import LoopbackReceiver, Received, Reply, Responder
 from webhooks.dispatcher import run_dispatcher
 from webhooks.metrics import DispatcherMetrics
@@ -107,7 +107,7 @@ def event_body(job_id: str, event_type: str = "job.completed") -> bytes:
 
 def batch_of(events: list[tuple[str, str]]) -> tuple[dict[str, Any], bytes]:
     """Headers and body of one batch message holding ``(job_id, callback_url)`` completed
-    events, as a worker publishes the events it confirms together (``mtq/result_batch.py``)."""
+    events, as a worker publishes the events it confirms together (``mtq/core/result_batch.py``)."""
     return result_batch.pack([
         (result_headers(job_id, "job.completed", url), event_body(job_id))
         for job_id, url in events
@@ -184,7 +184,7 @@ async def dispatching(settings: Settings, resolver: Resolver = system_resolver,
 
 
 def run_cli(argv: list[str], settings: Settings) -> int:
-    """Run a ``mtq`` subcommand from webhooks.cli the way mtq.cli would."""
+    """Run a ``mtq`` subcommand from webhooks.cli the way mtq.cli.main would."""
     import argparse
 
     from webhooks.cli import register

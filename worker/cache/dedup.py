@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from mtq.contract import DecodeOptions
+from mtq.core.contract import DecodeOptions
 
 Holder = tuple[Hashable, int]  # (job key, segment index)
 

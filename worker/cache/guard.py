@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from mtq.errors import error_text
+from mtq.core.errors import error_text
 from worker.cache.backends import CacheBackend
 
 log = logging.getLogger(__name__)

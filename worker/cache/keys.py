@@ -15,8 +15,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mtq.contract import DecodeOptions, Job
-from mtq.events import ModelInfo
+from mtq.core.contract import DecodeOptions, Job
+from mtq.core.events import ModelInfo
 
 # Bump when the meaning of a cached value changes (e.g. post-processing of translations).
 KEY_VERSION = "1"

@@ -17,10 +17,10 @@ from collections.abc import Container, Hashable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from mtq.contract import DecodeOptions, Job
-from mtq.errors import ConfigError
-from mtq.events import ModelInfo
-from mtq.settings import Settings
+from mtq.core.contract import DecodeOptions, Job
+from mtq.core.errors import ConfigError
+from mtq.core.events import ModelInfo
+from mtq.core.settings import Settings
 from worker.cache.backends import CacheBackend, MemoryCache, RedisCache
 from worker.cache.dedup import Holder, InFlightSegments, Item, Rehomed
 from worker.cache.guard import DEFAULT_TIMEOUT_S, GuardedCache

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from mtq.contract import DecodeOptions
-from mtq.events import ModelInfo
+from mtq.core.contract import DecodeOptions
+from mtq.core.events import ModelInfo
 from worker.engines.languages import LanguagePair, ModelLanguages
 
 

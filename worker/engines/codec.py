@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mtq.contract import DecodeOptions
-from mtq.errors import ConfigError
+from mtq.core.contract import DecodeOptions
+from mtq.core.errors import ConfigError
 from worker.engines.marian_codec import marian_codec
 
 WARMUP_TEXTS = ("Warm up the model.", "A second, longer sentence to pad the batch.")

@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mtq.contract import DecodeOptions
-from mtq.convert import Conversion
-from mtq.errors import ConfigError
-from mtq.events import ModelInfo
-from mtq.languages import LanguageCodes
-from mtq.settings import Settings
+from mtq.core.contract import DecodeOptions
+from mtq.core.errors import ConfigError
+from mtq.core.events import ModelInfo
+from mtq.core.languages import LanguageCodes
+from mtq.core.settings import Settings
 from worker.engines.base import model_display_name, model_revision
 from worker.engines.codec import (
     decode_ids,
@@ -38,10 +37,11 @@ from worker.engines.codec import (
     warmup_batch,
     warmup_options,
 )
+from worker.engines.conversion import Conversion
+from worker.engines.cpu.threads import ct2_plan
+from worker.engines.cpu.tuning import Threads
 from worker.engines.languages import BILINGUAL, LanguagePair, ModelLanguages
 from worker.engines.probe import probe_batch
-from worker.engines.threads import ct2_plan
-from worker.engines.tuning import Threads
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +213,8 @@ class CTranslate2Engine:
     def attention(
         self, sources: Sequence[Sequence[int]], outputs: Sequence[Sequence[int]]
     ) -> list[list[list[float]]]:
-        """Attention of chosen outputs, for markup restoration (worker/alignment.py)."""
-        from worker.alignment import ct2_forced_attention
+        """Attention of chosen outputs, for markup restoration (worker/engines/alignment.py)."""
+        from worker.engines.alignment import ct2_forced_attention
 
         return ct2_forced_attention(self.translator, self.tokenizer, sources, outputs)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mtq.errors import ConfigError
-from mtq.settings import Settings
+from mtq.core.errors import ConfigError
+from mtq.core.settings import Settings
 from worker.engines.base import Engine
 from worker.engines.ct2 import CTranslate2Engine
 from worker.engines.hf import HFEngine

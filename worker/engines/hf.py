@@ -8,12 +8,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from mtq.contract import DecodeOptions
-from mtq.cpus import usable_cpus
-from mtq.errors import ConfigError
-from mtq.events import ModelInfo
-from mtq.languages import LanguageCodes
-from mtq.settings import Settings
+from mtq.core.contract import DecodeOptions
+from mtq.core.cpus import usable_cpus
+from mtq.core.errors import ConfigError
+from mtq.core.events import ModelInfo
+from mtq.core.languages import LanguageCodes
+from mtq.core.settings import Settings
 from worker.engines.base import model_display_name, model_revision
 from worker.engines.codec import (
     decode_ids,
@@ -21,12 +21,12 @@ from worker.engines.codec import (
     warmup_batch,
     warmup_options,
 )
+from worker.engines.cpu.live_check import LiveCheck, batch_work
+from worker.engines.cpu.threads import torch_plan
+from worker.engines.cpu.tuning import Threads
 from worker.engines.forcing import forcing_kwargs
 from worker.engines.languages import BILINGUAL, LanguagePair, ModelLanguages
-from worker.engines.live_check import LiveCheck, batch_work
 from worker.engines.probe import probe_batch
-from worker.engines.threads import torch_plan
-from worker.engines.tuning import Threads
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,8 @@ class HFEngine:
     def attention(
         self, sources: Sequence[Sequence[int]], outputs: Sequence[Sequence[int]]
     ) -> list[list[list[float]]]:
-        """Cross-attention of chosen outputs, for markup restoration (worker/alignment.py)."""
-        from worker.alignment import hf_cross_attention
+        """Cross-attention of chosen outputs, for markup restoration (compute/alignment.py)."""
+        from worker.engines.alignment import hf_cross_attention
 
         return hf_cross_attention(self.model, self._torch, self.device, sources, outputs,
                                   self.pad_id)
@@ -155,7 +155,7 @@ class HFEngine:
         if not self.device.startswith("cuda"):
             return configured
         torch = self._torch
-        from worker.budget import Probe, budget_from_probe
+        from worker.engines.budget import Probe, budget_from_probe
 
         segments, length = 16, 32
         probe_ids = [[5] * (length - 1) + [int(self.model.config.eos_token_id)]] * segments

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mtq.languages import NO_OVERRIDES, Family, LanguageCodes, language_tokens, model_code
+from mtq.core.languages import NO_OVERRIDES, Family, LanguageCodes, language_tokens, model_code
 from worker.engines.codec import encode_texts
 
 _FAMILY_BY_TOKENIZER = (

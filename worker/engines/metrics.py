@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from worker.engines.tuning import Tuning
+from worker.engines.cpu.tuning import Tuning
 
 
 class EngineThreadingCollector(Collector):

@@ -1,4 +1,4 @@
-"""Timing an engine's threading on a batch shaped like the scheduler's (worker/engines/tuning.py).
+"""Timing an engine's threading on a batch shaped like the scheduler's (engines/cpu/tuning.py).
 
 The probe is real text, tokenized by the model's tokenizer and cut to a typical sentence's
 length, repeated to the rows a full micro-batch would hold under the configured budget
@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mtq.contract import DecodeOptions
-from mtq.settings import Settings
-from worker.engines.tuning import Threads, Tuning, tune
+from mtq.core.contract import DecodeOptions
+from mtq.core.settings import Settings
+from worker.engines.cpu.tuning import Threads, Tuning, tune
 
 log = logging.getLogger(__name__)
 

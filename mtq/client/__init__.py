@@ -1,0 +1,9 @@
+"""Talking to the broker from outside a service.
+
+- ``connect``: one pass over the nodes of ``MTQ_AMQP_URL`` (aio-pika and pika).
+- ``broker``: blocking connections for console commands, and the one message for a broker
+  that is down.
+- ``submit``: publishing jobs (confirmed, mandatory, split to the job size limit).
+- ``declare``: the whole topology in one connection (``mtq topology``).
+- ``side_queues``: browsing and redriving side queues; ``dead_letters``: ``mtq dlq``.
+"""

@@ -1,0 +1,12 @@
+"""The core every process shares; it imports nothing else of the project.
+
+- ``contract``: job messages in (``parse_job``); ``events``: result events out;
+  ``result_batch``: several events in one message; ``headers``: every ``x-mtq-*`` name.
+- ``settings``: every ``MTQ_*`` setting, typed and validated in one place.
+- ``topology``: RabbitMQ names and their declaration; ``broker_urls``: the nodes of a cluster.
+- ``languages`` (+ ``language_table``): the language-tag rule and model codes;
+  ``model_routes``: which model serves which route.
+- ``callback_policy``: where a callback may point; ``markup/``: tags and placeholders.
+- ``intake_rule``: the intake window's rule; ``cpus``: usable CPUs; ``health``: probes and
+  ``/metrics``; ``errors``: the exception tree.
+"""

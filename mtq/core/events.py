@@ -1,0 +1,173 @@
+"""Public contract v1, the way out: the ``job.completed`` / ``job.failed`` events.
+
+The one owner of the result message: the typed events, the exact bytes that are signed and
+POSTed, the headers the worker sets on ``mtq.results`` and the stable ``webhook-id``. The
+worker builds a :class:`CompletedEvent` or :class:`FailedEvent` and publishes what
+:func:`encode_result` returns; the dispatcher reads the headers back (``webhooks/events.py``)
+and never parses the body. Future fields are additive (e.g. ``stats.cached_segments``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from mtq.core.contract import ErrorCode, Job
+from mtq.core.headers import CALLBACK_HEADER, EVENT_TYPE_HEADER, JOB_ID_HEADER, WEBHOOK_ID_HEADER
+from mtq.core.markup import SegmentWarning
+
+EVENT_COMPLETED = "job.completed"
+EVENT_FAILED = "job.failed"
+EVENT_TYPES = frozenset({EVENT_COMPLETED, EVENT_FAILED})
+
+# Routing facts the worker sets on a result message, so the dispatcher never parses the body.
+
+
+def webhook_id(job_id: str, event_type: str) -> str:
+    """The ``webhook-id`` of one event: ``msg_`` + 32 lowercase base32 chars of a SHA-256.
+
+    Derived from the job id and event type only, so every retry, redrive and recomputation of
+    the same result carries the same id and receivers can dedupe on it. The NUL separator keeps
+    ``("a.b", "c")`` and ``("a", "b.c")`` apart.
+    """
+    digest = hashlib.sha256(f"{job_id}\0{event_type}".encode()).digest()
+    return "msg_" + base64.b32encode(digest[:20]).decode("ascii").lower()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    revision: str
+    engine: str = "hf"
+    compute_type: str = "float32"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "revision": self.revision, "engine": self.engine,
+                "compute_type": self.compute_type}
+
+
+@dataclass(frozen=True)
+class JobStats:
+    segments: int
+    queue_ms: int
+    compute_ms: int
+    cached_segments: int = 0  # answered from the translation cache (additive to v1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"segments": self.segments, "queue_ms": self.queue_ms,
+                "compute_ms": self.compute_ms, "cached_segments": self.cached_segments}
+
+
+@dataclass(frozen=True)
+class CompletedEvent:
+    """Every segment translated, in order."""
+
+    job: Job
+    translations: tuple[str, ...]
+    model: ModelInfo
+    stats: JobStats
+    # Per-segment notes of markup restoration; reported for jobs with markup options only.
+    warnings: tuple[SegmentWarning, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Frozen: normalise a list to a tuple through object.__setattr__.
+        object.__setattr__(self, "translations", tuple(self.translations))
+        if len(self.translations) != len(self.job.segments):
+            raise ValueError(
+                f"job {self.job.job_id}: {len(self.translations)} translations for "
+                f"{len(self.job.segments)} segments"
+            )
+
+    @property
+    def type(self) -> str:
+        return EVENT_COMPLETED
+
+    @property
+    def job_id(self) -> str:
+        return self.job.job_id
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": EVENT_COMPLETED,
+            "job_id": self.job.job_id,
+            "source_lang": self.job.source_lang,
+            "target_lang": self.job.target_lang,
+            "translations": list(self.translations),
+            "model": self.model.to_json(),
+            "metadata": self.job.metadata,
+            "stats": self.stats.to_json(),
+            **({"tenant": self.job.tenant} if self.job.tenant is not None else {}),
+        }
+        if self.job.markup.active:
+            body["warnings"] = [w.to_json() for w in self.warnings]
+        return body
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    """The job as a whole did not translate; ``code`` is one of the documented values."""
+
+    job_id: str
+    code: ErrorCode
+    message: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tenant: str | None = None
+
+    @classmethod
+    def for_job(cls, job: Job, code: ErrorCode, message: str) -> FailedEvent:
+        """The failure of an admitted job: its metadata and tenant are echoed."""
+        return cls(job.job_id, code, message, job.metadata, job.tenant)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.code, ErrorCode):
+            raise ValueError(f"job {self.job_id}: {self.code!r} is not an ErrorCode")
+
+    @property
+    def type(self) -> str:
+        return EVENT_FAILED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": EVENT_FAILED,
+            "job_id": self.job_id,
+            "error": {"code": self.code.value, "message": self.message},
+            "metadata": self.metadata or {},
+            **({"tenant": self.tenant} if self.tenant is not None else {}),
+        }
+
+
+ResultEvent = CompletedEvent | FailedEvent
+
+
+@dataclass(frozen=True)
+class OutgoingResult:
+    """One result message as published: the signed body, its headers and its webhook id."""
+
+    body: bytes
+    headers: dict[str, str]
+    webhook_id: str
+
+
+def encode_json(value: dict[str, Any]) -> bytes:
+    """The exact bytes that are signed and POSTed; computed once, carried unchanged."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def result_headers(job_id: str, event_type: str, callback_url: str) -> dict[str, str]:
+    """Headers the worker sets on a result message (the message_id must be the webhook id)."""
+    return {
+        CALLBACK_HEADER: callback_url,
+        JOB_ID_HEADER: job_id,
+        EVENT_TYPE_HEADER: event_type,
+        WEBHOOK_ID_HEADER: webhook_id(job_id, event_type),
+    }
+
+
+def encode_result(event: ResultEvent, callback_url: str) -> OutgoingResult:
+    """The message the worker publishes on ``mtq.results`` for ``event``."""
+    headers = result_headers(event.job_id, event.type, callback_url)
+    return OutgoingResult(body=encode_json(event.to_json()), headers=headers,
+                          webhook_id=headers[WEBHOOK_ID_HEADER])

@@ -1,0 +1,7 @@
+"""Tools around the service.
+
+- ``plan`` (+ ``plan_sim``, ``route_scaling``): KEDA settings from a measured throughput.
+- ``convert``: a HF model into a CTranslate2 folder (``mtq convert``).
+- ``tiny_model`` (+ ``tiny_multilingual``, ``tiny_corpus``): small offline test models.
+- ``demo``: the whole pipeline on this machine, ending with a verified webhook.
+"""

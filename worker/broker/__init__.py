@@ -1,0 +1,9 @@
+"""The worker's AMQP layer: the only modules that import aio-pika or aiormq.
+
+- ``link``: :class:`BrokerLink`: connect, declare, consume both lanes, reconnect after a loss.
+- ``session``: one connection's channels (consume, publish) and their loss.
+- ``message``: a received job message (:class:`JobMessage`) and its :class:`Delivery`,
+  settled exactly once.
+- ``publisher``: result events (gathered per loop turn) and dead letters, always confirmed.
+- ``outbox``: a result publish retried until confirmed, and what was already confirmed.
+"""

@@ -1,0 +1,295 @@
+"""The worker's link to RabbitMQ: connect, declare, consume, and reconnect after any loss.
+
+aio-pika's robust connection is deliberately not used. After a broker restart it can fail to
+restore consumers, and it reopens channels underneath messages that were delivered on the old
+ones, so a late ack could land on a new channel where its delivery tag means another message.
+Here every connection is a fresh *session*: its own channels, consumers and publisher. When
+the connection or either channel closes (connection drop, broker restart, consumer timeout) or
+the broker cancels a consumer, the session is over: the link tells the worker (``on_lost``)
+and opens a new session with jittered exponential backoff until it succeeds. Deliveries of a
+dead session stay bound to its dead channel, so settling them fails cleanly
+(``worker/lifecycle/settler.py``) and the broker redelivers them.
+
+Consuming can be paused and resumed (``set_consuming``): the worker pauses intake while it runs
+a redelivered job alone, and stops it for good when draining. The wish survives reconnects.
+
+Each route has two lanes, bulk and interactive (``mtq.jobs.<route>.interactive``), each with
+its own prefetch. RabbitMQ applies a prefetch to consumers created after it is set, so
+:meth:`BrokerLink.resize` changes a lane's window by re-subscribing that lane's consumers:
+deliveries already received stay unacked on the channel and are settled as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import aiormq.abc
+from aio_pika.abc import AbstractQueue
+
+from mtq.client.connect import connect
+from mtq.core.errors import error_text
+from mtq.core.settings import Settings
+from mtq.core.topology import (
+    declare_job_topology,
+    declare_results_topology,
+    interactive_queue,
+    job_queue,
+)
+from worker.batching.fairness import Lane
+from worker.broker.message import JobMessage
+from worker.broker.publisher import ResultPublisher
+from worker.broker.session import (
+    CLOSE_TIMEOUT_S,
+    LaneQueue,
+    NotConnected,
+    Session,
+    open_publish_channel,
+    renew_publisher,
+)
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[JobMessage, str, Lane], Awaitable[None]]
+CONNECT_TIMEOUT_S = 15.0
+FIRST_RETRY_S = 0.5
+
+
+class BrokerLink:
+    """One connection at a time, re-established until :meth:`close`."""
+
+    def __init__(
+        self, settings: Settings, on_message: MessageHandler, on_lost: Callable[[], None],
+        *, on_results_message: Callable[[int], None] = lambda events: None,
+    ) -> None:
+        self._settings = settings
+        self._on_results_message = on_results_message
+        self._on_message = on_message
+        self._on_lost = on_lost
+        self._session: Session | None = None
+        self._up = asyncio.Event()
+        self._closed = False
+        self._want_consuming = True
+        self._consume_lock = asyncio.Lock()
+        self.prefetch = {Lane.BULK: settings.prefetch,
+                         Lane.INTERACTIVE: settings.interactive_prefetch}
+        self.sessions = 0  # how many sessions were opened (1 + reconnects)
+        self._renewals: set[asyncio.Task[None]] = set()
+        self.name = f"mtq-worker@{socket.gethostname()}:{os.getpid()}"
+        self.node: str | None = None  # URL of the node of the last session (MTQ_AMQP_URL)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        session = self._session
+        return session is not None and session.alive and self._up.is_set()
+
+    @property
+    def consuming(self) -> bool:
+        session = self._session
+        return session is not None and session.alive and bool(session.tags)
+
+    async def publisher(self, timeout: float) -> ResultPublisher:
+        """The live session's publisher, waiting up to ``timeout`` for a reconnect."""
+        if not self._up.is_set():  # wait_for costs a task: only when there is a wait
+            try:
+                await asyncio.wait_for(self._up.wait(), timeout=max(timeout, 0.001))
+            except asyncio.TimeoutError as exc:
+                raise NotConnected(f"no broker connection within {timeout:.0f}s") from exc
+        session = self._session
+        if session is None or not session.alive:
+            raise NotConnected("the broker connection was just lost")
+        return session.publisher
+
+    def _on_publish_nack(self) -> None:
+        self.renew_publisher("the broker nacked a publish")
+
+    def renew_publisher(self, reason: str) -> None:
+        """Replace the live session's publish channel (``worker/broker/session.py``). Not the whole
+        session: that would requeue every job held, spending a delivery of each, and a full
+        results queue (which nacks too) would walk them to their delivery limit."""
+        session = self._session
+        if session is None or not session.alive or session.renewing:
+            return
+        session.renewing = True
+        log.warning("%s; opening a new publish channel", reason)
+        task = asyncio.ensure_future(renew_publisher(session))
+        self._renewals.add(task)
+        task.add_done_callback(self._renewals.discard)
+
+    async def queue_depths(self) -> list[int]:
+        """Ready messages per job queue, both lanes (raises while disconnected)."""
+        session = self._session
+        if session is None or not session.alive:
+            raise NotConnected("not connected")
+        depths = []
+        for queue in session.queues.values():
+            declared = await queue.declare(timeout=10)
+            depths.append(declared.message_count or 0)
+        return depths
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """The first session; raises when the broker cannot be reached at all."""
+        self._session = await self._connect()
+
+    async def run(self) -> None:
+        """Keep a session open until :meth:`close`: wait for a loss, report it, reconnect."""
+        delay = FIRST_RETRY_S
+        while not self._closed:
+            session = self._session
+            if session is None:
+                try:
+                    self._session = await self._connect()
+                except Exception as exc:  # any failure means "try again later"
+                    wait = random.uniform(delay / 2, delay)
+                    log.warning("broker unreachable (%s); retrying in %.1fs",
+                                error_text(exc), wait)
+                    await asyncio.sleep(wait)
+                    delay = min(delay * 2, self._settings.reconnect_max_delay_s)
+                    continue
+                delay = FIRST_RETRY_S
+                log.info("reconnected to the broker (session %d)", self.sessions)
+                continue
+            await session.lost.wait()
+            if self._closed:
+                return
+            self._session = None
+            self._up.clear()
+            log.warning("broker connection lost; unsettled deliveries will be redelivered")
+            self._on_lost()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session.connection.close(), CLOSE_TIMEOUT_S)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._up.clear()
+        session, self._session = self._session, None
+        if session is not None:
+            session.lost.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session.connection.close(), CLOSE_TIMEOUT_S)
+
+    async def resize(self, lane: Lane, prefetch: int) -> None:
+        """Give ``lane`` a new prefetch (re-subscribes its consumers); survives reconnects."""
+        async with self._consume_lock:
+            if self.prefetch[lane] == prefetch:
+                return
+            self.prefetch[lane] = prefetch
+            session = self._session
+            if session is None or not session.alive or not self._want_consuming:
+                return
+            await self._cancel(session, lane)
+            await self._consume(session)
+
+    async def set_consuming(self, wanted: bool) -> None:
+        """Start or stop the consumers; remembered across reconnects. Idempotent."""
+        async with self._consume_lock:
+            self._want_consuming = wanted
+            session = self._session
+            if session is None or not session.alive:
+                return
+            if wanted:
+                await self._consume(session)
+            else:
+                await self._cancel(session)
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    async def _connect(self) -> Session:
+        settings = self._settings
+        # Several nodes (a cluster): a shuffled order, the node of the lost session last.
+        connection, self.node = await connect(
+            settings.amqp_url, self.name, timeout=CONNECT_TIMEOUT_S, last=self.node
+        )
+        lost = asyncio.Event()
+
+        def mark_lost(*_: object) -> None:
+            lost.set()
+            self._up.clear()
+
+        connection.close_callbacks.add(mark_lost)
+        try:
+            publish_channel = await open_publish_channel(connection, mark_lost)
+            await declare_results_topology(
+                publish_channel, settings.webhook_retry_schedule_s, settings.delivery_limit,
+                group_size=settings.quorum_initial_group_size,
+            )
+            await declare_job_topology(publish_channel, settings.routes, settings.delivery_limit,
+                                       group_size=settings.quorum_initial_group_size)
+            publisher = ResultPublisher(publish_channel, on_nack=self._on_publish_nack,
+                                        per_message=settings.results_per_message,
+                                        on_confirmed=self._on_results_message)
+            await publisher.open()
+            consume_channel = await connection.channel()
+            consume_channel.close_callbacks.add(mark_lost)
+            underlay = await consume_channel.get_underlay_channel()
+
+            async def cancelled_by_broker(frame: object) -> None:
+                # The queue was deleted or moved: a new session re-declares and re-consumes.
+                log.warning("the broker cancelled a consumer (%s); reconnecting", frame)
+                mark_lost()
+
+            underlay.on_consumer_cancel_callbacks.add(cancelled_by_broker)
+            queues: dict[LaneQueue, AbstractQueue] = {}
+            for route in settings.routes:
+                queues[(route, Lane.BULK)] = await consume_channel.get_queue(job_queue(route))
+                queues[(route, Lane.INTERACTIVE)] = await consume_channel.get_queue(
+                    interactive_queue(route)
+                )
+            session = Session(connection, consume_channel, publisher, queues, lost, mark_lost)
+            async with self._consume_lock:
+                if self._want_consuming:
+                    await self._consume(session)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT_S)
+            raise
+        self.sessions += 1
+        self._up.set()
+        return session
+
+    async def _consume(self, session: Session) -> None:
+        for lane in Lane:
+            missing = [key for key in session.queues if key[1] is lane and key not in session.tags]
+            if not missing:
+                continue
+            # Per-consumer prefetch (quorum queues refuse global QoS): it applies to the
+            # consumers created after it, so each lane sets its own just before subscribing.
+            await session.consume_channel.set_qos(prefetch_count=self.prefetch[lane])
+            # Through aiormq, not aio-pika's Queue.consume: see broker/message.py, JobMessage.
+            channel = await session.consume_channel.get_underlay_channel()
+            for key in missing:
+                ok = await channel.basic_consume(session.queues[key].name, self._handler(*key))
+                session.tags[key] = str(ok.consumer_tag)
+            log.info("consuming %s with prefetch %d",
+                     ", ".join(session.queues[key].name for key in missing), self.prefetch[lane])
+
+    async def _cancel(self, session: Session, lane: Lane | None = None) -> None:
+        for key, tag in list(session.tags.items()):
+            if lane is not None and key[1] is not lane:
+                continue
+            with contextlib.suppress(Exception):
+                channel = await session.consume_channel.get_underlay_channel()
+                await channel.basic_cancel(tag)
+            session.tags.pop(key, None)
+        # Deliveries that reached the client before the cancel-ok are already scheduled as
+        # tasks; two loop turns let them register with the worker before anyone counts them.
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    def _handler(
+        self, route: str, lane: Lane
+    ) -> Callable[[aiormq.abc.DeliveredMessage], Coroutine[Any, Any, None]]:
+        async def on_message(delivered: aiormq.abc.DeliveredMessage) -> None:
+            await self._on_message(JobMessage(delivered), route, lane)
+
+        return on_message
