@@ -20,6 +20,9 @@ delivery); at most ``max_pools`` TLS contexts are kept (least recently used drop
 How many connections are open at once is bounded where concurrency is decided: the per-host
 gates and ``MTQ_WEBHOOK_CONCURRENCY``. Nothing here blocks: the session belongs to the event
 loop that first asked for it.
+
+A request passes a :class:`RequestTrace`: it learns whether the request went out on a
+kept-alive connection, the only case where a broken connection is worth one more send.
 """
 
 from __future__ import annotations
@@ -60,6 +63,19 @@ class _ResumingContext(ssl.SSLContext):
         tls = super().wrap_bio(*args, **kwargs)
         self._latest = tls
         return tls
+
+
+class RequestTrace:
+    """One request's view of its connection (aiohttp's ``trace_request_ctx``)."""
+
+    def __init__(self) -> None:
+        self.reused = False  # sent on a kept-alive connection, not a new one
+
+
+async def _on_reuse(_session: object, context: Any, _params: object) -> None:
+    trace = context.trace_request_ctx
+    if isinstance(trace, RequestTrace):
+        trace.reused = True
 
 
 class ConnectionPools:
@@ -110,17 +126,11 @@ class ConnectionPools:
             force_close=not reuse,
             keepalive_timeout=self._keepalive_idle_s if reuse else None,
         )
-        # A trace config costs every request some work: only when connections are counted.
+        # A trace config costs every request some work: only when connections are kept alive
+        # (a reused one is told apart) or counted.
         tracing: list[aiohttp.TraceConfig] = []
-        if self._on_connect is not None:
-            on_connect = self._on_connect
-
-            async def opened(*_args: object) -> None:
-                on_connect()
-
-            counting = aiohttp.TraceConfig()
-            counting.on_connection_create_end.append(opened)
-            tracing.append(counting)
+        if reuse or self._on_connect is not None:
+            tracing.append(self._trace_config(reuse))
         return aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # no receiver's cookie reaches another job
@@ -129,3 +139,16 @@ class ConnectionPools:
             trace_configs=tracing,
             skip_auto_headers=("Accept-Encoding",),
         )
+
+    def _trace_config(self, reuse: bool) -> aiohttp.TraceConfig:
+        config = aiohttp.TraceConfig()
+        if reuse:
+            config.on_connection_reuseconn.append(_on_reuse)
+        if self._on_connect is not None:
+            on_connect = self._on_connect
+
+            async def opened(*_args: object) -> None:
+                on_connect()
+
+            config.on_connection_create_end.append(opened)
+        return config

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
-from webhooks.connections import ConnectionPools
+from webhooks.connections import ConnectionPools, RequestTrace
 from webhooks.ssrf import Destination
 
 _CHUNK = 16 * 1024
@@ -70,22 +70,25 @@ async def _post(
     session = pools.session()
     sent = {**headers, "Host": destination.host_header}
 
-    def send() -> Awaitable[aiohttp.ClientResponse]:
+    def send(trace: RequestTrace) -> Awaitable[aiohttp.ClientResponse]:
         return session.post(
             _url(destination), data=body, headers=sent, allow_redirects=False,
             timeout=timeout, ssl=context if context is not None else False,
             server_hostname=destination.host if context is not None else None,
+            trace_request_ctx=trace,
         )
 
     try:
+        trace = RequestTrace()
         try:
-            response = await send()
-        except aiohttp.ServerDisconnectedError:
-            if not kept_alive:
-                raise
-            # A kept-alive connection the receiver closed as we sent: once more, on a fresh
-            # connection. Receivers dedupe on webhook-id if it did arrive.
-            response = await send()
+            response = await send(trace)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            if not (kept_alive and trace.reused):
+                raise  # a new connection broke: that is this try's answer
+            # A kept-alive connection the receiver closed as we sent (or while it answered):
+            # once more; the broken one is gone, so on a new connection unless another kept
+            # one is ready. Receivers dedupe on webhook-id if it did arrive.
+            response = await send(RequestTrace())
         complete = False
         try:
             content, complete = await _read_capped(response, limits.max_response_bytes)
@@ -108,6 +111,9 @@ async def _post(
         elapsed = time.monotonic() - started
         return HttpResult(status=None, elapsed_s=elapsed, timed_out=True,
                           error=f"timeout after {elapsed:.1f}s: {type(exc).__name__}")
+    except aiohttp.ServerDisconnectedError:  # its message is aiohttp's half-parsed response
+        return HttpResult(status=None, elapsed_s=time.monotonic() - started,
+                          error="ServerDisconnectedError: closed before a whole response")
     except (aiohttp.ClientError, OSError) as exc:
         return HttpResult(status=None, elapsed_s=time.monotonic() - started,
                           error=f"{type(exc).__name__}: {exc}")
