@@ -5,10 +5,9 @@ inference thread runs the engine; a small pool tokenizes and detokenizes so neit
 other two waits on it. Results cross from the inference thread to the loop through
 ``call_soon_threadsafe`` only.
 
-Where things are decided (docs/architecture.md): what a message becomes in ``intake.py``, a
-batch in ``scheduler.py``, a job's result in ``completion.py``, redelivered jobs' turns in
-``quarantine.py`` / ``solo.py``, link loss and stale jobs in ``recovery.py``, the stop in
-``drain.py``; every ack, requeue and dead letter is carried out by ``settle.py``.
+Every decision about a job is made in ``lifecycle/`` and carried out by its driver
+(``lifecycle/driver.py``): this module builds the pieces, hands the broker link's messages
+and the inference thread's results to the driver, and runs the start and the stop.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import CollectorRegistry
@@ -26,27 +24,20 @@ from mtq.core.contract import DecodeOptions
 from mtq.core.health import WORKER_METRICS_PORT, HealthServer, metrics_port
 from mtq.core.intake_rule import WindowRule
 from mtq.core.settings import Settings
-from worker.batching.fairness import DEFAULT_TENANT, Lane
-from worker.batching.items import WorkItem
+from worker.batching.fairness import Lane
 from worker.batching.queue import BatchQueue
 from worker.batching.scheduler import Scheduler
 from worker.broker.link import BrokerLink
 from worker.broker.message import JobMessage
-from worker.broker.outbox import Outbox
 from worker.cache import SegmentReuse
 from worker.compute.inference import InferenceThread, SegmentResult
 from worker.engines import Engine
 from worker.engines.metrics import register_engine_metrics
 from worker.engines.model_set import ModelSet
-from worker.lifecycle.completion import Completion
-from worker.lifecycle.drain import drain, stop_when_idle
-from worker.lifecycle.intake import Intake
+from worker.lifecycle.drain import stop_when_idle
+from worker.lifecycle.driver import Lifecycle
 from worker.lifecycle.intake_window import IntakeWindow
 from worker.lifecycle.jobs import InFlightJob
-from worker.lifecycle.jobtable import JobTable
-from worker.lifecycle.recovery import Recovery
-from worker.lifecycle.settler import Settler
-from worker.lifecycle.solo import SoloRunner
 from worker.metrics import WorkerMetrics
 from worker.tasks import TaskSet
 
@@ -69,37 +60,23 @@ class Worker:
         self.queue = BatchQueue(Scheduler.from_settings(settings))
         self.metrics.token_budget.set(settings.batch_tokens)
         self.reuse = SegmentReuse.from_settings(settings, self.metrics.cache)
-        self.table = JobTable(settings.delivery_limit, self.metrics.inflight_jobs,
-                              on_forget=self._released)
-        self._settling = TaskSet("settling")  # tasks that settle a job: the drain waits
         self._control = TaskSet("worker")  # the worker's own machinery: cancelled at exit
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mtq-tokenize")
-        self._inference = InferenceThread(self.models, self.queue, self._from_inference_thread,
-                                          self.metrics)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.link = BrokerLink(settings, self._on_message, self._on_link_lost,
-                               on_results_message=self.metrics.result_events_per_message.observe)
         self.window = (
             IntakeWindow(WindowRule.from_settings(settings), initial=settings.prefetch)
             if settings.intake_segments else None
         )
         self.metrics.intake_window.set(settings.prefetch)
-        self.outbox = Outbox(self.link, settings.result_publish_timeout_s)
-        self.settler = Settler(self.link, self.outbox, self.metrics)
-        self.solo = SoloRunner(self.table, self.link.set_consuming, self._control.spawn,
-                               self._start)
-        self.recovery = Recovery(self.table, self.queue, self.settler, self.solo.pump,
-                                 settings.consumer_timeout_s)
-        self.completion = Completion(
-            self.models, self.table, self.queue, self.settler, metrics=self.metrics,
-            pool=self._pool, spawn=self._settling.spawn, after=self.solo.pump,
-            reuse=self.reuse,
+        self.link = BrokerLink(settings, self._on_message, self._on_link_lost,
+                               on_results_message=self.metrics.result_events_per_message.observe)
+        self.lifecycle = Lifecycle(
+            settings, self.models, self.queue, self.link, metrics=self.metrics,
+            pool=self._pool, reuse=self.reuse, window=self.window, control=self._control.spawn,
         )
-        self.intake = Intake(
-            settings, self.models, self.table, recovery=self.recovery, outbox=self.outbox,
-            settler=self.settler, solo=self.solo, start=self._start, pool=self._pool,
-            reuse=self.reuse,
-        )
+        self.table = self.lifecycle.table
+        self._inference = InferenceThread(self.models, self.queue, self._from_inference_thread,
+                                          self.metrics)
         self._stop = asyncio.Event()
         self._abandon = asyncio.Event()
         self._signals = 0
@@ -120,7 +97,7 @@ class Worker:
     async def run(self, *, burst: bool = False, health: bool = True) -> int:
         """Consume until SIGTERM (or, with ``burst``, until the queues are empty)."""
         self._loop = asyncio.get_running_loop()
-        self.solo.active = True
+        self.lifecycle.solo.active = True
         server = None
         port = metrics_port(self.settings, WORKER_METRICS_PORT)
         if health and port:
@@ -139,15 +116,11 @@ class Worker:
                 return 0
             await self.link.open()
             self._control.spawn(self.link.run())
-            self._control.spawn(self.recovery.hand_back_stale(self._stop))
+            self._control.spawn(self.lifecycle.hand_back_stale(self._stop))
             if burst:
                 self._control.spawn(stop_when_idle(self.table, self.link, self._stop))
             await self._stop.wait()
-            await drain(
-                self.table, self.queue, self.link, self.settler,
-                settling=lambda: len(self._settling), timeout_s=self.settings.drain_timeout_s,
-                abandon=self._abandon,
-            )
+            await self.lifecycle.drain(self.settings.drain_timeout_s, self._abandon)
             return 0
         finally:
             self.queue.close()
@@ -181,50 +154,12 @@ class Worker:
 
     # -- wiring ------------------------------------------------------------------------------
 
-    async def _on_message(
-        self, message: JobMessage, route: str, lane: Lane
-    ) -> None:
-        await self.intake.receive(message, route, lane)
+    async def _on_message(self, message: JobMessage, route: str, lane: Lane) -> None:
+        await self.lifecycle.receive(message, route, lane)
 
     def _on_link_lost(self) -> None:
-        self.recovery.on_link_lost()
-
-    def _start(self, entry: InFlightJob, work: list[WorkItem]) -> None:
-        """An admitted job's segments go to the scheduler; one with none left is answered."""
-        lane = entry.delivery.lane
-        if lane is Lane.BULK:
-            self._observe_job_size(len(entry.job.segments))
-        # In-flight dedup: segments identical to one already waiting or running join it.
-        tenant = entry.job.tenant or DEFAULT_TENANT
-        fresh = self.reuse.claim(entry.key, entry.job.options, work, entry.cache_keys,
-                                 group=(lane, tenant))
-        if fresh:
-            self.queue.add(entry.key, entry.job.options, fresh, lane=lane, tenant=tenant)
-        elif not work:
-            self.completion.finish(entry)
-
-    def _released(self, entry: InFlightJob) -> None:
-        """A job left: the dedup flights it owned are computed for the jobs still holding them."""
-        for moved in self.reuse.release(entry.key):
-            owner = self.table.get(str(moved.job_key))
-            if owner is not None:
-                self.queue.add(owner.key, owner.job.options, moved.work,
-                               lane=owner.delivery.lane, tenant=owner.job.tenant or DEFAULT_TENANT)
-
-    def _observe_job_size(self, segments: int) -> None:
-        """The intake window follows the size of bulk jobs (``lifecycle/intake_window.py``)."""
-        if self.window is None:
-            return
-        self.window.observe(segments)
-        now = time.monotonic()
-        proposal = self.window.propose(now)
-        if proposal is not None:
-            log.info("intake window: %d -> %d jobs (%.1f segments per job)",
-                     self.window.current, proposal, self.window.segments_per_job or 0)
-            self.window.applied(proposal, now)
-            self.metrics.intake_window.set(proposal)
-            self._control.spawn(self.link.resize(Lane.BULK, proposal))
+        self.lifecycle.on_link_lost()
 
     def _from_inference_thread(self, results: list[SegmentResult]) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.completion.on_results, results)
+        self._loop.call_soon_threadsafe(self.lifecycle.on_results, results)

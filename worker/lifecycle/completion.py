@@ -1,10 +1,12 @@
-"""Completion: segment results in, the job's result event out (detokenize, build, settle).
+"""Completion: segment results in, which jobs are answered out, and each job's result event.
 
-The inference thread's results reach :meth:`Completion.on_results` on the event loop. A job
-whose last segment is done is detokenized in the pool and answered with ``job.completed``; a
-job with a segment that failed on its own is answered with ``job.failed`` (``segment_failed``)
-and its other segments are dropped from the scheduler. The outcome goes to the settler
-(publish confirmed, then ack); then the job leaves the table.
+The inference thread's results reach :meth:`Completion.on_results` on the event loop; it
+records them and returns an :class:`Answer` for every job that is now done: a job whose last
+segment is done is answered with ``job.completed``, a job with a segment that failed on its
+own with ``job.failed`` (``segment_failed``; the driver drops its other segments from the
+scheduler). :meth:`Completion.result` builds the event (detokenized in the pool) as a
+``Publish`` outcome; the driver settles it (publish confirmed, then ack) and the job leaves
+the table.
 
 Stages that post-process translations go into :meth:`Completion._translations` (after
 ``decode``); stages that keep what was computed go after the event is built.
@@ -13,13 +15,11 @@ Stages that post-process translations go into :meth:`Completion._translations` (
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
-from typing import Any
+from dataclasses import dataclass
 
 from mtq.core.contract import ErrorCode
 from mtq.core.events import CompletedEvent, FailedEvent, ResultEvent
-from worker.batching.queue import BatchQueue
 from worker.cache import SegmentReuse
 from worker.compute.inference import SegmentResult
 from worker.compute.tokenizing import run_tokenizer_work
@@ -29,29 +29,33 @@ from worker.lifecycle.jobs import InFlightJob
 from worker.lifecycle.jobtable import JobTable
 from worker.lifecycle.markup_steps import RestoredJob, restore_job
 from worker.lifecycle.outcomes import Publish
-from worker.lifecycle.settler import Settler
 from worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A job to answer now: with ``failure`` when one of its segments failed, else completed."""
+
+    entry: InFlightJob
+    failure: FailedEvent | None = None
+
+
 class Completion:
     def __init__(
-        self, models: ModelSet, table: JobTable, queue: BatchQueue, settler: Settler, *,
-        metrics: WorkerMetrics, pool: Executor, reuse: SegmentReuse,
-        spawn: Callable[[Coroutine[Any, Any, Any]], None], after: Callable[[], None],
+        self, models: ModelSet, table: JobTable, *, metrics: WorkerMetrics, pool: Executor,
+        reuse: SegmentReuse,
     ) -> None:
         self._models = models
         self._table = table
-        self._queue = queue
-        self._settler = settler
         self._metrics = metrics
         self._pool = pool
         self._reuse = reuse  # in-flight dedup's fan-out, the translation cache's stores
-        self._spawn = spawn  # settling tasks: the drain waits for them
-        self._after = after  # called once a job has left the table
 
-    def on_results(self, results: list[SegmentResult]) -> None:
+    def on_results(self, results: list[SegmentResult]) -> list[Answer]:
+        """Record segment results; the jobs they finish (or fail) are returned to be answered."""
+        answers: list[Answer] = []
         # In-flight dedup: one result per job holding the segment, each with its own index.
         for result in self._reuse.fan_out(results):
             entry = self._table.get(str(result.segment.job_key))
@@ -59,10 +63,8 @@ class Completion:
                 continue  # the job already failed or was handed back
             if result.output is None:
                 entry.failed = True
-                self._queue.cancel(entry.key)
-                job = entry.job
-                self._spawn(self._answer(entry, FailedEvent.for_job(
-                    job, ErrorCode.SEGMENT_FAILED,
+                answers.append(Answer(entry, FailedEvent.for_job(
+                    entry.job, ErrorCode.SEGMENT_FAILED,
                     f"segments[{result.segment.index}] could not be translated: {result.error}",
                 )))
                 continue
@@ -76,27 +78,20 @@ class Completion:
             if first:
                 self._metrics.queue_wait_seconds.observe(entry.stats().queue_ms / 1000)
             if done:
-                self.finish(entry)
+                answers.append(Answer(entry))
+        return answers
 
-    def finish(self, entry: InFlightJob) -> None:
-        """Every segment of ``entry`` is done: answer it."""
-        self._spawn(self._answer(entry, None))
-
-    async def _answer(self, entry: InFlightJob, event: ResultEvent | None) -> None:
-        try:
-            if event is None:
-                event = await self._completed(entry)
-            await self._settler.settle(Publish(event, entry.job.callback_url), entry.delivery,
-                                       entry)
-        finally:
-            self._table.forget(entry)
-            self._after()
+    async def result(self, answer: Answer) -> Publish:
+        """The outcome that answers the job: its result event, to publish."""
+        entry = answer.entry
+        event: ResultEvent = answer.failure or await self._completed(entry)
+        return Publish(event, entry.job.callback_url)
 
     async def _completed(self, entry: InFlightJob) -> ResultEvent:
         job = entry.job
         try:
-            # The model that served this job (engines/model_set.py) decodes it and is named in the
-            # result's model block.
+            # The model that served this job (engines/model_set.py) decodes it and is named in
+            # the result's model block.
             engine = self._models.engine_for(job.options)
             restored = await run_tokenizer_work(
                 self._pool, len(job.segments), lambda: self._restored(entry, engine)
@@ -115,7 +110,7 @@ class Completion:
 
     @staticmethod
     def _restored(entry: InFlightJob, engine: Engine) -> RestoredJob:
-        """Markup codes put back (worker/lifecycle/markup_steps.py); the identity without markup."""
+        """Markup codes put back (lifecycle/markup_steps.py); the identity without markup."""
         return restore_job(entry.job, Completion._translations(entry, engine), entry.outputs,
                            entry.attention, engine.decode, answered=entry.translated)
 

@@ -1,9 +1,9 @@
-"""How the worker stops: the drain on SIGTERM, and burst mode's stop when idle.
+"""How the worker stops: what the drain hands back, how long it waits, and burst mode's stop.
 
-Drain: stop consuming, requeue jobs not started (quarantined ones too), dispatch what is
-queued at once, finish the rest within ``MTQ_DRAIN_TIMEOUT_S``. Whatever is still unacked at
-the deadline (or after a second SIGTERM) is left to the broker, which redelivers it once the
-connection closes: nothing is lost either way.
+Drain (the driver runs it on SIGTERM): stop consuming, requeue jobs not started (quarantined
+ones too), dispatch what is queued at once, finish the rest within ``MTQ_DRAIN_TIMEOUT_S``.
+Whatever is still unacked at the deadline (or after a second SIGTERM) is left to the broker,
+which redelivers it once the connection closes: nothing is lost either way.
 """
 
 from __future__ import annotations
@@ -15,37 +15,27 @@ import time
 from collections.abc import Callable
 
 from worker.batching.queue import BatchQueue
-from worker.broker.link import BrokerLink
+from worker.lifecycle.jobs import InFlightJob
 from worker.lifecycle.jobtable import JobTable
-from worker.lifecycle.outcomes import Requeue
-from worker.lifecycle.settler import Settler
+from worker.lifecycle.ports import Link
 
 log = logging.getLogger(__name__)
 
 IDLE_CHECKS = 3
 
 
-async def drain(
-    table: JobTable, queue: BatchQueue, link: BrokerLink, settler: Settler, *,
-    settling: Callable[[], int], timeout_s: float, abandon: asyncio.Event,
+def take_unstarted(entry: InFlightJob, queue: BatchQueue) -> bool:
+    """Whether the drain hands ``entry`` back: none of its segments started, and they were
+    taken out of the scheduler here. Asked job by job, each after the previous one left the
+    table, since a job leaving can move the in-flight dedup's work onto the next one."""
+    waiting = not entry.started and entry.remaining > 0
+    return waiting and queue.withdraw_unstarted(entry.key, entry.remaining)
+
+
+async def wait_for_in_flight(
+    table: JobTable, settling: Callable[[], int], deadline: float, abandon: asyncio.Event
 ) -> None:
-    """Hand back what has not started, wait for the rest (``settling``: tasks still settling)."""
-    table.draining = True
-    deadline = time.monotonic() + timeout_s
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(link.set_consuming(False), timeout=5)
-    requeued = 0
-    for entry in table.quarantine.take_all():
-        table.forget(entry)
-        requeued += await settler.settle(Requeue("draining"), entry.delivery, entry)
-    for key, entry in list(table.jobs.items()):
-        unstarted = not entry.started and entry.remaining > 0
-        if unstarted and queue.withdraw_unstarted(key, entry.remaining):
-            table.forget(entry)
-            if not entry.orphaned:
-                requeued += await settler.settle(Requeue("draining"), entry.delivery, entry)
-    queue.drain()
-    log.info("draining: %d jobs requeued, %d in flight", requeued, len(table))
+    """Until nothing is held, settling or being received; or the deadline; or ``abandon``."""
     while len(table) or settling() or table.receiving:
         if abandon.is_set() or time.monotonic() >= deadline:
             break
@@ -59,7 +49,7 @@ async def drain(
         log.info("drained cleanly")
 
 
-async def stop_when_idle(table: JobTable, link: BrokerLink, stop: asyncio.Event) -> None:
+async def stop_when_idle(table: JobTable, link: Link, stop: asyncio.Event) -> None:
     """Burst mode: stop once every route queue is empty and nothing is in flight."""
     idle_checks = 0
     while not stop.is_set():

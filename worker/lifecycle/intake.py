@@ -1,13 +1,14 @@
-"""Intake: what one received message becomes (parse, admit, tokenize), decided, then settled.
+"""Intake: what one received message becomes (parse, admit, tokenize), decided, not done.
 
-:meth:`Intake.receive` is the error boundary of one message: whatever happens, it is settled.
-:meth:`Intake.admit` returns the outcome (``outcomes.py``) and the settler executes it:
-a message that is not a job is dead-lettered, an invalid job is answered with ``job.failed``,
-a redelivery of a result already confirmed is acked, and an admitted job is held (it enters
-the job table and the scheduler, or the quarantine when it was redelivered too often).
+:meth:`Intake.admit` returns the outcome (``outcomes.py``) and the driver (``driver.py``)
+executes it: a message that is not a job is dead-lettered, an invalid job is answered with
+``job.failed``, a redelivery of a result already confirmed is acked, a redelivery of a job
+still computing is adopted, and a job to translate is admitted (``Admit``: the driver puts it
+in the job table and the scheduler, or the quarantine when it was redelivered too often).
 
 Stages that answer segments without the model go into :meth:`Intake._work_items` (blank
-segments today); stages that change what the model sees go between parsing and tokenizing.
+segments, cache hits); stages that change what the model sees go between parsing and
+tokenizing.
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ import logging
 from concurrent.futures import Executor
 
 from mtq.core.callback_policy import NetworkPolicy
-from mtq.core.contract import ErrorCode, InvalidJob, Job, NotAJob, parse_job
+from mtq.core.contract import ErrorCode, InvalidJob, NotAJob, parse_job
 from mtq.core.settings import Settings
-from worker.batching.fairness import Lane
 from worker.batching.items import WorkItem
-from worker.broker.message import Delivery, JobMessage
-from worker.broker.outbox import Outbox
+from worker.broker.message import Delivery
 from worker.cache import SegmentReuse
 from worker.compute.tokenizing import JobEncoder
 from worker.engines.model_set import ModelSet
@@ -30,10 +29,9 @@ from worker.lifecycle.admission import blocked_reason, job_limits, size_problem
 from worker.lifecycle.jobs import InFlightJob
 from worker.lifecycle.jobtable import JobTable
 from worker.lifecycle.markup_steps import model_texts
-from worker.lifecycle.outcomes import Ack, DeadLetter, Hold, Outcome, Requeue, fail
+from worker.lifecycle.outbox import Outbox
+from worker.lifecycle.outcomes import AckJob, Admit, DeadLetter, Hold, JobOutcome, Requeue, fail
 from worker.lifecycle.recovery import Recovery
-from worker.lifecycle.settler import Settler
-from worker.lifecycle.solo import SoloRunner, StartJob
 
 log = logging.getLogger(__name__)
 
@@ -41,41 +39,20 @@ log = logging.getLogger(__name__)
 class Intake:
     def __init__(
         self, settings: Settings, models: ModelSet, table: JobTable, *, recovery: Recovery,
-        outbox: Outbox, settler: Settler, solo: SoloRunner, start: StartJob, pool: Executor,
-        reuse: SegmentReuse,
+        outbox: Outbox, pool: Executor, reuse: SegmentReuse,
     ) -> None:
         self._settings = settings
         self._models = models
         self._table = table
         self._recovery = recovery
         self._outbox = outbox
-        self._settler = settler
-        self._solo = solo
-        self._start = start
         self._tokens = JobEncoder(pool)
         self._reuse = reuse  # the translation cache, asked before anything is scheduled
         self._limits = job_limits(settings)
         self._policy = NetworkPolicy.from_settings(settings)
 
-    async def receive(
-        self, message: JobMessage, route: str, lane: Lane = Lane.BULK
-    ) -> None:
-        """The error boundary of one message: whatever happens, it gets settled."""
-        delivery = Delivery(message, route, lane)
-        self._table.receiving += 1
-        try:
-            try:
-                outcome = await self.admit(delivery)
-            except Exception:  # one message must never take the worker down
-                log.exception("job %s: unexpected error; requeueing", delivery.label)
-                outcome = Requeue("unexpected error")
-            await self._settler.settle(outcome, delivery)
-        finally:
-            self._table.receiving -= 1
-            self._solo.pump()
-
-    async def admit(self, delivery: Delivery) -> Outcome:
-        """Decide what the message becomes; an admitted job is registered and started here."""
+    async def admit(self, delivery: Delivery) -> JobOutcome:
+        """Decide what the message becomes."""
         if self._table.draining:
             return Requeue("draining")
         if delivery.redelivered:
@@ -110,23 +87,12 @@ class Intake:
         if too_large is not None:
             return _rejected(InvalidJob.for_job(job, ErrorCode.JOB_TOO_LARGE, too_large))
         keys, hits = await self._reuse.lookup_job(served.engine.info, job)
-        return self._register(job, delivery, tokens, served.pair.target_prefix, keys, hits)
-
-    def _register(
-        self, job: Job, delivery: Delivery, tokens: list[list[int]], prefix: tuple[int, ...],
-        keys: list[str], hits: dict[int, str],
-    ) -> Outcome:
         entry = InFlightJob(job=job, delivery=delivery, published_at=_timestamp(delivery),
                             cache_keys=tuple(keys))
-        work = self._work_items(entry, tokens, prefix, hits)
-        entry.remaining = len(work)
-        self._table.add(entry)
+        work = self._work_items(entry, tokens, served.pair.target_prefix, hits)
         threshold = self._settings.solo_after_deliveries
-        if threshold and delivery.delivery_count >= threshold:
-            self._solo.hold(entry, work)
-            return Hold("quarantined")
-        self._start(entry, work)
-        return Hold("admitted")
+        alone = bool(threshold) and delivery.delivery_count >= threshold
+        return Admit(entry, work, alone=alone)
 
     @staticmethod
     def _work_items(
@@ -145,9 +111,10 @@ class Intake:
             else:
                 entry.outputs[index] = []
                 entry.translated[index] = ""
+        entry.remaining = len(work)
         return work
 
-    def _known_redelivery(self, delivery: Delivery) -> Outcome | None:
+    def _known_redelivery(self, delivery: Delivery) -> JobOutcome | None:
         """A redelivery of a job this worker is still computing or already published."""
         if self._recovery.adopt(delivery):
             return Hold("adopted")
@@ -155,11 +122,11 @@ class Intake:
         if hook_id is not None:
             log.info("job %s: result %s was confirmed before the connection loss; acking "
                      "the redelivery", delivery.label, hook_id)
-            return Ack("result already confirmed")
+            return AckJob("result already confirmed")
         return None
 
 
-def _rejected(exc: InvalidJob) -> Outcome:
+def _rejected(exc: InvalidJob) -> JobOutcome:
     log.info("job %s rejected: %s", exc.job_id, exc)
     return fail(exc)
 

@@ -21,7 +21,7 @@ from tenacity import (
 )
 
 from mtq.core.events import ResultEvent
-from worker.broker.link import BrokerLink
+from worker.lifecycle.ports import Link
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ FIRST_RETRY_S = 0.2  # after the plain first attempt; then the retry loop's back
 
 
 class Outbox:
-    def __init__(self, link: BrokerLink, timeout_s: float) -> None:
+    def __init__(self, link: Link, timeout_s: float) -> None:
         self._link = link
         self._timeout_s = timeout_s
         self._published: OrderedDict[str, str] = OrderedDict()  # fingerprint -> webhook id

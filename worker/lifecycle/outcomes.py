@@ -1,20 +1,24 @@
-"""What should happen to a job message: the typed outcome intake and completion return.
+"""What should happen to a job message: the typed outcomes the lifecycle's steps return.
 
-Intake (``intake.py``), completion (``completion.py``), recovery and drain decide; they never ack
-or requeue themselves. :class:`~worker.lifecycle.settler.Settler` is the one executor, the
-way ``webhooks/policy.py`` decides and ``webhooks/settle.py`` acts on the dispatcher side.
+Intake (``intake.py``), completion (``completion.py``), recovery and drain decide; they never
+ack, requeue or start anything themselves. :class:`~worker.lifecycle.driver.Lifecycle` is the
+one driver that executes an outcome (settling through
+:class:`~worker.lifecycle.settler.JobSettler`), the way ``webhooks/policy.py`` decides and
+``webhooks/settle.py`` acts on the dispatcher side.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mtq.core.contract import InvalidJob
 from mtq.core.events import FailedEvent, ResultEvent
+from worker.batching.items import WorkItem
+from worker.lifecycle.jobs import InFlightJob
 
 
 @dataclass(frozen=True)
-class Ack:
+class AckJob:
     """Done with it, nothing to publish (a result already confirmed before a connection loss)."""
 
     why: str
@@ -49,13 +53,23 @@ class Publish:
 
 
 @dataclass(frozen=True)
+class Admit:
+    """A job to hold: it enters the job table, then the scheduler, or the quarantine when it
+    was delivered too often to run beside others (``alone``)."""
+
+    entry: InFlightJob
+    work: list[WorkItem] = field(default_factory=list)
+    alone: bool = False
+
+
+@dataclass(frozen=True)
 class Hold:
-    """Nothing to settle now: the job is admitted (or adopted) and is settled when it is done."""
+    """Nothing to settle now: the job is already held (adopted after a link loss)."""
 
     why: str
 
 
-Outcome = Ack | Requeue | DeadLetter | Publish | Hold
+JobOutcome = AckJob | Requeue | DeadLetter | Publish | Admit | Hold
 
 
 def fail(exc: InvalidJob) -> Publish:

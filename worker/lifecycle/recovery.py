@@ -7,35 +7,26 @@ computed before the drop are not thrown away.
 
 Jobs not started by half of ``MTQ_CONSUMER_TIMEOUT_S`` are handed back before the broker's
 consumer timeout would close the channel under every job this worker holds
-(docs/reliability.md).
+(docs/reliability.md): :meth:`Recovery.stale` names them, the driver requeues them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Callable
 
 from worker.batching.queue import BatchQueue
 from worker.broker.message import Delivery
+from worker.lifecycle.jobs import InFlightJob
 from worker.lifecycle.jobtable import JobTable
-from worker.lifecycle.outcomes import Requeue
-from worker.lifecycle.settler import Settler
 
 log = logging.getLogger(__name__)
 
 
 class Recovery:
-    def __init__(
-        self, table: JobTable, queue: BatchQueue, settler: Settler, pump: Callable[[], None],
-        consumer_timeout_s: float,
-    ) -> None:
+    def __init__(self, table: JobTable, queue: BatchQueue, consumer_timeout_s: float) -> None:
         self._table = table
         self._queue = queue
-        self._settler = settler
-        self._pump = pump
-        self._stale_after_s = consumer_timeout_s / 2
+        self.stale_after_s = consumer_timeout_s / 2
 
     def on_link_lost(self) -> None:
         """Every unsettled delivery died with the channel: drop the unstarted, keep the rest."""
@@ -50,7 +41,6 @@ class Recovery:
                 table.forget(entry)
                 continue
             table.orphan(entry)
-        self._pump()
 
     def adopt(self, delivery: Delivery) -> bool:
         """A redelivery of an orphan: the computation in progress takes it over."""
@@ -63,25 +53,19 @@ class Recovery:
                  "adopts it", orphan.job.job_id)
         return True
 
-    async def hand_back_stale(self, stop: asyncio.Event) -> None:
-        """Requeue jobs still waiting at half the consumer timeout, until ``stop``."""
-        limit = self._stale_after_s
+    def stale(self, now: float) -> list[InFlightJob]:
+        """Jobs still waiting at half the consumer timeout, taken out of the scheduler (or the
+        quarantine) to be handed back."""
         table = self._table
-        while not stop.is_set():
-            await asyncio.sleep(min(10.0, limit / 10))
-            now = time.monotonic()
-            for key, entry in list(table.jobs.items()):
-                if table.draining or entry.started or entry.orphaned or entry.remaining == 0:
-                    continue
-                if now - entry.received_mono < limit or table.solo == key:
-                    continue
-                waiting = key in table.quarantine or self._queue.withdraw_unstarted(
-                    key, entry.remaining
-                )
-                if waiting:
-                    log.warning("job %s: not started after %.0fs; handing it back before the "
-                                "consumer timeout", entry.job.job_id, now - entry.received_mono)
-                    table.forget(entry)
-                    self._pump()
-                    await self._settler.settle(Requeue("not started in time"), entry.delivery,
-                                               entry)
+        found: list[InFlightJob] = []
+        for key, entry in list(table.jobs.items()):
+            if table.draining or entry.started or entry.orphaned or entry.remaining == 0:
+                continue
+            waited = now - entry.received_mono
+            if waited < self.stale_after_s or table.solo == key:
+                continue
+            if key in table.quarantine or self._queue.withdraw_unstarted(key, entry.remaining):
+                log.warning("job %s: not started after %.0fs; handing it back before the "
+                            "consumer timeout", entry.job.job_id, waited)
+                found.append(entry)
+        return found

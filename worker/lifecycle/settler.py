@@ -1,10 +1,11 @@
-"""The one place where a job message is settled: :class:`Settler` executes an outcome.
+"""The one place where a job message is settled: :class:`JobSettler` carries out an outcome.
 
-Intake, completion, recovery and drain decide *what* should happen (``outcomes.py``);
-:meth:`Settler.settle` does it. Moving a message anywhere is always publish-with-confirm first,
-ack second: a result event to ``mtq.results`` (through the outbox, which retries), a dead letter
-to the route's ``.dead`` queue. When the publish is not confirmed the job is requeued, never
-acked: a duplicate is possible, a loss is not. Nothing here raises for a broker failure.
+Intake, completion, recovery and drain decide *what* should happen (``outcomes.py``); the
+driver (``driver.py``) hands every settling outcome to :meth:`JobSettler.settle`. Moving a
+message anywhere is always publish-with-confirm first, ack second: a result event to
+``mtq.results`` (through the outbox, which retries), a dead letter to the route's ``.dead``
+queue. When the publish is not confirmed the job is requeued, never acked: a duplicate is
+possible, a loss is not. Nothing here raises for a broker failure.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import logging
 import time
 
-from worker.broker.link import BrokerLink
 from worker.broker.message import Delivery
-from worker.broker.outbox import Outbox
 from worker.lifecycle.jobs import InFlightJob
-from worker.lifecycle.outcomes import Ack, DeadLetter, Hold, Outcome, Publish, Requeue
+from worker.lifecycle.outbox import Outbox
+from worker.lifecycle.outcomes import AckJob, Admit, DeadLetter, Hold, JobOutcome, Publish, Requeue
+from worker.lifecycle.ports import Link
 from worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -24,14 +25,14 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_WAIT_S = 10.0
 
 
-class Settler:
-    def __init__(self, link: BrokerLink, outbox: Outbox, metrics: WorkerMetrics) -> None:
+class JobSettler:
+    def __init__(self, link: Link, outbox: Outbox, metrics: WorkerMetrics) -> None:
         self._link = link
         self._outbox = outbox
         self._metrics = metrics
 
     async def settle(
-        self, outcome: Outcome, delivery: Delivery, job: InFlightJob | None = None
+        self, outcome: JobOutcome, delivery: Delivery, job: InFlightJob | None = None
     ) -> bool:
         """Carry out ``outcome`` for ``delivery`` (the message of ``job``, once admitted).
 
@@ -40,12 +41,12 @@ class Settler:
         ``False`` when the message could not be settled as decided (its channel died, or a
         publish was not confirmed and it was requeued instead).
         """
-        if isinstance(outcome, Hold):
+        if isinstance(outcome, (Hold, Admit)):  # held: settled when the job is answered
             return True
         if job is not None:
             delivery = job.delivery
         label = job.job.job_id if job is not None else delivery.label
-        if isinstance(outcome, Ack):
+        if isinstance(outcome, AckJob):
             log.debug("message %s: ack (%s)", label, outcome.why)
             return await delivery.ack(label)
         if isinstance(outcome, Requeue):

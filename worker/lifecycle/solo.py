@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 StartJob = Callable[[InFlightJob, list[WorkItem]], None]
 
 
-class Intake(enum.Enum):
+class IntakeState(enum.Enum):
     """Whether the worker consumes new jobs; paused while a quarantined job runs alone."""
 
     ON = "on"
@@ -42,7 +42,7 @@ class SoloRunner:
         self._set_consuming = set_consuming
         self._spawn = spawn
         self._start = start
-        self.intake = Intake.ON
+        self.intake = IntakeState.ON
         self.active = False  # the loop runs: nothing is started before the worker is
 
     def hold(self, entry: InFlightJob, work: list[WorkItem]) -> None:
@@ -58,15 +58,15 @@ class SoloRunner:
         if not self.active or table.draining or table.solo is not None:
             return
         if not table.quarantine:
-            if self.intake is Intake.PAUSED:
-                self.intake = Intake.RESUMING
+            if self.intake is IntakeState.PAUSED:
+                self.intake = IntakeState.RESUMING
                 self._spawn(self._switch(on=True))
             return
-        if self.intake is Intake.ON:
-            self.intake = Intake.PAUSING
+        if self.intake is IntakeState.ON:
+            self.intake = IntakeState.PAUSING
             self._spawn(self._switch(on=False))
             return
-        if self.intake is not Intake.PAUSED or table.receiving:
+        if self.intake is not IntakeState.PAUSED or table.receiving:
             return
         if any(key not in table.quarantine for key in table.jobs):
             return  # jobs delivered before the pause finish first
@@ -82,5 +82,5 @@ class SoloRunner:
         try:
             await self._set_consuming(on and not self._table.draining)
         finally:
-            self.intake = Intake.ON if on else Intake.PAUSED
+            self.intake = IntakeState.ON if on else IntakeState.PAUSED
         self.pump()
