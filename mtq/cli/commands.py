@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from mtq.core.errors import ConfigError
 from mtq.core.languages import parse_route
 from mtq.core.settings import Settings
@@ -108,7 +110,6 @@ def run_tiny_model(args: argparse.Namespace, settings: Settings) -> int:
 def run_submit(args: argparse.Namespace, settings: Settings) -> int:
     from mtq.client.submit import (
         JobDefaults,
-        Progress,
         jobs_from_jsonl,
         jobs_from_text,
         publish_all,
@@ -148,18 +149,14 @@ def run_submit(args: argparse.Namespace, settings: Settings) -> int:
         jobs = iter(jobs_from_text(lines, args.job_id, defaults, settings.max_job_segments))
     else:
         jobs = jobs_from_jsonl(lines, defaults, settings.max_job_segments)
-    progress = Progress(enabled=not args.quiet and sys.stderr.isatty())
-    state = {"jobs": 0, "segments": 0}
-
-    def report(job: dict[str, object]) -> None:
-        state["jobs"] += 1
-        state["segments"] += len(job["segments"])  # type: ignore[arg-type]
-        progress.update(state["jobs"], state["segments"])
-
     limits = JobLimits.from_settings(settings)
-    count, segments = publish_all(jobs, settings.amqp_url, limits, report,
-                                  interactive=args.interactive)
-    progress.update(count, segments, final=True)
+    # tqdm's line on stderr (only on a terminal): segments confirmed so far and their rate.
+    with tqdm(desc="published", unit=" segments", file=sys.stderr, mininterval=0.5,
+              disable=args.quiet or not sys.stderr.isatty()) as progress:
+        count, segments = publish_all(
+            jobs, settings.amqp_url, limits,
+            lambda job: progress.update(len(job["segments"])), interactive=args.interactive,
+        )
     print(f"published {count} jobs ({segments} segments), all confirmed by the broker")
     return 0
 

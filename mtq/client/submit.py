@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import pika
 import pika.exceptions
@@ -142,26 +142,6 @@ class JobPublisher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class Progress:
-    """A one-line progress report on stderr for long inputs, at most twice a second."""
-
-    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
-        self._stream = stream
-        self._enabled = enabled
-        self._started = time.monotonic()
-        self._last = 0.0
-
-    def update(self, jobs: int, segments: int, *, final: bool = False) -> None:
-        now = time.monotonic()
-        if not self._enabled or (not final and now - self._last < 0.5):
-            return
-        self._last = now
-        rate = segments / max(now - self._started, 1e-6)
-        end = "\n" if final else "\r"
-        self._stream.write(f"published {jobs} jobs, {segments} segments ({rate:,.0f} seg/s){end}")
-        self._stream.flush()
 
 
 def publish_all(

@@ -168,7 +168,7 @@ class ResultPublisher:
             )
         except DeliveryError as exc:
             # RabbitMQ keeps nacking a channel whose first publish to a quorum queue came while
-            # the queue elected a new leader; the link answers with a new session.
+            # the queue elected a new leader; the link answers by renewing the publish channel.
             if isinstance(exc.frame, Basic.Nack):
                 self._on_nack()
             raise
