@@ -25,6 +25,7 @@ from mtq.core.health import WORKER_METRICS_PORT, HealthServer, metrics_port
 from mtq.core.intake_rule import WindowRule
 from mtq.core.settings import Settings
 from worker.batching.fairness import Lane
+from worker.batching.intake_window import IntakeWindow
 from worker.batching.queue import BatchQueue
 from worker.batching.scheduler import Scheduler
 from worker.broker.link import BrokerLink
@@ -36,7 +37,6 @@ from worker.engines.metrics import register_engine_metrics
 from worker.engines.model_set import ModelSet
 from worker.lifecycle.drain import stop_when_idle
 from worker.lifecycle.driver import Lifecycle
-from worker.lifecycle.intake_window import IntakeWindow
 from worker.lifecycle.jobs import InFlightJob
 from worker.metrics import WorkerMetrics
 from worker.tasks import TaskSet

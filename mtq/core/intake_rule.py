@@ -1,6 +1,6 @@
 """The intake window's rule: how many jobs a worker holds for a given job size. Pure.
 
-The worker applies it (``worker/lifecycle/intake_window.py``) and ``mtq plan`` recommends KEDA's
+The worker applies it (``worker/batching/intake_window.py``) and ``mtq plan`` recommends KEDA's
 ``value`` with it, so both read the same numbers:
 
     window = clamp(ceil(target_segments / segments_per_job) + 1, floor, ceiling)

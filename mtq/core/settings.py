@@ -53,7 +53,7 @@ class Settings:
     # both come up (mtq/core/health.py: worker 9000, dispatcher 9001); 0 turns the server off.
     metrics_port: int | None = None
     # Consumer and scheduler. The bulk lane's window is sized in segments
-    # (worker/lifecycle/intake_window.py): about intake_segments in flight, between 2 and
+    # (worker/batching/intake_window.py): about intake_segments in flight, between 2 and
     # prefetch_max jobs, starting at prefetch; intake_segments 0 keeps the window fixed at prefetch.
     prefetch: int = 16
     intake_segments: int = 1024

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mtq.core.intake_rule import WindowRule
-from worker.lifecycle.intake_window import IntakeWindow
+from worker.batching.intake_window import IntakeWindow
 
 RULE = WindowRule(target_segments=256, floor=2, ceiling=512, min_interval_s=2.0)
 

@@ -6,4 +6,5 @@
 - ``pools``: the waiting segments of one decode setting and how a batch grows from them.
 - ``scheduler``: which batch comes next (``Scheduler.next_batch``).
 - ``queue``: ``BatchQueue``, the thread-safe front the inference thread waits on.
+- ``intake_window``: how many jobs the worker holds, following job sizes (pure).
 """

@@ -1,4 +1,4 @@
-"""A job's life in the worker: each step decides, one settler acts.
+"""A job's life in the worker: each step decides, one driver executes.
 
 - ``intake``: what a received message becomes (parse, admit, tokenize, register).
 - ``admission``: the checks before admitting (limits, size, the callback's literal host).
@@ -7,7 +7,10 @@
 - ``completion``: segment results in, the job's result event out.
 - ``recovery``: link loss and jobs waiting too long; ``drain``: the stop on SIGTERM.
 - ``quarantine`` and ``solo``: redelivered jobs run alone, in order, with intake paused.
-- ``intake_window``: how many jobs the worker holds, following job sizes.
-- ``outcomes``: the typed decisions (``Ack``, ``Requeue``, ``DeadLetter``, ``Publish``, ``Hold``).
-- ``settler``: the one place that carries an outcome out (publish confirmed, then ack).
+- ``outcomes``: the typed decisions (``AckJob``, ``Requeue``, ``DeadLetter``, ``Publish``,
+  ``Admit``, ``Hold``).
+- ``settler``: the one place that settles a message (publish confirmed, then ack);
+  ``outbox``: a result publish retried until confirmed.
+- ``driver``: :class:`Lifecycle`, which runs each step and executes what it decided;
+  ``ports``: what it needs of the broker, as protocols.
 """

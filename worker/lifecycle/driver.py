@@ -19,6 +19,7 @@ from typing import Any
 
 from mtq.core.settings import Settings
 from worker.batching.fairness import DEFAULT_TENANT, Lane
+from worker.batching.intake_window import IntakeWindow
 from worker.batching.items import WorkItem
 from worker.batching.queue import BatchQueue
 from worker.broker.message import Delivery, JobMessage
@@ -28,7 +29,6 @@ from worker.engines.model_set import ModelSet
 from worker.lifecycle import drain
 from worker.lifecycle.completion import Answer, Completion
 from worker.lifecycle.intake import Intake
-from worker.lifecycle.intake_window import IntakeWindow
 from worker.lifecycle.jobs import InFlightJob
 from worker.lifecycle.jobtable import JobTable
 from worker.lifecycle.outbox import Outbox
