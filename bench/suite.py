@@ -51,7 +51,7 @@ class SuiteConfig:
     beam_size: int = 4
     packing: Packing = field(default_factory=Packing)
     fixed_batch: int = 32
-    prefetch: int = Settings().prefetch
+    prefetch: int = Settings.model_fields["prefetch"].default  # no Settings at import time
     threads: int = 1
     device: str = "auto"
     webhooks: str = "auto"

@@ -58,7 +58,6 @@ def serve(
         "routes": tuple(args.routes.replace(",", " ").split()) if args.routes else None,
     }
     settings = settings.replace(**{k: v for k, v in overrides.items() if v is not None})
-    settings.validate()
     from worker.engines.model_set import ModelSet
 
     # Every model of MTQ_MODELS (or MTQ_MODEL), loaded now; the worker consumes their routes.

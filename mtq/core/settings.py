@@ -1,17 +1,36 @@
 """Typed settings, read once from ``MTQ_*`` environment variables at the entry point.
 
 Nothing in mtq reads ``os.environ`` elsewhere: the CLI builds one :class:`Settings` (env first,
-then command-line flags override) and passes it down.
+then command-line flags override) and passes it down. Every check of a value lives on its field
+(a bound, a set of choices, or a validator), so a ``Settings`` that exists is a valid one, and a
+wrong value is one line (:class:`ConfigError`) naming the variable, the value and what it takes.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+
+from annotated_types import Ge
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from mtq.core.broker_urls import parse_urls
 from mtq.core.contract import JobLimits
@@ -20,209 +39,296 @@ from mtq.core.languages import LanguageCodes, parse_route
 from mtq.core.model_routes import parse_models
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-
-
-def _split_list(value: str) -> tuple[str, ...]:
-    return tuple(item for item in value.replace(",", " ").split() if item)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every knob of mtq. Field ``foo_bar`` is read from ``MTQ_FOO_BAR``."""
+class Accepts:
+    """Field metadata: what the field takes, in words, where its type and bound don't say it."""
 
-    amqp_url: str = DEFAULT_AMQP_URL
-    model: str = ""
-    model_revision: str = ""
-    routes: tuple[str, ...] = ("en-de",)
-    # Several models per worker (mtq/core/model_routes.py): "en-de=MODEL *=MODEL"; and language
-    # tag overrides for multilingual models (mtq/core/languages.py): "pt_BR=por_Latn".
-    models: tuple[str, ...] = ()
-    language_codes: tuple[str, ...] = ()
-    engine: str = "hf"
-    device: str = "auto"
-    dtype: str = "auto"
-    # CTranslate2 engine only (docs/engines.md): compute type, replicas, threads per replica
-    # (0: measured at start on CPU, see thread_tuning_s).
-    compute_type: str = "auto"
-    inter_threads: int = 0
-    intra_threads: int = 0
-    webhook_secret: tuple[str, ...] = ()
-    webhook_allow_networks: tuple[str, ...] = ()
-    webhook_allow_ports: tuple[int, ...] = (80, 443)
-    # None: the process's own default, so a worker and a dispatcher side by side on one host
-    # both come up (mtq/core/health.py: worker 9000, dispatcher 9001); 0 turns the server off.
-    metrics_port: int | None = None
-    # Consumer and scheduler. The bulk lane's window is sized in segments
-    # (worker/batching/intake_window.py): about intake_segments in flight, between 2 and
-    # prefetch_max jobs, starting at prefetch; intake_segments 0 keeps the window fixed at prefetch.
-    prefetch: int = 16
-    intake_segments: int = 1024
-    prefetch_max: int = 512
-    # Lanes and tenants (worker/batching/fairness.py): the interactive lane's own prefetch, one
-    # batch in every bulk_every anchored on bulk while it waits, "tenant=weight" fair-share weights.
-    interactive_prefetch: int = 32
-    bulk_every: int = 4
-    tenant_weights: tuple[str, ...] = ()
-    batch_tokens: int = 8192
-    max_batch_segments: int = 64
-    batch_max_wait_ms: int = 20
-    batch_max_padding: float = 0.10
-    torch_threads: int = 0  # HF engine on CPU; 0: measured at start
-    # Bound on measuring the CPU threading at start (worker/engines/cpu/tuning.py); 0: rules.
-    thread_tuning_s: float = 20.0
-    # torch on CPU: how often the measured choice is re-checked on real batches
-    # (worker/engines/cpu/live_check.py); 0: never.
-    thread_recheck_s: float = 600.0
-    drain_timeout_s: float = 60.0
-    result_publish_timeout_s: float = 120.0
-    # Result events confirmed together travel in one message of at most this many events
-    # (mtq/core/result_batch.py); 1: a message per event, as in v1.
-    results_per_message: int = 64
-    # Fault tolerance (docs/reliability.md): a job delivered this many times before runs alone
-    # (0: never); the longest wait between reconnect attempts.
-    solo_after_deliveries: int = 1
-    reconnect_max_delay_s: float = 10.0
-    # RabbitMQ's consumer_timeout (keep equal to the broker's): jobs not started by half of it
-    # are handed back before the broker closes the channel.
-    consumer_timeout_s: float = 1800.0
-    # Contract limits.
-    max_job_segments: int = JobLimits.max_job_segments
-    max_job_tokens: int = 32768  # source tokens per job, after tokenization
-    max_segment_chars: int = JobLimits.max_segment_chars
-    max_metadata_bytes: int = JobLimits.max_metadata_bytes
-    default_beam_size: int = JobLimits.default_beam_size
-    max_beam_size: int = JobLimits.max_beam_size
-    default_max_new_tokens: int = JobLimits.default_max_new_tokens
-    max_new_tokens_limit: int = JobLimits.max_new_tokens_limit
+    text: str
+
+
+def _split_list(value: object) -> object:
+    """A list from the environment is items separated by spaces or commas (not JSON)."""
+    if isinstance(value, str):
+        return tuple(value.replace(",", " ").split())
+    return value
+
+
+def _checked_by(check: Callable[[_T], object]) -> AfterValidator:
+    """Validate with one of mtq's own parsers: its ConfigError becomes the field's error."""
+
+    def run(value: _T) -> _T:
+        try:
+            check(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    return AfterValidator(run)
+
+
+def _check_routes(routes: Iterable[str]) -> None:
+    for route in routes:
+        parse_route(route)
+
+
+def _check_networks(networks: Iterable[str]) -> None:
+    for cidr in networks:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"{cidr!r} is not a CIDR") from exc
+
+
+def _tenant_weights(items: Iterable[str]) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for item in items:
+        tenant, sep, raw = item.partition("=")
+        try:
+            weight = float(raw) if sep and tenant else 0.0
+        except ValueError:
+            weight = 0.0
+        if not weight > 0:  # also refuses nan
+            raise ConfigError(f"{item!r} must look like 'tenant=2' (a positive weight)")
+        weights[tenant] = weight
+    return weights
+
+
+# Lists: NoDecode keeps pydantic-settings from reading the variable as JSON.
+Words = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_list)]
+Numbers = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_split_list)]
+
+
+class Settings(BaseSettings):
+    """Every knob of mtq. Field ``foo_bar`` is read from ``MTQ_FOO_BAR``.
+
+    ``Settings(...)`` reads no environment (only its arguments and the defaults); the entry
+    point calls :meth:`from_env`. Every way of building one validates and raises ConfigError.
+    """
+
+    # Unknown MTQ_* variables are ignored (the env source reads only fields); an unknown
+    # keyword in code is an error, as it was for the dataclass.
+    model_config = SettingsConfigDict(env_prefix="MTQ_", frozen=True, extra="forbid")
+
+    # Broker and models.
+    amqp_url: Annotated[str, _checked_by(parse_urls)] = Field(
+        DEFAULT_AMQP_URL, description="RabbitMQ URL; for a cluster, one URL per node "
+        "separated by spaces or commas, tried in a shuffled order")
+    model: str = Field("", description="HF model id or local directory (the worker needs it "
+                       "or MTQ_MODELS)")
+    model_revision: str = Field("", description="overrides the revision reported in results")
+    routes: Annotated[Words, _checked_by(_check_routes)] = Field(
+        ("en-de",), description="language pairs this worker serves ('en-de', 'en-pt_BR')")
+    models: Annotated[Words, _checked_by(parse_models)] = Field(
+        (), description="several models on one worker (mtq/core/model_routes.py): "
+        "'en-de=MODEL *=MODEL', where '*' serves the routes of MTQ_ROUTES")
+    language_codes: Annotated[Words, _checked_by(LanguageCodes.parse)] = Field(
+        (), description="multilingual models (mtq/core/languages.py): tags the built-in table "
+        "lacks, 'tag=model_token' ('pt_BR=por_Latn')")
+    engine: Literal["hf", "ctranslate2"] = Field(
+        "hf", description="inference engine: transformers or CTranslate2")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the model runs")
+    dtype: str = Field("auto", description="HF engine: 'auto' is bf16 (or fp16) on CUDA, "
+                       "fp32 on CPU")
+    compute_type: str = Field("auto", description="CTranslate2 compute type (int8, float16, …)")
+    # Thread counts are checked by worker/engines/cpu/threads.py, where their meaning lives.
+    inter_threads: int = Field(0, description="CTranslate2 replicas (0: measured at start "
+                               "on CPU, 1 on GPU)")
+    intra_threads: int = Field(0, description="CTranslate2 threads per replica (0: measured "
+                               "at start on CPU)")
+    # Webhooks (the dispatcher).
+    webhook_secret: Words = Field((), description="whsec_… signing secrets (the dispatcher "
+                                  "needs one); the first signs, all are listed")
+    webhook_allow_networks: Annotated[Words, _checked_by(_check_networks)] = Field(
+        (), description="CIDRs exempt from the private-address block of callbacks")
+    webhook_allow_ports: Numbers = Field((80, 443), description="callback ports allowed")
+    metrics_port: Annotated[int | None, Accepts("a TCP port (1-65535), or 0 for none")] = Field(
+        None, ge=0, le=65535, description="port of /metrics, /healthz and /readyz; 0 turns the "
+        "server off; unset: the process's own (worker 9000, dispatcher 9001, mtq/core/health.py)"
+        ", so both come up side by side on one host")
+    # Consumer and scheduler: the bulk lane's window (worker/batching/intake_window.py).
+    prefetch: int = Field(16, ge=1, description="the bulk lane's starting window (unacked "
+                          "jobs per consumer), its whole window when MTQ_INTAKE_SEGMENTS=0")
+    intake_segments: Annotated[int, Accepts("0 (a fixed window) or more")] = Field(
+        1024, ge=0, description="segments a worker keeps in flight: the bulk window (between "
+        "2 and MTQ_PREFETCH_MAX jobs) is sized from it; 0 keeps the window at MTQ_PREFETCH")
+    prefetch_max: int = Field(512, ge=1, description="the most bulk jobs one worker holds "
+                              "unacked")
+    # Lanes and tenants (worker/batching/fairness.py).
+    interactive_prefetch: int = Field(32, ge=1, description="unacked jobs per consumer of the "
+                                      "interactive lane")
+    bulk_every: int = Field(4, ge=1, description="while interactive work waits, one batch in "
+                            "every N is anchored on bulk")
+    tenant_weights: Annotated[Words, _checked_by(_tenant_weights)] = Field(
+        (), description="fair-share weights 'tenant=weight' ('acme=3 trial=0.5'); others weigh 1")
+    batch_tokens: int = Field(8192, ge=1, description="micro-batch budget: segments × longest "
+                              "source × beam size")
+    max_batch_segments: int = Field(64, ge=1, description="segments per micro-batch at most")
+    batch_max_wait_ms: int = Field(20, description="how long a lone job waits for company")
+    batch_max_padding: float = Field(0.10, description="past 8 segments, a batch does not "
+                                     "grow beyond this share of padding")
+    torch_threads: int = Field(0, description="HF engine on CPU: torch threads (0: measured "
+                               "at start)")
+    thread_tuning_s: float = Field(20.0, description="bound on measuring the CPU threads at "
+                                   "start (worker/engines/cpu/tuning.py); 0: rules, no measuring")
+    thread_recheck_s: float = Field(600.0, description="torch on CPU: how often the measured "
+                                    "threads are checked again on real batches; 0: never")
+    drain_timeout_s: float = Field(60.0, description="SIGTERM drain limit")
+    result_publish_timeout_s: float = Field(120.0, description="how long a computed result "
+                                            "retries its publish before the job is requeued")
+    results_per_message: int = Field(64, ge=1, description="result events confirmed together "
+                                     "travel in one message of at most this many "
+                                     "(mtq/core/result_batch.py); 1: a message per event")
+    # Fault tolerance (docs/reliability.md).
+    solo_after_deliveries: int = Field(1, description="a job delivered this many times before "
+                                       "runs alone (0: never)")
+    reconnect_max_delay_s: float = Field(10.0, description="longest wait between broker "
+                                         "reconnect attempts")
+    consumer_timeout_s: float = Field(1800.0, description="RabbitMQ's consumer_timeout (keep "
+                                      "them equal): jobs not started by half of it are handed "
+                                      "back before the broker closes the channel")
+    # Contract limits: JobLimits' defaults are theirs (mtq/core/contract.py).
+    max_job_segments: int = Field(JobLimits.max_job_segments, ge=1, description="segments per job")
+    max_job_tokens: int = Field(32768, ge=1, description="source tokens per job, after "
+                                "tokenization")
+    max_segment_chars: int = Field(JobLimits.max_segment_chars, ge=1, description="characters "
+                                   "per segment")
+    max_metadata_bytes: int = Field(JobLimits.max_metadata_bytes, description="size of a job's "
+                                    "metadata as JSON")
+    default_beam_size: int = Field(JobLimits.default_beam_size, description="beam size of a job "
+                                   "that gives none")
+    max_beam_size: int = Field(JobLimits.max_beam_size, ge=1, description="largest beam size "
+                               "a job may ask for")
+    default_max_new_tokens: int = Field(JobLimits.default_max_new_tokens, description="output "
+                                        "length of a job that gives none")
+    max_new_tokens_limit: int = Field(JobLimits.max_new_tokens_limit, ge=1, description="largest "
+                                      "output length a job may ask for")
     # Broker topology.
-    delivery_limit: int = 10
-    # Replicas of each new quorum queue (0: the broker's default, 3 or fewer nodes). Every
-    # process must use the same value: RabbitMQ refuses a redeclaration that differs.
-    quorum_initial_group_size: int = 0
-    # Webhook delivery.
-    webhook_timeout_s: float = 10.0
-    webhook_connect_timeout_s: float = 3.0
-    webhook_concurrency: int = 32
-    # The ceiling of each receiver host's adaptive window (webhooks/pace.py).
-    webhook_per_host: int = 8
-    webhook_dns_ttl_s: float = 30.0
-    webhook_quick_retries: int = 3
-    webhook_retry_schedule_s: tuple[int, ...] = (10, 60, 300, 1800, 7200, 21600, 43200, 86400)
-    dispatcher_prefetch: int = 64
-    # Translation cache (docs/cache.md): memory (in-process LRU), off, or redis://host:port/db
-    # shared by every worker; shared across tenants or per tenant; in-flight dedup.
-    cache: str = "memory"
-    cache_max_mb: int = 256
-    cache_ttl_s: int = 604800
-    cache_timeout_ms: int = 500
-    cache_scope: str = "shared"
-    dedup: bool = True
+    delivery_limit: int = Field(10, ge=1, description="returns before a job is dead-lettered")
+    quorum_initial_group_size: Annotated[
+        int, Accepts("0 (the broker's default) or a number of replicas")
+    ] = Field(0, ge=0, description="replicas of each new quorum queue (0: the broker's default, "
+              "3 or fewer nodes); the same in every process, or the broker refuses the queue")
+    # Webhook delivery (webhooks/).
+    webhook_timeout_s: float = Field(10.0, description="per-attempt HTTP timeout")
+    webhook_connect_timeout_s: float = Field(3.0, description="per-attempt connect timeout")
+    webhook_concurrency: int = Field(32, description="deliveries in flight, in total")
+    webhook_per_host: int = Field(8, description="ceiling of each receiver host's adaptive "
+                                  "window (webhooks/pace.py)")
+    webhook_dns_ttl_s: float = Field(30.0, description="how long a callback host's DNS answer "
+                                     "is reused (0: resolved on every try)")
+    webhook_quick_retries: int = Field(3, description="in-process retries before the durable "
+                                       "ladder")
+    webhook_retry_schedule_s: Numbers = Field(
+        (10, 60, 300, 1800, 7200, 21600, 43200, 86400),
+        description="the durable retry ladder, seconds")
+    dispatcher_prefetch: int = Field(64, description="unacked events per dispatcher")
+    # Translation cache (docs/cache.md).
+    cache: Annotated[str, Accepts("'memory', 'off' or a redis://host:port/db URL")] = Field(
+        "memory", pattern=r"^(memory|off)$|^rediss?://", description="memory (in-process LRU), "
+        "off, or redis://host:port/db shared by every worker")
+    cache_max_mb: int = Field(256, ge=1, description="bound of the memory cache")
+    cache_ttl_s: Annotated[int, Accepts("0 (no expiry) or more")] = Field(
+        604800, ge=0, description="Redis entries expire after this (0: never)")
+    cache_timeout_ms: int = Field(500, ge=1, description="a slower Redis call is an error: the "
+                                  "worker goes on without the cache until a probe finds it")
+    cache_scope: Literal["shared", "tenant"] = Field(
+        "shared", description="one cache for all tenants, or entries per tenant")
+    dedup: bool = Field(True, description="identical segments waiting or running at the same "
+                        "time (same lane and tenant) are computed once")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:  # never shown as such: one line about the setting
+            raise _config_error(exc, values) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments only: the environment is read by from_env, at the entry point, never by a
+        # test's or a library's Settings(...).
+        return (init_settings,)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``MTQ_*`` variables, then apply non-``None`` overrides."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for spec in dataclasses.fields(cls):
-            raw = env.get(f"MTQ_{spec.name.upper()}")
-            if raw is not None and raw.strip() != "":
-                values[spec.name] = _coerce(spec.name, raw.strip(), spec.default)
+        values = _EnvSource(cls, os.environ if environ is None else environ)()
         values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        """Raise ConfigError naming the first setting that is wrong, one group at a time."""
-        self._validate_broker()
-        self._validate_network()
-        self._validate_limits()
-        self._validate_choices()
-
-    def _validate_broker(self) -> None:
-        parse_urls(self.amqp_url)  # one URL, or the nodes of a cluster
-        if self.quorum_initial_group_size < 0:
-            raise ConfigError("MTQ_QUORUM_INITIAL_GROUP_SIZE must be 0 (the broker's "
-                              "default) or a number of replicas")
-        for route in self.routes:
-            parse_route(route)
-        parse_models(self.models)
-        LanguageCodes.parse(self.language_codes)
-
-    def _validate_network(self) -> None:
-        for cidr in self.webhook_allow_networks:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError as exc:
-                raise ConfigError(f"MTQ_WEBHOOK_ALLOW_NETWORKS: {cidr!r} is not a CIDR") from exc
-        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
-            raise ConfigError("MTQ_METRICS_PORT must be a TCP port (1-65535), or 0 for none")
-
-    def _validate_limits(self) -> None:
-        positive = (
-            "prefetch", "batch_tokens", "max_batch_segments", "max_job_segments", "max_job_tokens",
-            "max_segment_chars", "delivery_limit", "max_beam_size", "max_new_tokens_limit",
-            "cache_max_mb", "cache_timeout_ms",
-            "prefetch_max", "interactive_prefetch", "bulk_every", "results_per_message",
-        )
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"MTQ_{name.upper()} must be at least 1")
-        if self.intake_segments < 0:
-            raise ConfigError("MTQ_INTAKE_SEGMENTS must be 0 (a fixed window) or more")
-        if self.intake_segments and self.prefetch_max < self.prefetch:
-            raise ConfigError("MTQ_PREFETCH_MAX must be at least MTQ_PREFETCH")
-        self.tenant_weights_map()
-        if self.cache_ttl_s < 0:
-            raise ConfigError("MTQ_CACHE_TTL_S must be 0 (no expiry) or more")
-
-    def _validate_choices(self) -> None:
-        if self.cache not in ("memory", "off") and not self.cache.startswith(
-            ("redis://", "rediss://")
-        ):
-            raise ConfigError("MTQ_CACHE must be 'memory', 'off' or a redis://host:port/db URL")
-        if self.cache_scope not in ("shared", "tenant"):
-            raise ConfigError("MTQ_CACHE_SCOPE must be 'shared' or 'tenant'")
-        if self.engine not in ("hf", "ctranslate2"):
-            raise ConfigError("MTQ_ENGINE must be 'hf' or 'ctranslate2'")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError("MTQ_DEVICE must be 'auto', 'cpu' or 'cuda'")
-
-    def tenant_weights_map(self) -> dict[str, float]:
-        """``MTQ_TENANT_WEIGHTS`` ("acme=3 beta=0.5") as a mapping; ConfigError when malformed."""
-        weights: dict[str, float] = {}
-        for item in self.tenant_weights:
-            tenant, sep, raw = item.partition("=")
-            try:
-                weight = float(raw) if sep and tenant else 0.0
-            except ValueError:
-                weight = 0.0
-            if weight <= 0:
-                raise ConfigError(
-                    f"MTQ_TENANT_WEIGHTS: {item!r} must look like 'tenant=2' (a positive weight)"
-                )
-            weights[tenant] = weight
-        return weights
+        return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+        """A validated copy with ``changes`` applied."""
+        return type(self)(**{**dict(self), **changes})
+
+    def tenant_weights_map(self) -> dict[str, float]:
+        """``MTQ_TENANT_WEIGHTS`` ("acme=3 beta=0.5") as a mapping."""
+        return _tenant_weights(self.tenant_weights)
+
+    @field_validator("prefetch_max")
+    @classmethod
+    def _window_holds_its_start(cls, prefetch_max: int, info: ValidationInfo) -> int:
+        # Only a sized window grows from MTQ_PREFETCH towards MTQ_PREFETCH_MAX.
+        prefetch = info.data.get("prefetch")  # absent when prefetch itself was wrong
+        if info.data.get("intake_segments") and prefetch is not None and prefetch_max < prefetch:
+            raise ValueError(f"MTQ_PREFETCH_MAX must be at least MTQ_PREFETCH ({prefetch})")
+        return prefetch_max
 
 
-def _coerce(name: str, raw: str, default: Any) -> Any:
-    try:
-        if isinstance(default, bool):
-            return raw.lower() in ("1", "true", "yes", "on")
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-        if default is None:  # the optional ints (metrics_port)
-            return int(raw)
-        if isinstance(default, tuple):
-            items = _split_list(raw)
-            if default and isinstance(default[0], int):
-                return tuple(int(item) for item in items)
-            return items
-    except ValueError as exc:
-        raise ConfigError(f"MTQ_{name.upper()}={raw!r}: {exc}") from exc
-    return raw
+class _EnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ  # read by _load_env_vars, which the base __init__ calls
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # Keys as the case-insensitive source looks them up. Surrounding blanks are dropped, and
+        # an empty (or blank) variable is unset, as it always was.
+        return {k.lower(): v.strip() for k, v in self._environ.items() if v.strip()}
+
+
+def _config_error(exc: ValidationError, given: Mapping[str, Any]) -> ConfigError:
+    """``MTQ_NAME='value': what it accepts`` for the first wrong setting."""
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error["loc"] else ""
+    var = f"MTQ_{name.upper()}"
+    field = Settings.model_fields.get(name)
+    if error["type"] == "value_error":  # a validator's own words (a route, a CIDR, a URL)
+        reason = str(error["ctx"]["error"]).removeprefix(f"{var}: ")
+    elif field is None:
+        reason = f"{var} is not a setting"
+    else:
+        reason = f"{var} must be {_accepts(field)}"
+    return ConfigError(f"{var}={given.get(name, error['input'])!r}: {reason}")
+
+
+_KINDS: dict[object, str] = {
+    str: "text",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false (1/0, yes/no, on/off)",
+    tuple[int, ...]: "integers separated by spaces or commas",
+    tuple[str, ...]: "items separated by spaces or commas",
+}
+
+
+def _accepts(field: FieldInfo) -> str:
+    """What a field accepts, in words: its Accepts note, else its choices, or bound and type."""
+    for note in field.metadata:
+        if isinstance(note, Accepts):
+            return note.text
+    if get_origin(field.annotation) is Literal:
+        choices = [repr(choice) for choice in get_args(field.annotation)]
+        return f"{', '.join(choices[:-1])} or {choices[-1]}"
+    kind = _KINDS.get(field.annotation, "a valid value")
+    bound = next((note.ge for note in field.metadata if isinstance(note, Ge)), None)
+    return kind if bound is None else f"at least {bound} ({kind})"

@@ -3,7 +3,6 @@ drain timeout, placement, egress, metrics. Checked on the rendered overlays."""
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import urllib.error
 import urllib.request
@@ -34,7 +33,7 @@ def pod_spec(deployment: Manifest) -> Manifest:
 @pytest.mark.parametrize("folder", OVERLAYS)
 def test_configmap_holds_valid_settings(folder: str) -> None:
     """Every MTQ_* key is a setting mtq reads (no typos), and mtq accepts every value."""
-    fields = {f"MTQ_{f.name.upper()}" for f in dataclasses.fields(Settings)}
+    fields = {f"MTQ_{name.upper()}" for name in Settings.model_fields}
     keys = {k for k in config(render(folder)) if k.startswith("MTQ_")}
     assert keys - fields == set()
     settings_of(folder)

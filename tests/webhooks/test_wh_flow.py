@@ -16,15 +16,14 @@ from tests.webhooks.whtest import (
 )
 from webhooks.metrics import DispatcherMetrics
 
-DEFAULTS = Settings()
-
 
 async def test_a_slow_healthy_receiver_is_paced_never_deferred(amqp_url: str) -> None:
     # 200 ms per answer, 300 events at once, the default window, prefetch and concurrency.
+    defaults = Settings()
     with endpoint(behaviour=lambda _s, _n: Reply(delay_s=0.2)) as server:
         settings = settings_for(
-            amqp_url, server.port, dispatcher_prefetch=DEFAULTS.dispatcher_prefetch,
-            webhook_per_host=DEFAULTS.webhook_per_host, webhook_timeout_s=5.0,
+            amqp_url, server.port, dispatcher_prefetch=defaults.dispatcher_prefetch,
+            webhook_per_host=defaults.webhook_per_host, webhook_timeout_s=5.0,
         )
         m = DispatcherMetrics()
         async with broker(amqp_url) as b, dispatching(settings, metrics=m):
@@ -40,8 +39,8 @@ async def test_a_slow_healthy_receiver_is_paced_never_deferred(amqp_url: str) ->
         assert metric(m, "mtq_webhook_deferred_total") == 0
         assert metric(m, "mtq_webhook_retries_scheduled_total", delay_s="1") == 0
         # The window grew to the ceiling, on connections kept alive.
-        assert server.peak == DEFAULTS.webhook_per_host
-        assert server.connections <= 2 * DEFAULTS.webhook_per_host
+        assert server.peak == defaults.webhook_per_host
+        assert server.connections <= 2 * defaults.webhook_per_host
         assert metric(m, "mtq_webhook_connections_opened_total") == server.connections
 
 
