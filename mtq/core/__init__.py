@@ -2,7 +2,7 @@
 
 - ``contract``: job messages in (``parse_job``); ``events``: result events out;
   ``result_batch``: several events in one message; ``headers``: every ``x-mtq-*`` name.
-- ``settings``: every ``MTQ_*`` setting, typed and validated in one place.
+- ``settings/``: every ``MTQ_*`` setting, typed, documented and validated in one place.
 - ``topology``: RabbitMQ names and their declaration; ``broker_urls``: the nodes of a cluster.
 - ``languages`` (+ ``language_table``): the language-tag rule and model codes;
   ``model_routes``: which model serves which route.

@@ -8,97 +8,30 @@ wrong value is one line (:class:`ConfigError`) naming the variable, the value an
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from annotated_types import Ge
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mtq.core.broker_urls import parse_urls
 from mtq.core.contract import JobLimits
-from mtq.core.errors import ConfigError
-from mtq.core.languages import LanguageCodes, parse_route
+from mtq.core.languages import LanguageCodes
 from mtq.core.model_routes import parse_models
+from mtq.core.settings.values import (
+    Accepts,
+    EnvSource,
+    Numbers,
+    Words,
+    check_networks,
+    check_routes,
+    checked_by,
+    config_error,
+    parse_tenant_weights,
+)
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class Accepts:
-    """Field metadata: what the field takes, in words, where its type and bound don't say it."""
-
-    text: str
-
-
-def _split_list(value: object) -> object:
-    """A list from the environment is items separated by spaces or commas (not JSON)."""
-    if isinstance(value, str):
-        return tuple(value.replace(",", " ").split())
-    return value
-
-
-def _checked_by(check: Callable[[_T], object]) -> AfterValidator:
-    """Validate with one of mtq's own parsers: its ConfigError becomes the field's error."""
-
-    def run(value: _T) -> _T:
-        try:
-            check(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from exc
-        return value
-
-    return AfterValidator(run)
-
-
-def _check_routes(routes: Iterable[str]) -> None:
-    for route in routes:
-        parse_route(route)
-
-
-def _check_networks(networks: Iterable[str]) -> None:
-    for cidr in networks:
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError as exc:
-            raise ConfigError(f"{cidr!r} is not a CIDR") from exc
-
-
-def _tenant_weights(items: Iterable[str]) -> dict[str, float]:
-    weights: dict[str, float] = {}
-    for item in items:
-        tenant, sep, raw = item.partition("=")
-        try:
-            weight = float(raw) if sep and tenant else 0.0
-        except ValueError:
-            weight = 0.0
-        if not weight > 0:  # also refuses nan
-            raise ConfigError(f"{item!r} must look like 'tenant=2' (a positive weight)")
-        weights[tenant] = weight
-    return weights
-
-
-# Lists: NoDecode keeps pydantic-settings from reading the variable as JSON.
-Words = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_list)]
-Numbers = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_split_list)]
 
 
 class Settings(BaseSettings):
@@ -113,18 +46,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MTQ_", frozen=True, extra="forbid")
 
     # Broker and models.
-    amqp_url: Annotated[str, _checked_by(parse_urls)] = Field(
+    amqp_url: Annotated[str, checked_by(parse_urls)] = Field(
         DEFAULT_AMQP_URL, description="RabbitMQ URL; for a cluster, one URL per node "
         "separated by spaces or commas, tried in a shuffled order")
     model: str = Field("", description="HF model id or local directory (the worker needs it "
                        "or MTQ_MODELS)")
     model_revision: str = Field("", description="overrides the revision reported in results")
-    routes: Annotated[Words, _checked_by(_check_routes)] = Field(
+    routes: Annotated[Words, checked_by(check_routes)] = Field(
         ("en-de",), description="language pairs this worker serves ('en-de', 'en-pt_BR')")
-    models: Annotated[Words, _checked_by(parse_models)] = Field(
+    models: Annotated[Words, checked_by(parse_models)] = Field(
         (), description="several models on one worker (mtq/core/model_routes.py): "
         "'en-de=MODEL *=MODEL', where '*' serves the routes of MTQ_ROUTES")
-    language_codes: Annotated[Words, _checked_by(LanguageCodes.parse)] = Field(
+    language_codes: Annotated[Words, checked_by(LanguageCodes.parse)] = Field(
         (), description="multilingual models (mtq/core/languages.py): tags the built-in table "
         "lacks, 'tag=model_token' ('pt_BR=por_Latn')")
     engine: Literal["hf", "ctranslate2"] = Field(
@@ -141,7 +74,7 @@ class Settings(BaseSettings):
     # Webhooks (the dispatcher).
     webhook_secret: Words = Field((), description="whsec_… signing secrets (the dispatcher "
                                   "needs one); the first signs, all are listed")
-    webhook_allow_networks: Annotated[Words, _checked_by(_check_networks)] = Field(
+    webhook_allow_networks: Annotated[Words, checked_by(check_networks)] = Field(
         (), description="CIDRs exempt from the private-address block of callbacks")
     webhook_allow_ports: Numbers = Field((80, 443), description="callback ports allowed")
     metrics_port: Annotated[int | None, Accepts("a TCP port (1-65535), or 0 for none")] = Field(
@@ -161,7 +94,7 @@ class Settings(BaseSettings):
                                       "interactive lane")
     bulk_every: int = Field(4, ge=1, description="while interactive work waits, one batch in "
                             "every N is anchored on bulk")
-    tenant_weights: Annotated[Words, _checked_by(_tenant_weights)] = Field(
+    tenant_weights: Annotated[Words, checked_by(parse_tenant_weights)] = Field(
         (), description="fair-share weights 'tenant=weight' ('acme=3 trial=0.5'); others weigh 1")
     batch_tokens: int = Field(8192, ge=1, description="micro-batch budget: segments × longest "
                               "source × beam size")
@@ -243,7 +176,7 @@ class Settings(BaseSettings):
         try:
             super().__init__(**values)
         except ValidationError as exc:  # never shown as such: one line about the setting
-            raise _config_error(exc, values) from None
+            raise config_error(exc, values, type(self).model_fields) from None
 
     @classmethod
     def settings_customise_sources(
@@ -261,7 +194,7 @@ class Settings(BaseSettings):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``MTQ_*`` variables, then apply non-``None`` overrides."""
-        values = _EnvSource(cls, os.environ if environ is None else environ)()
+        values = EnvSource(cls, os.environ if environ is None else environ)()
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -271,7 +204,7 @@ class Settings(BaseSettings):
 
     def tenant_weights_map(self) -> dict[str, float]:
         """``MTQ_TENANT_WEIGHTS`` ("acme=3 beta=0.5") as a mapping."""
-        return _tenant_weights(self.tenant_weights)
+        return parse_tenant_weights(self.tenant_weights)
 
     @field_validator("prefetch_max")
     @classmethod
@@ -282,53 +215,3 @@ class Settings(BaseSettings):
             raise ValueError(f"MTQ_PREFETCH_MAX must be at least MTQ_PREFETCH ({prefetch})")
         return prefetch_max
 
-
-class _EnvSource(EnvSettingsSource):
-    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ  # read by _load_env_vars, which the base __init__ calls
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        # Keys as the case-insensitive source looks them up. Surrounding blanks are dropped, and
-        # an empty (or blank) variable is unset, as it always was.
-        return {k.lower(): v.strip() for k, v in self._environ.items() if v.strip()}
-
-
-def _config_error(exc: ValidationError, given: Mapping[str, Any]) -> ConfigError:
-    """``MTQ_NAME='value': what it accepts`` for the first wrong setting."""
-    error = exc.errors()[0]
-    name = str(error["loc"][0]) if error["loc"] else ""
-    var = f"MTQ_{name.upper()}"
-    field = Settings.model_fields.get(name)
-    if error["type"] == "value_error":  # a validator's own words (a route, a CIDR, a URL)
-        reason = str(error["ctx"]["error"]).removeprefix(f"{var}: ")
-    elif field is None:
-        reason = f"{var} is not a setting"
-    else:
-        reason = f"{var} must be {_accepts(field)}"
-    return ConfigError(f"{var}={given.get(name, error['input'])!r}: {reason}")
-
-
-_KINDS: dict[object, str] = {
-    str: "text",
-    int: "an integer",
-    float: "a number",
-    bool: "true or false (1/0, yes/no, on/off)",
-    tuple[int, ...]: "integers separated by spaces or commas",
-    tuple[str, ...]: "items separated by spaces or commas",
-}
-
-
-def _accepts(field: FieldInfo) -> str:
-    """What a field accepts, in words: its Accepts note, else its choices, or bound and type."""
-    for note in field.metadata:
-        if isinstance(note, Accepts):
-            return note.text
-    if get_origin(field.annotation) is Literal:
-        choices = [repr(choice) for choice in get_args(field.annotation)]
-        return f"{', '.join(choices[:-1])} or {choices[-1]}"
-    kind = _KINDS.get(field.annotation, "a valid value")
-    bound = next((note.ge for note in field.metadata if isinstance(note, Ge)), None)
-    return kind if bound is None else f"at least {bound} ({kind})"
