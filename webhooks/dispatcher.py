@@ -2,11 +2,10 @@
 
 AMQP and HTTP share the event loop (aiohttp): a slow receiver holds only its own delivery
 task, never the loop, so heartbeats and acks are not held up; only DNS lookups (the system
-resolver blocks) run on a thread pool. Concurrency is bounded
-three ways: the consumer's prefetch (per consumer: quorum queues reject global QoS) bounds the
-messages held, ``webhook_concurrency`` the deliveries at once, and each host's adaptive window
-(``hostgates.py``, at most ``webhook_per_host``) the deliveries per receiver host. Events
-waiting for their host stay unacked here: back-pressure, not the retry ladder. A message may
+resolver blocks) run on a thread pool. The consumer's prefetch (per consumer: quorum queues
+reject global QoS) bounds the messages held; ``admission.py`` bounds the deliveries at once, per
+tenant, per receiver host and in total. Events waiting there stay unacked: back-pressure, not
+the retry ladder. A message may
 hold several events (``mtq/core/result_batch.py``): each is handled as a message of its own
 (``webhooks/batch.py``), and the message is acked once all of them are settled.
 
@@ -35,15 +34,15 @@ from mtq.client.connect import connect_robust
 from mtq.core import result_batch
 from mtq.core.errors import ConfigError, TransientError
 from mtq.core.headers import JOB_ID_HEADER
-from mtq.core.health import DISPATCHER_METRICS_PORT, HealthServer, metrics_port
 from mtq.core.settings import Settings
 from mtq.core.topology import RESULTS_QUEUE, declare_results_topology
+from webhooks.admission import Admission
 from webhooks.batch import BatchSettlement, EventPart
 from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import InvalidResult, ResultMessage, header_text, parse_result
-from webhooks.hostgates import HostBusy, HostGates
-from webhooks.metrics import DispatcherMetrics
-from webhooks.policy import Verdict, decide
+from webhooks.hostgates import Busy
+from webhooks.metrics import DispatcherMetrics, serve_probes
+from webhooks.policy import Verdict, decide, defer_delay
 from webhooks.settle import Settleable, Settler
 from webhooks.ssrf import Resolver, system_resolver
 
@@ -63,14 +62,9 @@ class Dispatcher:
         self._config = config
         self._deliverer = deliverer
         self._burst = burst
-        self._slots = asyncio.Semaphore(settings.webhook_concurrency)
-        # A healthy host's events wait as long as it takes; a failing host may hold half the
-        # prefetch window, and only while it answers within a delivery timeout (hostgates.py).
-        self._gates = HostGates(
-            settings.webhook_per_host, settings.webhook_timeout_s,
-            max(settings.webhook_per_host, settings.dispatcher_prefetch // 2),
-            metrics=metrics.hosts,
-        )
+        # A healthy host's or tenant's events wait as long as it takes; a failing one's only
+        # within bounds (admission.py).
+        self._admission = Admission(settings, metrics)
         self._tasks: set[asyncio.Task[None]] = set()
         self._active: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -185,8 +179,9 @@ class Dispatcher:
                 return
             try:
                 await self._deliver(message, event)
-            except HostBusy as busy:
-                await self._settler.defer(message, event.job_id, min(self._config.schedule),
+            except Busy as busy:
+                await self._settler.defer(message, event.job_id,
+                                          defer_delay(self._config.schedule, busy.wait_s),
                                           str(busy))
             except Exception as exc:
                 # The error boundary for one message: a bug must not kill the consumer.
@@ -208,7 +203,7 @@ class Dispatcher:
 
     async def _deliver(self, message: Settleable, event: ResultMessage) -> None:
         assert self._settler is not None
-        async with self._gates.hold(event.host) as slot, self._slots:
+        async with self._admission.hold(event) as ticket:
             if self._stopping:
                 return  # never started: left unacked, redelivered after we disconnect
             task = asyncio.current_task()
@@ -217,7 +212,7 @@ class Dispatcher:
             try:
                 outcome = await self._deliverer.deliver(event)
                 for feedback in outcome.feedback:
-                    self._gates.record(slot, feedback)
+                    self._admission.record(ticket, feedback)
                 decision = outcome.decision(event.attempt + 1, self._config.schedule)
                 await self._settler.settle(message, event, decision, outcome.status,
                                            outcome.error)
@@ -283,7 +278,8 @@ async def run_dispatcher(
     signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
     server = None
     try:
-        server = _health_server(settings, dispatcher, metrics)
+        server = serve_probes(settings, metrics, alive=dispatcher.is_alive,
+                              ready=dispatcher.is_ready)
         for signum in signals:
             loop.add_signal_handler(signum, stop.set)
         return await dispatcher.run(stop)
@@ -294,14 +290,3 @@ async def run_dispatcher(
             server.stop()
         executor.shutdown(wait=False, cancel_futures=True)
         await deliverer.close()
-
-
-def _health_server(settings: Settings, dispatcher: Dispatcher,
-                   metrics: DispatcherMetrics) -> HealthServer | None:
-    port = metrics_port(settings, DISPATCHER_METRICS_PORT)
-    if not port:
-        return None
-    server = HealthServer(port, metrics.registry, liveness={"event_loop": dispatcher.is_alive},
-                          readiness={"consuming": dispatcher.is_ready})
-    server.start()
-    return server

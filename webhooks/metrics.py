@@ -4,8 +4,12 @@ whoever records (like the worker's ``worker/metrics.py``); the probe server serv
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from mtq.core.health import DISPATCHER_METRICS_PORT, HealthServer, metrics_port
+from mtq.core.settings import Settings
 from webhooks.hostmetrics import HostMetrics
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30)
@@ -59,3 +63,16 @@ def status_class(status: int | None) -> str:
     if status is None or not 100 <= status < 600:
         return "none"
     return f"{status // 100}xx"
+
+
+def serve_probes(settings: Settings, metrics: DispatcherMetrics, *, alive: Callable[[], bool],
+                 ready: Callable[[], bool]) -> HealthServer | None:
+    """``/metrics``, ``/healthz`` (``alive``: the event loop turns) and ``/readyz`` (``ready``:
+    consuming) on ``MTQ_METRICS_PORT`` (default 9001, beside a worker's 9000; 0: none)."""
+    port = metrics_port(settings, DISPATCHER_METRICS_PORT)
+    if not port:
+        return None
+    server = HealthServer(port, metrics.registry, liveness={"event_loop": alive},
+                          readiness={"consuming": ready})
+    server.start()
+    return server
