@@ -14,18 +14,25 @@ it runs. Per row:
 - connections per webhook: TCP connections the receiver accepted ÷ webhooks (0 is the goal
   after warm-up: the window's connections are kept alive and reused);
 - deferred and retried: events sent to the retry ladder (0 for a receiver answering 2xx).
+
+A row with hanging hosts runs them beside that receiver: another tenant's hosts (127.0.0.3...)
+that never answer within the delivery timeout, their events published first; the row's numbers
+are still the honest receiver's (its events belong to a tenant of their own). Its share of the
+deliveries (``MTQ_WEBHOOK_PER_TENANT``) is what keeps it going; a row with the share at
+``MTQ_WEBHOOK_CONCURRENCY`` shows the same without that isolation.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +54,7 @@ log = logging.getLogger("bench.delivery")
 # The default ceiling, read from the field: no Settings is built at import time.
 PER_HOST: int = Settings.model_fields["webhook_per_host"].default
 PUBLISH_BATCH = 100
+EVENTS_PER_HANGING_HOST = 4
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,8 @@ class Scenario:
     events: int
     delay_ms: int
     ceiling: int
+    hanging_hosts: int = 0  # another tenant's hosts that never answer (see above)
+    per_tenant: int = 0  # MTQ_WEBHOOK_PER_TENANT
 
 
 @dataclass(frozen=True)
@@ -72,21 +82,26 @@ class Row:
 
     def cells(self) -> list[str]:
         s = self.scenario
-        return [f"{s.events}", f"{s.delay_ms} ms", f"{s.ceiling}",
+        hanging = (f"{s.hanging_hosts}" + (f", MTQ_WEBHOOK_PER_TENANT={s.per_tenant}"
+                                           if s.per_tenant else "")) if s.hanging_hosts else "0"
+        return [f"{s.events}", f"{s.delay_ms} ms", f"{s.ceiling}", hanging,
                 f"{self.webhooks_per_s:.1f}", f"{self.ideal_per_s:.1f}",
                 f"{self.p50_s:.2f} s", f"{self.p95_s:.2f} s",
                 f"{self.connections / s.events:.3f} ({self.connections})",
                 f"{self.deferred}", f"{self.retried}"]
 
 
-COLUMNS = ["events", "receiver latency", "MTQ_WEBHOOK_PER_HOST", "webhooks/s",
+COLUMNS = ["events", "receiver latency", "MTQ_WEBHOOK_PER_HOST",
+           "hanging hosts (another tenant)", "webhooks/s",
            "ceiling ÷ latency", "p50 publish→webhook", "p95 publish→webhook",
            "connections per webhook (total)", "deferred", "retried"]
 
 
-def _event_message(job_id: str, callback_url: str) -> aio_pika.Message:
+def _event_message(job_id: str, callback_url: str, tenant: str | None = None
+                   ) -> aio_pika.Message:
     job = Job(job_id=job_id, source_lang="en", target_lang="de", segments=("Hello world.",),
-              callback_url=callback_url, options=DecodeOptions(beam_size=4, max_new_tokens=64))
+              callback_url=callback_url, options=DecodeOptions(beam_size=4, max_new_tokens=64),
+              tenant=tenant)
     event = CompletedEvent(job, ("Hallo Welt.",), ModelInfo("bench", "0"), JobStats(1, 0, 1))
     outgoing = encode_result(event, callback_url)
     return aio_pika.Message(body=outgoing.body, headers=dict(outgoing.headers),
@@ -94,14 +109,36 @@ def _event_message(job_id: str, callback_url: str) -> aio_pika.Message:
                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
 
 
+@contextlib.contextmanager
+def _hanging(count: int, timeout_s: float) -> Iterator[list[LoopbackReceiver]]:
+    """``count`` receivers on 127.0.0.3, 127.0.0.4...: hosts that answer after the timeout."""
+    hang = Reply(status=200, delay_s=2 * timeout_s)
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(LoopbackReceiver(f"127.0.0.{3 + n}", lambda _r, _n: hang,
+                                                    keep_alive=True))
+               for n in range(count)]
+
+
+async def _publish(exchange: aio_pika.abc.AbstractExchange,
+                   events: list[tuple[str, str, str | None]]) -> None:
+    """``(job_id, callback_url, tenant)`` events, confirms awaited per batch."""
+    for start in range(0, len(events), PUBLISH_BATCH):
+        await asyncio.gather(*(exchange.publish(_event_message(*event),
+                                                routing_key=RESULTS_ROUTING_KEY)
+                               for event in events[start:start + PUBLISH_BATCH]))
+
+
 async def _run(scenario: Scenario, amqp_url: str) -> Row:
     secret = _new_secret()
     reply = Reply(status=200, delay_s=scenario.delay_ms / 1000)
-    with LoopbackReceiver(responder=lambda _r, _n: reply, keep_alive=True) as receiver:
+    timeout_s: float = Settings.model_fields["webhook_timeout_s"].default
+    with LoopbackReceiver(responder=lambda _r, _n: reply, keep_alive=True) as receiver, \
+            _hanging(scenario.hanging_hosts, timeout_s) as hanging:
         settings = Settings(
-            amqp_url=amqp_url, webhook_secret=(secret,), webhook_allow_networks=("127.0.0.1/32",),
-            webhook_allow_ports=(80, 443, receiver.port), webhook_per_host=scenario.ceiling,
-            metrics_port=0,
+            amqp_url=amqp_url, webhook_secret=(secret,), webhook_allow_networks=("127.0.0.0/8",),
+            webhook_allow_ports=(80, 443, receiver.port, *(h.port for h in hanging)),
+            webhook_per_host=scenario.ceiling, webhook_per_tenant=scenario.per_tenant,
+            drain_timeout_s=1.0, metrics_port=0,
         )
         metrics = DispatcherMetrics()
         stop = asyncio.Event()
@@ -114,15 +151,16 @@ async def _run(scenario: Scenario, amqp_url: str) -> Row:
             await declare_results_topology(channel, settings.webhook_retry_schedule_s,
                                            settings.delivery_limit)
             exchange = await channel.get_exchange(RESULTS_EXCHANGE)
+            await _publish(exchange, [(f"hang-{n}-{k}", host.url, "noisy")
+                                      for n, host in enumerate(hanging)
+                                      for k in range(EVENTS_PER_HANGING_HOST)])
             for start in range(0, scenario.events, PUBLISH_BATCH):
                 batch = [f"bench-{n}" for n in range(start, min(start + PUBLISH_BATCH,
                                                                  scenario.events))]
-                now = time.monotonic()
-                published.update(dict.fromkeys(batch, now))
-                # Confirms awaited per batch: publishing outpaces any receiver here.
-                await asyncio.gather(*(exchange.publish(_event_message(job, receiver.url),
-                                                        routing_key=RESULTS_ROUTING_KEY)
-                                       for job in batch))
+                published.update(dict.fromkeys(batch, time.monotonic()))
+                # Publishing outpaces any receiver here.
+                await _publish(exchange, [(job, receiver.url, "honest" if hanging else None)
+                                          for job in batch])
             deadline = time.monotonic() + 60 + 2 * scenario.events * scenario.delay_ms / 1000
             while len(receiver.first_by_job()) < scenario.events:
                 if time.monotonic() > deadline:
@@ -187,6 +225,11 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
         Scenario(args.events, 200, 4),  # the former fixed limit, now a ceiling
         Scenario(args.events, 200, 16),
         Scenario(args.events * 3, 20, PER_HOST),  # a fast receiver
+        # Beside another tenant's 40 hosts that hang, with and without per-tenant shares.
+        Scenario(args.events // 3, 20, PER_HOST),
+        Scenario(args.events // 3, 20, PER_HOST, hanging_hosts=40),
+        Scenario(args.events // 3, 20, PER_HOST, hanging_hosts=40,
+                 per_tenant=Settings.model_fields["webhook_concurrency"].default),
     ]
 
 

@@ -7,11 +7,14 @@ behind them. So each tenant (the job's ``tenant``, echoed in its event) may have
 waits, in arrival order, unacked, before it asks for its host's window: it holds nothing
 another tenant needs.
 
-As for hosts, waiting is back-pressure while the tenant's receivers answer, and bounded while
-they fail (the tenant's latest answer was a timeout, connection error, 5xx or 429): then at most
-``failing_backlog`` of its events wait, and only while its requests in flight get answers; after
-``max_wait_s`` without one the waiting events raise :class:`TenantBusy` and are deferred to
-the ladder without spending an attempt, which leaves the prefetch window to other tenants.
+As for hosts, waiting is back-pressure while the tenant's receivers answer. It is bounded
+while they fail (the tenant's latest answer was a timeout, connection error, 5xx or 429) and
+also while its requests in flight have gone unanswered for ``UNANSWERED_S``: hosts that hang
+give no sign before their timeout, and meanwhile their events would fill the prefetch window,
+so no other tenant's event could even arrive. Then at most ``failing_backlog`` of its events
+wait, and only while its requests in flight get answers; beyond that, or after ``max_wait_s``
+without an answer, the waiting events raise :class:`TenantBusy` and are deferred to the
+ladder without spending an attempt.
 
 Events without a tenant are limited per host only: a deployment without tenants keeps the
 whole concurrency. Tenant state is forgotten after ``TENANT_IDLE_S`` without traffic.
@@ -19,6 +22,7 @@ whole concurrency. Tenant state is forgotten after ``TENANT_IDLE_S`` without tra
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -30,6 +34,9 @@ from webhooks.slotline import SlotLine
 
 TENANT_IDLE_S = 600.0
 MAX_TENANTS = 10_000
+# Receivers that answer within this keep a tenant's waiting unbounded; a tenant whose hosts
+# hang holds the prefetch window no longer than this before its overflow is deferred.
+UNANSWERED_S = 1.0
 
 
 class TenantBusy(Busy):
@@ -41,7 +48,8 @@ class _Tenant:
     line: SlotLine = field(default_factory=SlotLine)
     held: int = 0
     failing: bool = False  # the latest answer to one of its deliveries was a failure
-    last_progress: float = 0.0  # when one of its deliveries last got an answer
+    last_progress: float = -math.inf  # when one of its deliveries last got an answer
+    busy_since: float | None = None  # since when it has had deliveries in flight
     last_used: float = 0.0
 
 
@@ -74,10 +82,14 @@ class TenantGates:
                 await entry.line.wait(lambda: self._wake(entry),
                                       lambda position: self._refuse_if_failing(
                                           entry, position, since))
+            if entry.busy_since is None:
+                entry.busy_since = self._clock()
             try:
                 yield
             finally:
                 entry.line.in_flight -= 1
+                if not entry.line.in_flight:
+                    entry.busy_since = None
                 self._wake(entry)
         finally:
             entry.held -= 1
@@ -93,15 +105,25 @@ class TenantGates:
             entry.last_progress = self._clock()
 
     def _refuse_if_failing(self, entry: _Tenant, position: int, since: float) -> None:
-        if not entry.failing:
-            return
+        now = self._clock()
+        if self._answering(entry, now):
+            return  # wait as long as it takes
         if position >= self._failing_backlog:
-            raise TenantBusy(f"its tenant is failing and already has {position} events "
+            state = "failing" if entry.failing else "not answering"
+            raise TenantBusy(f"its tenant is {state} and already has {position} events "
                              f"waiting for its {self._share} slots")
-        quiet = self._clock() - max(since, entry.last_progress)
+        quiet = now - max(since, entry.last_progress)
         if entry.line.in_flight and quiet >= self._max_wait_s:
             raise TenantBusy(f"its tenant's receivers answered none of its requests in "
                              f"flight for {quiet:.0f}s")
+
+    @staticmethod
+    def _answering(entry: _Tenant, now: float) -> bool:
+        """Not failing, and its requests in flight (if any) got an answer lately."""
+        if entry.failing:
+            return False
+        return (entry.busy_since is None
+                or now - max(entry.busy_since, entry.last_progress) < UNANSWERED_S)
 
     def _free(self, entry: _Tenant) -> bool:
         return entry.line.in_flight < self._share
@@ -114,7 +136,7 @@ class TenantGates:
         if entry is None:
             self._forget_idle()
             now = self._clock()
-            entry = self._tenants[tenant] = _Tenant(last_progress=now, last_used=now)
+            entry = self._tenants[tenant] = _Tenant(last_used=now)
         return entry
 
     def _forget_idle(self) -> None:

@@ -11,8 +11,6 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from webhooks.tenantgates import TenantBusy, TenantGates
-
 from mtq.core.events import encode_json, result_headers
 from tests.webhooks.test_wh_pace import Clock
 from tests.webhooks.whtest import (
@@ -29,8 +27,10 @@ from tests.webhooks.whtest import (
 from webhooks.events import tenant_of
 from webhooks.metrics import DispatcherMetrics
 from webhooks.pace import Feedback, Signal
+from webhooks.tenantgates import UNANSWERED_S, TenantBusy, TenantGates
 
 HANGING_HOSTS = 12
+EVENTS_PER_HOST = 3
 SHARE = 4
 TIMEOUT_S = 30.0  # how long a hanging host holds a slot: far beyond the assertions' waits
 
@@ -63,13 +63,15 @@ async def test_an_honest_tenant_is_delivered_while_another_tenants_hosts_hang(
 ) -> None:
     with hanging_hosts(HANGING_HOSTS) as hanging, endpoint("127.0.0.2") as honest:
         ports = {server.port for server in hanging} | {honest.port}
+        # Tenant A's events alone would fill both the concurrency (8) and the prefetch (16).
         settings = settings_for(amqp_url, *ports, webhook_concurrency=2 * SHARE,
-                                webhook_per_tenant=SHARE, dispatcher_prefetch=64,
+                                webhook_per_tenant=SHARE, dispatcher_prefetch=16,
                                 webhook_timeout_s=TIMEOUT_S, drain_timeout_s=1.0)
         m = DispatcherMetrics()
         async with broker(amqp_url) as b, dispatching(settings, metrics=m):
-            for n, server in enumerate(hanging):  # tenant A first: one event per host
-                await publish_for(b, f"a-{n}", server.url, "tenant-a")
+            for k in range(EVENTS_PER_HOST):  # tenant A first, its hosts in turn
+                for n, server in enumerate(hanging):
+                    await publish_for(b, f"a-{n}-{k}", server.url, "tenant-a")
             await eventually(lambda: sum(len(s.seen()) for s in hanging) >= SHARE, 20,
                              "tenant A's first requests")
             for n in range(8):
@@ -79,8 +81,11 @@ async def test_an_honest_tenant_is_delivered_while_another_tenants_hosts_hang(
             # No request of tenant A has timed out yet (30 s): B did not wait for them.
             assert metric(m, "mtq_webhook_attempts_total", outcome="timeout",
                           status_class="none") == 0
-            # Tenant A had its share of the slots at once, never more.
+            # Tenant A had its share of the slots at once, never more, and what it could
+            # not hold went back to the ladder (no attempt spent) to leave room for B.
             assert sum(len(s.seen()) for s in hanging) == SHARE
+            assert metric(m, "mtq_webhook_deferred_total") > 0
+            assert metric(m, "mtq_webhook_retries_scheduled_total", delay_s="1") == 0
         assert sorted(s.job_id for s in honest.delivered()) == [f"b-{n}" for n in range(8)]
 
 
@@ -103,16 +108,18 @@ async def _occupy(gates: TenantGates, tenant: str, release: asyncio.Event,
 
 
 async def test_a_tenant_waits_for_its_share_and_others_do_not_wait_behind_it() -> None:
-    gates = TenantGates(2, max_wait_s=5.0, failing_backlog=4)
+    gates = TenantGates(2, max_wait_s=5.0, failing_backlog=1)
+    async with gates.hold("a"):
+        gates.record("a", Feedback(Signal.OK, 0.05))  # its receivers answer
     release = asyncio.Event()
     entered: list[str] = []
     tasks = [asyncio.create_task(_occupy(gates, "a", release, entered)) for _ in range(4)]
     tasks.append(asyncio.create_task(_occupy(gates, "b", release, entered)))
     tasks.append(asyncio.create_task(_occupy(gates, "", release, entered)))  # no tenant
     await eventually(lambda: sorted(entered) == ["", "a", "a", "b"], 5)
-    assert gates.held("a") == 4  # two in flight, two waiting their turn
+    assert gates.held("a") == 4  # two in flight, two waiting their turn (past the backlog)
     release.set()
-    await asyncio.gather(*tasks)  # a healthy tenant's events wait, none refused
+    await asyncio.gather(*tasks)  # a tenant that answers: its events wait, none refused
     assert sorted(entered) == ["", "a", "a", "a", "a", "b"] and gates.held("a") == 0
 
 
@@ -134,3 +141,23 @@ async def test_a_failing_tenant_defers_beyond_its_bounds() -> None:
     release.set()
     await first
     assert gates.held("a") == 0
+
+
+async def test_a_tenant_whose_requests_go_unanswered_is_bounded() -> None:
+    clock = Clock()
+    gates = TenantGates(1, max_wait_s=5.0, failing_backlog=2, clock=clock)
+    release = asyncio.Event()
+    entered: list[str] = []
+    first = asyncio.create_task(_occupy(gates, "a", release, entered))
+    await eventually(lambda: entered == ["a"], 5)
+    waiters = [asyncio.create_task(_occupy(gates, "a", release, entered)) for _ in range(4)]
+    calls = clock.calls
+    await eventually(lambda: clock.calls > calls + 8, 5, "the waiters to look at the clock")
+    assert not any(w.done() for w in waiters)  # a request just sent: no sign of trouble yet
+    clock.now += UNANSWERED_S + 0.5  # ... and no answer since
+    await eventually(lambda: sum(w.done() for w in waiters) == 2, 5)
+    assert all(isinstance(w.exception(), TenantBusy) for w in waiters if w.done())
+    assert "not answering" in str(next(w for w in waiters if w.done()).exception())
+    release.set()
+    await asyncio.gather(first, *(w for w in waiters if not w.done()))
+    assert entered == ["a"] * 3 and gates.held("a") == 0
