@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mtq.core.contract import ErrorCode, Job
-from mtq.core.headers import CALLBACK_HEADER, EVENT_TYPE_HEADER, JOB_ID_HEADER, WEBHOOK_ID_HEADER
+from mtq.core.headers import (
+    CALLBACK_HEADER,
+    EVENT_TYPE_HEADER,
+    JOB_ID_HEADER,
+    TENANT_HEADER,
+    WEBHOOK_ID_HEADER,
+)
 from mtq.core.markup import SegmentWarning
 
 EVENT_COMPLETED = "job.completed"
@@ -89,6 +95,10 @@ class CompletedEvent:
     def job_id(self) -> str:
         return self.job.job_id
 
+    @property
+    def tenant(self) -> str | None:
+        return self.job.tenant
+
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": EVENT_COMPLETED,
@@ -156,18 +166,23 @@ def encode_json(value: dict[str, Any]) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def result_headers(job_id: str, event_type: str, callback_url: str) -> dict[str, str]:
+def result_headers(
+    job_id: str, event_type: str, callback_url: str, tenant: str | None = None
+) -> dict[str, str]:
     """Headers the worker sets on a result message (the message_id must be the webhook id)."""
-    return {
+    headers = {
         CALLBACK_HEADER: callback_url,
         JOB_ID_HEADER: job_id,
         EVENT_TYPE_HEADER: event_type,
         WEBHOOK_ID_HEADER: webhook_id(job_id, event_type),
     }
+    if tenant:
+        headers[TENANT_HEADER] = tenant
+    return headers
 
 
 def encode_result(event: ResultEvent, callback_url: str) -> OutgoingResult:
     """The message the worker publishes on ``mtq.results`` for ``event``."""
-    headers = result_headers(event.job_id, event.type, callback_url)
+    headers = result_headers(event.job_id, event.type, callback_url, event.tenant)
     return OutgoingResult(body=encode_json(event.to_json()), headers=headers,
                           webhook_id=headers[WEBHOOK_ID_HEADER])

@@ -12,6 +12,8 @@ CALLBACK_HEADER = "x-mtq-callback-url"
 JOB_ID_HEADER = "x-mtq-job-id"
 EVENT_TYPE_HEADER = "x-mtq-event-type"
 WEBHOOK_ID_HEADER = "x-mtq-webhook-id"
+# The job's tenant, when it has one: the dispatcher's isolation per tenant reads it.
+TENANT_HEADER = "x-mtq-tenant"
 # The job's x-delivery-count when it was answered (tests and a histogram read it).
 DELIVERY_COUNT_HEADER = "x-mtq-delivery-count"
 # Several events in one message (mtq/core/result_batch.py): the frame and its size.

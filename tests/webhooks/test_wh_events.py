@@ -11,6 +11,7 @@ from mtq.core.headers import (
     LAST_STATUS_HEADER,
     REASON_HEADER,
     REDRIVES_HEADER,
+    TENANT_HEADER,
 )
 from webhooks.events import (
     InvalidResult,
@@ -61,3 +62,15 @@ def test_broker_parked_events_show_the_death_reason() -> None:
     headers = {**result_headers("j", "job.completed", "https://h.example/"),
                "x-death": [{"reason": b"delivery_limit", "count": 1}]}
     assert ParkedEvent.from_headers(headers).reason == "broker:delivery_limit"
+
+
+def test_the_tenant_travels_in_a_header_and_older_events_are_read_from_the_body() -> None:
+    headers = result_headers("j", "job.completed", "https://h.example/", "acme")
+    assert headers[TENANT_HEADER] == "acme"
+    body = b'{"type": "job.completed", "job_id": "j"}'
+    assert parse_result(body, headers).tenant == "acme"  # the header, no body parsing
+    older = result_headers("j", "job.completed", "https://h.example/")
+    assert TENANT_HEADER not in older
+    assert parse_result(b'{"job_id": "j", "tenant": "beta"}', older).tenant == "beta"
+    bad = {**older, TENANT_HEADER: "not a tenant!"}
+    assert parse_result(body, bad).tenant == ""
