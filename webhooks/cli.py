@@ -11,8 +11,8 @@ from typing import Any
 
 from mtq.core.callback_policy import NetworkPolicy, UnusableCallback
 from mtq.core.settings import Settings
+from webhooks.http.ssrf import ResolutionFailed, resolve_destination
 from webhooks.parking import ParkedEvent, Selector, list_parked, redrive, summarize
-from webhooks.ssrf import ResolutionFailed, resolve_destination
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -29,10 +29,20 @@ from tenacity import (
 from mtq.core.callback_policy import NetworkPolicy, UnusableCallback
 from mtq.core.errors import ConfigError
 from mtq.core.settings import Settings
-from webhooks.connections import ConnectionPools
 from webhooks.events import ResultMessage
+from webhooks.http.connections import ConnectionPools
+from webhooks.http.ssrf import (
+    CachingResolver,
+    Destination,
+    NotCached,
+    ResolutionFailed,
+    Resolver,
+    resolve_destination,
+    system_resolver,
+)
+from webhooks.http.transport import HttpLimits, HttpResult, post
 from webhooks.metrics import DispatcherMetrics, status_class
-from webhooks.pace import Feedback, Signal
+from webhooks.pacing.pace import Feedback, Signal
 from webhooks.policy import (
     RETRY_AFTER_STATUSES,
     Decision,
@@ -43,16 +53,6 @@ from webhooks.policy import (
     parse_retry_after,
 )
 from webhooks.signing import SigningKey, parse_secrets, sign_headers
-from webhooks.ssrf import (
-    CachingResolver,
-    Destination,
-    NotCached,
-    ResolutionFailed,
-    Resolver,
-    resolve_destination,
-    system_resolver,
-)
-from webhooks.transport import HttpLimits, HttpResult, post
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Outcome:
     error: str = ""
     retry_after_s: float | None = None
     park_reason: str | None = None  # set for permanent refusals (blocked, invalid, too large)
-    # What each HTTP try of the attempt said about the host's load (webhooks/pace.py).
+    # What each HTTP try of the attempt said about the host's load (webhooks/pacing/pace.py).
     feedback: tuple[Feedback, ...] = ()
 
     def decision(self, attempt: int, schedule: tuple[int, ...]) -> Decision:

@@ -36,15 +36,15 @@ from mtq.core.errors import ConfigError, TransientError
 from mtq.core.headers import JOB_ID_HEADER
 from mtq.core.settings import Settings
 from mtq.core.topology import RESULTS_QUEUE, declare_results_topology
-from webhooks.admission import Admission
 from webhooks.batch import BatchSettlement, EventPart
 from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import InvalidResult, ResultMessage, header_text, parse_result
-from webhooks.hostgates import Busy
+from webhooks.http.ssrf import Resolver, system_resolver
 from webhooks.metrics import DispatcherMetrics, serve_probes
+from webhooks.pacing.admission import Admission
+from webhooks.pacing.hostgates import Busy
 from webhooks.policy import Verdict, decide, defer_delay
 from webhooks.settle import Settleable, Settler
-from webhooks.ssrf import Resolver, system_resolver
 
 log = logging.getLogger(__name__)
 

@@ -149,10 +149,11 @@ class Settings(BaseSettings):
     webhook_connect_timeout_s: float = Field(3.0, description="per-attempt connect timeout")
     webhook_concurrency: int = Field(32, description="deliveries in flight, in total")
     webhook_per_host: int = Field(8, description="ceiling of each receiver host's adaptive "
-                                  "window (webhooks/pace.py)")
+                                  "window (webhooks/pacing/pace.py)")
     webhook_per_tenant: Annotated[int, Accepts("0 (half of MTQ_WEBHOOK_CONCURRENCY) or more")] = (
-        Field(0, ge=0, description="deliveries in flight per tenant (webhooks/tenantgates.py; "
-              "0: half of MTQ_WEBHOOK_CONCURRENCY); events without a tenant: per host only"))
+        Field(0, ge=0, description="deliveries in flight per tenant "
+              "(webhooks/pacing/tenantgates.py; 0: half of MTQ_WEBHOOK_CONCURRENCY); events "
+              "without a tenant: per host only"))
     webhook_dns_ttl_s: float = Field(30.0, description="how long a callback host's DNS answer "
                                      "is reused (0: resolved on every try)")
     webhook_quick_retries: int = Field(3, description="in-process retries before the durable "

@@ -1,7 +1,7 @@
 """One HTTP POST to a pinned address: no redirects, bounded time, bounded bytes.
 
 The POST runs on the event loop (aiohttp), on the kept-alive connections of
-:class:`~webhooks.connections.ConnectionPools`: it connects to ``Destination.address`` while
+:class:`~webhooks.http.connections.ConnectionPools`: it connects to ``Destination.address`` while
 the Host header, TLS SNI and certificate check use the original host name. Without pools a
 single-use connection is made and closed. No environment proxy is ever consulted, no cookie
 kept, no redirect followed. An earlier version ran urllib3 on a thread pool; handing each POST
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
-from webhooks.connections import ConnectionPools, RequestTrace
-from webhooks.ssrf import Destination
+from webhooks.http.connections import ConnectionPools, RequestTrace
+from webhooks.http.ssrf import Destination
 
 _CHUNK = 16 * 1024
 

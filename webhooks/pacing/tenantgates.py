@@ -28,9 +28,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from webhooks.hostgates import Busy
-from webhooks.pace import Feedback, Signal
-from webhooks.slotline import SlotLine
+from webhooks.pacing.hostgates import Busy
+from webhooks.pacing.pace import Feedback, Signal
+from webhooks.pacing.slotline import SlotLine
 
 TENANT_IDLE_S = 600.0
 MAX_TENANTS = 10_000

@@ -10,7 +10,7 @@ The tenant comes first: an event waiting for its tenant holds no host slot (rece
 a shared webhook service serve several tenants) and no concurrency slot. A failing host or
 tenant may hold half of the prefetch window (``max(MTQ_WEBHOOK_PER_HOST, prefetch ÷ 2)``
 waiting events), and only while it answers within a delivery timeout; beyond that a gate
-raises :class:`~webhooks.hostgates.Busy` and the caller defers the event.
+raises :class:`~webhooks.pacing.hostgates.Busy` and the caller defers the event.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 from mtq.core.settings import Settings
 from webhooks.events import ResultMessage
-from webhooks.hostgates import HostGates, Slot
 from webhooks.metrics import DispatcherMetrics
-from webhooks.pace import Feedback
-from webhooks.tenantgates import TenantGates
+from webhooks.pacing.hostgates import HostGates, Slot
+from webhooks.pacing.pace import Feedback
+from webhooks.pacing.tenantgates import TenantGates
 
 
 def tenant_share(settings: Settings) -> int:

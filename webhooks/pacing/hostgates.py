@@ -1,6 +1,6 @@
 """Per-host gates: deliveries wait inside the dispatcher for their host's adaptive window.
 
-Each receiver host has an :class:`~webhooks.pace.AdaptiveLimit`. A delivery holds one of its
+Each receiver host has an :class:`~webhooks.pacing.pace.AdaptiveLimit`. A delivery holds one of its
 host's slots; when the window is full it waits, in arrival order, unacked. Waiting is how a busy
 host is paced: an event whose host answers 2xx is never sent to the retry ladder, however long
 the host's queue (the prefetch window bounds how many a dispatcher holds, see delivery.md).
@@ -29,8 +29,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from webhooks.hostmetrics import HostMetrics
-from webhooks.pace import AdaptiveLimit, Feedback
-from webhooks.slotline import SlotLine
+from webhooks.pacing.pace import AdaptiveLimit, Feedback
+from webhooks.pacing.slotline import SlotLine
 
 HOST_IDLE_S = 600.0
 MAX_HOSTS = 10_000

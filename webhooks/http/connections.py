@@ -1,7 +1,7 @@
 """Kept-alive connections to webhook receivers, on the event loop, pinned to checked addresses.
 
 One :class:`aiohttp.ClientSession` per process holds the connections. A request is sent to the
-address :func:`webhooks.ssrf.resolve_destination` checked for this very try (the URL's host is
+address :func:`webhooks.http.ssrf.resolve_destination` checked for this very try (the URL's host is
 that address), with the Host header, TLS SNI and certificate check on the callback's own name
 (``server_hostname``). aiohttp keys its kept-alive connections by address, port and TLS
 context, and each https destination has a context of its own, so a reused connection only
@@ -36,7 +36,7 @@ from typing import Any
 import aiohttp
 import certifi
 
-from webhooks.ssrf import Destination
+from webhooks.http.ssrf import Destination
 
 KEEPALIVE_IDLE_S = 4.0
 MAX_POOLS = 256
