@@ -14,7 +14,7 @@ IPv4 literals are read the way browsers and ``inet_aton`` read them (``213070643
 ``0x7f.1``, ``0177.0.0.1``), so an odd spelling cannot hide a blocked address.
 
 The worker refuses obviously blocked callbacks at intake with :func:`check_literal_host` (no
-DNS); the dispatcher resolves names and pins the checked address (``webhooks/ssrf.py``).
+DNS); the dispatcher resolves names and pins the checked address (``webhooks/http/ssrf.py``).
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ def check_literal_host(url: str, policy: NetworkPolicy) -> str | None:
     """Why ``url`` is obviously blocked without DNS (scheme, port, IP literal or localhost).
 
     Returns ``None`` when nothing is wrong *yet*: a DNS name still has to pass
-    ``webhooks.ssrf.resolve_destination`` at delivery time.
+    ``webhooks.http.ssrf.resolve_destination`` at delivery time.
     """
     try:
         checked_literal(url, policy)

@@ -28,8 +28,8 @@ from tests.webhooks.whtest import (
     pika_channel,
     settings_for,
 )
+from webhooks.http.ssrf import system_resolver
 from webhooks.parking import Selector, list_parked, redrive
-from webhooks.ssrf import system_resolver
 
 pytestmark = pytest.mark.integration
 

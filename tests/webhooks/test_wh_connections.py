@@ -14,12 +14,12 @@ from mtq.core.callback_policy import NetworkPolicy
 from tests.webhooks.test_wh_ssrf import ResolverStub
 from tests.webhooks.test_wh_transport import Pki, pinned, pki  # noqa: F401 - the fixture
 from tests.webhooks.whtest import SECRET, Endpoint, endpoint, event_body, metric
-from webhooks.connections import ConnectionPools
 from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import ResultMessage
+from webhooks.http.connections import ConnectionPools
+from webhooks.http.transport import HttpLimits, post
 from webhooks.metrics import DispatcherMetrics
 from webhooks.signing import parse_secrets
-from webhooks.transport import HttpLimits, post
 
 NAME = "hooks.example.com"
 

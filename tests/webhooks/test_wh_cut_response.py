@@ -20,10 +20,10 @@ from tests.webhooks.test_wh_connections import closed_after
 from tests.webhooks.whtest import SECRET, broker, dispatching, event_body, eventually, settings_for
 from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import ResultMessage
+from webhooks.http.transport import HttpLimits
 from webhooks.parking import list_parked
 from webhooks.policy import Verdict
 from webhooks.signing import parse_secrets
-from webhooks.transport import HttpLimits
 
 ANSWER = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
 CUT = b"HTTP/1.1 200 OK\r\nContent-Le"  # the status line and half a header, then closed

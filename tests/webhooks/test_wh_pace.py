@@ -8,9 +8,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from tests.webhooks.whtest import eventually
-from webhooks.hostgates import HostBusy, HostGates, Slot
 from webhooks.hostmetrics import HostMetrics
-from webhooks.pace import AdaptiveLimit, Feedback, Signal
+from webhooks.pacing.hostgates import HostBusy, HostGates, Slot
+from webhooks.pacing.pace import AdaptiveLimit, Feedback, Signal
 
 OK = Feedback(Signal.OK, 0.2)
 FAILED = Feedback(Signal.FAILED, 1.0, answered=False)  # a timeout

@@ -18,9 +18,9 @@ from tests.webhooks.whtest import (
     metric,
     settings_for,
 )
-from webhooks.hostgates import HostBusy, HostGates
 from webhooks.metrics import DispatcherMetrics
-from webhooks.pace import Feedback, Signal
+from webhooks.pacing.hostgates import HostBusy, HostGates
+from webhooks.pacing.pace import Feedback, Signal
 
 
 async def test_a_rate_limited_host_gets_every_event_after_its_pause(amqp_url: str) -> None:

@@ -19,9 +19,9 @@ from mtq.core.callback_policy import (
 from tests.webhooks.whtest import SECRET, Endpoint, endpoint
 from webhooks.delivery import Deliverer, DeliveryConfig, Outcome
 from webhooks.events import ResultMessage
+from webhooks.http.ssrf import ResolutionFailed, resolve_destination
+from webhooks.http.transport import HttpLimits
 from webhooks.signing import parse_secrets
-from webhooks.ssrf import ResolutionFailed, resolve_destination
-from webhooks.transport import HttpLimits
 
 PUBLIC_V4 = "93.184.216.34"
 

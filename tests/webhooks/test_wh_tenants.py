@@ -26,8 +26,8 @@ from tests.webhooks.whtest import (
 )
 from webhooks.events import tenant_of
 from webhooks.metrics import DispatcherMetrics
-from webhooks.pace import Feedback, Signal
-from webhooks.tenantgates import UNANSWERED_S, TenantBusy, TenantGates
+from webhooks.pacing.pace import Feedback, Signal
+from webhooks.pacing.tenantgates import UNANSWERED_S, TenantBusy, TenantGates
 
 HANGING_HOSTS = 12
 EVENTS_PER_HOST = 3

@@ -15,8 +15,8 @@ import pytest
 
 from mtq.core.callback_policy import NetworkPolicy
 from tests.webhooks.whtest import Behaviour, Endpoint, Reply, endpoint
-from webhooks.ssrf import Destination, resolve_destination
-from webhooks.transport import HttpLimits, post
+from webhooks.http.ssrf import Destination, resolve_destination
+from webhooks.http.transport import HttpLimits, post
 
 LOOPBACK_ONLY = (ipaddress.ip_network("127.0.0.1/32"),)
 FAST = HttpLimits(connect_timeout_s=0.5, total_timeout_s=1.0, max_response_bytes=64 * 1024)

@@ -19,8 +19,8 @@ from mtq.core.settings import Settings
 from mtq.core.topology import RESULTS_EXCHANGE, RESULTS_ROUTING_KEY, declare_results_topology
 from tests.harness import LoopbackReceiver, Received, Reply, Responder
 from webhooks.dispatcher import run_dispatcher
+from webhooks.http.ssrf import Resolver, system_resolver
 from webhooks.metrics import DispatcherMetrics
-from webhooks.ssrf import Resolver, system_resolver
 
 SECRET = "whsec_" + base64.b64encode(b"mtq-webhooks-test-secret-0123456").decode()
 SECRET_NEXT = "whsec_" + base64.b64encode(b"mtq-webhooks-next-secret-abcdefg").decode()
