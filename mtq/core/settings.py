@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from mtq.core.languages import LanguageCodes, parse_route
 from mtq.core.model_routes import parse_models
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def _split_list(value: str) -> tuple[str, ...]:
@@ -117,6 +119,12 @@ class Settings:
     cache_timeout_ms: int = 500
     cache_scope: str = "shared"
     dedup: bool = True
+    # Stored glossaries (docs/terminology.md): a PostgreSQL URL (empty: none; jobs naming
+    # options.glossary_id are refused), the schema of their tables, and how long a worker
+    # uses a glossary before asking whether a new version was stored.
+    database_url: str = ""
+    glossary_schema: str = "mtq_terms"
+    glossary_ttl_s: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -175,12 +183,21 @@ class Settings:
         self.tenant_weights_map()
         if self.cache_ttl_s < 0:
             raise ConfigError("MTQ_CACHE_TTL_S must be 0 (no expiry) or more")
+        if self.glossary_ttl_s < 0:
+            raise ConfigError("MTQ_GLOSSARY_TTL_S must be 0 (ask every time) or more")
 
     def _validate_choices(self) -> None:
         if self.cache not in ("memory", "off") and not self.cache.startswith(
             ("redis://", "rediss://")
         ):
             raise ConfigError("MTQ_CACHE must be 'memory', 'off' or a redis://host:port/db URL")
+        if not _SCHEMA_NAME.match(self.glossary_schema):
+            raise ConfigError("MTQ_GLOSSARY_SCHEMA: lower-case letters, digits and _ "
+                              "(a PostgreSQL schema name)")
+        if self.database_url and not self.database_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ConfigError("MTQ_DATABASE_URL must be a postgresql:// URL")
         if self.cache_scope not in ("shared", "tenant"):
             raise ConfigError("MTQ_CACHE_SCOPE must be 'shared' or 'tenant'")
         if self.engine not in ("hf", "ctranslate2"):
