@@ -43,7 +43,9 @@ def repair(
         have = target_counts([target], text, case_sensitive)[target]
         if have >= need[key]:
             continue
-        at = _aligned_run(site, text, moved, _occurrences(text, target, case_sensitive))
+        kept = [span for t in {s[2] for s in sites}
+                for span in _occurrences(text, t, case_sensitive)]
+        at = _aligned_run(site, text, moved, kept)
         if at is None:
             at = _insertion_point(site, text, moved, source_length)
         text, moved = _put(text, moved, at, target, (site[0], site[1]))
@@ -63,7 +65,8 @@ def _occurrences(text: str, target: str, case_sensitive: bool) -> list[Span]:
 def _aligned_run(
     site: Site, text: str, links: Sequence[CharLink], protected: Sequence[Span]
 ) -> Span | None:
-    """The longest run of word units aligned with ``site`` (none inside a kept target)."""
+    """The longest run of word units aligned with ``site`` (none inside any site's target
+    already in the text, so a repair never undoes another)."""
     spans = units(text)
     linked = sorted({
         k for (source, target) in links if source[0] < site[1] and site[0] < source[1]
