@@ -163,3 +163,30 @@ def test_glossary_files() -> None:
         read_entries(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', "tbx", "en", "de")
     with pytest.raises(GlossaryFileError, match="not well-formed"):
         read_entries(b"<x>", "tbx", "en", "de")
+
+
+def test_the_cache_key_holds_the_glossary_entries_and_version() -> None:
+    import dataclasses
+
+    from mtq.core.events import ModelInfo
+    from mtq.core.terms import GlossaryRef, TermOptions
+    from worker.cache import CacheScope
+
+    info = ModelInfo("m", "r")
+    plain = parse_job(job(), JobLimits())
+
+    def key(terms: TermOptions) -> bytes:
+        return CacheScope.for_job(info, dataclasses.replace(plain, terms=terms)).digest()
+
+    entries = (E("checkout", "Kasse"),)
+    keys = {
+        key(TermOptions()),
+        key(TermOptions(entries)),
+        key(TermOptions((E("checkout", "Bezahlen"),))),
+        key(TermOptions(entries, method="mask")),
+        key(TermOptions(entries, case_sensitive=False)),
+        key(TermOptions(entries, "shop", GlossaryRef("shop", 1))),
+        key(TermOptions(entries, "shop", GlossaryRef("shop", 2))),
+    }
+    assert len(keys) == 7
+    assert key(TermOptions(entries)) == key(TermOptions(entries))
