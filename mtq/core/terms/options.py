@@ -10,6 +10,9 @@ the default, or ``mask``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from mtq.core.terms.entries import (
     DEFAULT_METHOD,
@@ -22,7 +25,25 @@ from mtq.core.terms.entries import (
     entry_problem,
 )
 
+__all__ = ["TermModel", "TermOptions", "term_options", "terms_of", "terms_problem",
+           "terms_problem_of"]
 Pairs = Sequence[tuple[str, str]]
+
+
+class TermModel(BaseModel):
+    """One ``options.glossary`` entry as the contract reads it (strict, no other fields)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    source: str
+    target: str
+
+
+def term_values(options: Any) -> tuple[Any, ...]:
+    """The terminology fields of the contract's options model, for the functions below."""
+    glossary = options.glossary
+    pairs = [(t.source, t.target) for t in glossary] if glossary else None
+    return (pairs, options.glossary_id, options.do_not_translate, options.terms_case_sensitive,
+            options.terms_method)
 
 
 def _located(glossary: Pairs, keep: Sequence[str]) -> list[tuple[str, TermEntry]]:
@@ -62,3 +83,13 @@ def term_options(
         entries=tuple(unique), glossary_id=glossary_id,
         case_sensitive=case_sensitive is not False, method=method or DEFAULT_METHOD,
     )
+
+
+def terms_of(options: Any) -> TermOptions:
+    """The contract's options model (``mtq/core/contract.py``) read into :class:`TermOptions`."""
+    return term_options(*term_values(options))
+
+
+def terms_problem_of(options: Any) -> str | None:
+    """Why the contract's options model holds invalid terminology, or None."""
+    return terms_problem(*term_values(options))
