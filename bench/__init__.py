@@ -26,5 +26,7 @@ Module map:
   (``python -m bench cache``).
 - ``intake``, ``delivery``, ``threads``, ``multilingual``: the intake window and lanes, webhook
   delivery pace, CPU threads, mixed-pair workers (``python -m bench <name>``).
+- ``terms`` (workloads in ``terms_workload``): terminology recall, report accuracy, exact
+  match and cost per engine and method (``python -m bench terms``, docs/terminology.md).
 - ``compat``: stand-ins that let ``gpu`` run where only torch and transformers are installed.
 """

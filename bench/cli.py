@@ -10,6 +10,8 @@
     python -m bench contention [options]      torch threads on the probe beside a busy process
     python -m bench multilingual [--quick]    mixed-pair small jobs: one multilingual worker vs
                                               one worker per pair
+    python -m bench terms [--model trained]   terminology: recall, report accuracy, exact
+                                              match and cost per engine and method
 
 Without a subcommand the suite runs (``python -m bench --help`` lists its options). Each
 subcommand's module is imported only when chosen: ``gpu`` must start on a machine that has
@@ -33,6 +35,7 @@ COMMANDS = {
     "threads": "bench.threads",
     "contention": "bench.contention",
     "multilingual": "bench.multilingual",
+    "terms": "bench.terms",
 }
 
 

@@ -7,6 +7,7 @@ scripts/setup.sh
 scripts/tools.sh
 scripts/rabbitmq.sh --management
 scripts/redis.sh
+scripts/postgres.sh
 
 # Build the tiny model once for the whole run instead of once per test process.
 export MTQ_TEST_TINY_MODEL="${MTQ_TEST_TINY_MODEL:-$PWD/.mtq/test-tiny-model}"

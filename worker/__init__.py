@@ -12,5 +12,7 @@ Folder map (each folder's ``__init__`` maps its modules):
 - ``engines/``: HF and CTranslate2 behind one interface, the model set of a route table,
   attention alignment, the memory budget, CPU threading.
 - ``cache/``: the translation cache and in-flight dedup.
+- ``terms/``: stored glossaries read and cached (TTL, versions), a job's ``glossary_id``
+  resolved at intake.
 - ``app.py``: the composition root; ``cli.py``: ``mtq worker``; ``metrics.py``; ``tasks.py``.
 """

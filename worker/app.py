@@ -128,6 +128,8 @@ class Worker:
             self._control.cancel_all()
             self._pool.shutdown(wait=False, cancel_futures=True)
             await self.reuse.aclose()
+            if self.lifecycle.glossaries.cache is not None:
+                await self.lifecycle.glossaries.cache.aclose()
             if server is not None:
                 server.stop()
 

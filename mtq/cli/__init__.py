@@ -1,3 +1,4 @@
 """The ``mtq`` console script: ``main`` wires every command module; ``commands`` holds
-``mtq topology``, ``tiny-model``, ``submit`` and ``dlq``. Nothing imports this package.
+``mtq topology``, ``tiny-model``, ``submit`` and ``dlq``; ``glossary`` holds ``mtq glossary``.
+Nothing imports this package.
 """

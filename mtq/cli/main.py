@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from mtq.cli import commands
+from mtq.cli import commands, glossary
 from mtq.core.errors import BrokerUnreachable, ConfigError, MtqError
 from mtq.core.settings import Settings
 from mtq.tools import convert, plan
@@ -26,7 +26,7 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 def _registrars() -> list[Registrar]:
     return [commands.register, worker_cli.register, webhooks_cli.register, plan.register,
-            convert.register]
+            convert.register, glossary.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

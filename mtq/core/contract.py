@@ -21,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mtq.core.errors import PermanentError
 from mtq.core.languages import LANGUAGE_TAG_PATTERN, MAX_TAG_CHARS
 from mtq.core.markup import MarkupOptions, markup_options, options_problem
+from mtq.core.terms.options import TermModel, TermOptions, terms_of, terms_problem_of
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# Who a job is for, for fair shares between tenants (worker/batching/fairness.py); echoed in events.
+# Who a job is for (fair shares between tenants, worker/batching/fairness.py); echoed in events.
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # Characters a translation segment may not contain: C0/C1 controls except tab, LF and CR.
 # Unicode's control characters (category Cc: U+0000-U+001F, U+007F-U+009F) except tab, line
@@ -79,6 +80,7 @@ class Job:
     metadata: dict[str, Any] = field(default_factory=dict)
     tenant: str | None = None
     markup: MarkupOptions = field(default_factory=MarkupOptions)  # options.markup, .placeholders
+    terms: TermOptions = field(default_factory=TermOptions)  # options.glossary, … (core/terms)
 
     @property
     def route(self) -> str:
@@ -121,6 +123,11 @@ class _OptionsModel(BaseModel):
     max_new_tokens: int | None = None
     markup: str | None = None
     placeholders: list[str] | None = Field(default=None, max_length=8)
+    glossary: list[TermModel] | None = None
+    glossary_id: str | None = None
+    do_not_translate: list[str] | None = None
+    terms_case_sensitive: bool | None = None
+    terms_method: str | None = None
 
 
 class _JobModel(BaseModel):
@@ -225,6 +232,7 @@ def parse_job(body: bytes, limits: JobLimits, *, routes: tuple[str, ...] | None 
         metadata=model.metadata,
         markup=markup_options(model.options.markup, model.options.placeholders),
         tenant=model.tenant,
+        terms=terms_of(model.options),
     )
 
 
@@ -261,7 +269,7 @@ def _check_limits(model: _JobModel, limits: JobLimits, fail: Any) -> None:
             ErrorCode.INVALID_JOB,
             f"options.max_new_tokens must be between 1 and {limits.max_new_tokens_limit}",
         )
-    problem = options_problem(options.markup, options.placeholders)
+    problem = options_problem(options.markup, options.placeholders) or terms_problem_of(options)
     if problem is not None:
         raise fail(ErrorCode.INVALID_JOB, problem)
     size = _json_size(model.metadata)

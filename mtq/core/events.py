@@ -24,6 +24,7 @@ from mtq.core.headers import (
     WEBHOOK_ID_HEADER,
 )
 from mtq.core.markup import SegmentWarning
+from mtq.core.terms import SegmentTerms
 
 EVENT_COMPLETED = "job.completed"
 EVENT_FAILED = "job.failed"
@@ -75,8 +76,11 @@ class CompletedEvent:
     translations: tuple[str, ...]
     model: ModelInfo
     stats: JobStats
-    # Per-segment notes of markup restoration; reported for jobs with markup options only.
+    # Per-segment notes of markup restoration and terminology (``term_missing``); reported
+    # for jobs with markup or terminology options only.
     warnings: tuple[SegmentWarning, ...] = ()
+    # The terminology report, one per translation (jobs with terminology options only).
+    terms: tuple[SegmentTerms, ...] = ()
 
     def __post_init__(self) -> None:
         # Frozen: normalise a list to a tuple through object.__setattr__.
@@ -111,9 +115,21 @@ class CompletedEvent:
             "stats": self.stats.to_json(),
             **({"tenant": self.job.tenant} if self.job.tenant is not None else {}),
         }
-        if self.job.markup.active:
+        if self.job.markup.active or self.job.terms.requested:
             body["warnings"] = [w.to_json() for w in self.warnings]
+        if self.job.terms.requested:
+            self._add_terms(body)
         return body
+
+    def _add_terms(self, body: dict[str, Any]) -> None:
+        """``terms`` per translation, ``stats.terms`` and the stored glossary used."""
+        report = self.terms or tuple(SegmentTerms(()) for _ in self.translations)
+        body["terms"] = [[r.to_json() for r in segment.results] for segment in report]
+        body["stats"]["terms"] = {"matched": sum(s.matched for s in report),
+                                  "honoured": sum(s.honoured for s in report)}
+        stored = self.job.terms.stored
+        if stored is not None:
+            body["glossary"] = stored.to_json()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 - ``intake``: what a received message becomes (parse, admit, tokenize, register).
 - ``admission``: the checks before admitting (limits, size, the callback's literal host).
-- ``markup_steps``: what the model reads for a job with markup, and its codes put back.
+- ``markup_steps``: what the model reads for a job with markup or terminology, its codes and
+  terms put back, the terminology report.
 - ``jobs``: one in-flight job; ``jobtable``: every job the worker holds.
 - ``completion``: segment results in, the job's result event out.
 - ``recovery``: link loss and jobs waiting too long; ``drain``: the stop on SIGTERM.

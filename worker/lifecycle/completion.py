@@ -100,7 +100,7 @@ class Completion:
             await self._reuse.store_computed(entry.cache_keys, restored.translations,
                                              entry.translated)
             return CompletedEvent(job, restored.translations, engine.info, entry.stats(),
-                                  warnings=restored.warnings)
+                                  warnings=restored.warnings, terms=restored.terms)
         except Exception as exc:  # the job must still be answered, never left hanging
             log.exception("job %s: could not assemble the result", job.job_id)
             return FailedEvent.for_job(
@@ -110,7 +110,8 @@ class Completion:
 
     @staticmethod
     def _restored(entry: InFlightJob, engine: Engine) -> RestoredJob:
-        """Markup codes put back (lifecycle/markup_steps.py); the identity without markup."""
+        """Markup codes and terms put back, the terminology report (lifecycle/markup_steps.py);
+        the identity without markup or terminology."""
         return restore_job(entry.job, Completion._translations(entry, engine), entry.outputs,
                            entry.attention, engine.decode, answered=entry.translated)
 

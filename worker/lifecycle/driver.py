@@ -39,6 +39,7 @@ from worker.lifecycle.settler import JobSettler
 from worker.lifecycle.solo import SoloRunner
 from worker.metrics import WorkerMetrics
 from worker.tasks import TaskSet
+from worker.terms import GlossaryCache, GlossaryResolver
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,12 @@ class Lifecycle:
         self.recovery = Recovery(self.table, queue, settings.consumer_timeout_s)
         self.completion = Completion(models, self.table, metrics=metrics, pool=pool,
                                      reuse=reuse)
+        store = (GlossaryCache(settings.database_url, settings.glossary_schema,
+                               settings.glossary_ttl_s) if settings.database_url else None)
+        self.glossaries = GlossaryResolver(store)  # options.glossary_id (worker/terms)
         self.intake = Intake(settings, models, self.table, recovery=self.recovery,
-                             outbox=self.outbox, pool=pool, reuse=reuse)
+                             outbox=self.outbox, pool=pool, reuse=reuse,
+                             glossaries=self.glossaries)
 
     # -- intake ------------------------------------------------------------------------------
 

@@ -28,10 +28,11 @@ from worker.engines.model_set import ModelSet
 from worker.lifecycle.admission import blocked_reason, job_limits, size_problem
 from worker.lifecycle.jobs import InFlightJob
 from worker.lifecycle.jobtable import JobTable
-from worker.lifecycle.markup_steps import model_texts
+from worker.lifecycle.markup_steps import model_inputs
 from worker.lifecycle.outbox import Outbox
 from worker.lifecycle.outcomes import AckJob, Admit, DeadLetter, Hold, JobOutcome, Requeue, fail
 from worker.lifecycle.recovery import Recovery
+from worker.terms import GlossaryResolver
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Intake:
     def __init__(
         self, settings: Settings, models: ModelSet, table: JobTable, *, recovery: Recovery,
         outbox: Outbox, pool: Executor, reuse: SegmentReuse,
+        glossaries: GlossaryResolver | None = None,
     ) -> None:
         self._settings = settings
         self._models = models
@@ -50,6 +52,7 @@ class Intake:
         self._reuse = reuse  # the translation cache, asked before anything is scheduled
         self._limits = job_limits(settings)
         self._policy = NetworkPolicy.from_settings(settings)
+        self._glossaries = glossaries or GlossaryResolver(None)
 
     async def admit(self, delivery: Delivery) -> JobOutcome:
         """Decide what the message becomes."""
@@ -79,7 +82,12 @@ class Intake:
             ))
         # The model travels in the decode options: batches form per model (engines/model_set.py).
         job = dataclasses.replace(job, options=served.options(job.options))
-        segments = model_texts(job)  # masked when the job has markup options
+        try:  # options.glossary_id: the stored glossary's entries and version (worker/terms)
+            job = await self._glossaries.resolve(job)
+        except InvalidJob as exc:
+            return _rejected(exc)
+        # Masked when the job has markup or terminology options; attention for those segments.
+        segments, align = model_inputs(job)
         tokens = await self._tokens.encode(served, segments)
         too_large = size_problem(
             tokens, served.engine.max_source_tokens, self._settings.max_job_tokens
@@ -89,7 +97,7 @@ class Intake:
         keys, hits = await self._reuse.lookup_job(served.engine.info, job)
         entry = InFlightJob(job=job, delivery=delivery, published_at=_timestamp(delivery),
                             cache_keys=tuple(keys))
-        work = self._work_items(entry, tokens, served.pair.target_prefix, hits)
+        work = self._work_items(entry, tokens, served.pair.target_prefix, hits, align)
         threshold = self._settings.solo_after_deliveries
         alone = bool(threshold) and delivery.delivery_count >= threshold
         return Admit(entry, work, alone=alone)
@@ -97,7 +105,7 @@ class Intake:
     @staticmethod
     def _work_items(
         entry: InFlightJob, tokens: list[list[int]], prefix: tuple[int, ...],
-        hits: dict[int, str],
+        hits: dict[int, str], align: list[bool],
     ) -> list[WorkItem]:
         """The segments that need the model; the others (blank, cached) are answered here."""
         work: list[WorkItem] = []
@@ -107,7 +115,7 @@ class Intake:
                 entry.translated[index] = hits[index]
                 entry.cached += 1
             elif text.strip():
-                work.append(WorkItem(index, ids, prefix, align=entry.job.markup.active))
+                work.append(WorkItem(index, ids, prefix, align=align[index]))
             else:
                 entry.outputs[index] = []
                 entry.translated[index] = ""

@@ -16,6 +16,7 @@ class Kind(str, Enum):
     CLOSE = "close"
     STANDALONE = "standalone"
     PLACEHOLDER = "placeholder"
+    TERM = "term"  # a glossary term or do-not-translate string (mask method): ``target`` out
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Code:
     kind: Kind
     name: str  # tag name (lower-cased in html) or placeholder pattern name
     start: int  # offset of ``raw`` in the source segment
+    target: str | None = None  # a term: what the translation holds in its place
 
     @property
     def end(self) -> int:
@@ -35,6 +37,11 @@ class Text:
     raw: str  # the exact source bytes
     plain: str  # what the model reads: entities decoded in html/xml mode
     start: int
+
+
+@dataclass(frozen=True)
+class TermText(Text):
+    """A term the model reads as its target (``inline`` method): ``plain`` is the target."""
 
 
 Item = Text | Code

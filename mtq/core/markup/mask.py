@@ -17,8 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mtq.core.markup.codes import Code, Item, Kind, MarkupWarning, Text
+from mtq.core.markup.codes import Code, Item, Kind, MarkupWarning, TermText, Text
 from mtq.core.markup.parse import HTML_BLOCKS, parse
+from mtq.core.terms.match import TermMatch, TermMatcher
+
+Site = tuple[int, int, str]  # an inline term in ``Masked.text``: start, end, its target
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,23 @@ class Masked:
     prefix: str
     suffix: str
     warnings: tuple[MarkupWarning, ...]
+    terms: tuple[TermMatch, ...] = ()  # every term occurrence in the source, in order
+    sites: tuple[Site, ...] = ()  # inline terms: where the model reads each target
+
+    @property
+    def term_codes(self) -> bool:
+        return any(code.kind is Kind.TERM for code in self.codes)
 
 
-def mask(segment: str, markup: str, placeholders: Sequence[str] = ()) -> Masked:
-    parsed = parse(segment, markup, placeholders)
+def mask(
+    segment: str, markup: str, placeholders: Sequence[str] = (),
+    terms: TermMatcher | None = None, inline: bool = False,
+) -> Masked:
+    """The text the model reads; with ``terms``, term occurrences are masked (``term`` codes)
+    or, ``inline``, replaced by their targets in the text."""
+    parsed = parse(segment, markup, placeholders, terms, inline)
     items, pairs = _collapse_blocks(segment, list(parsed.items), parsed.pairs)
-    text, codes, anchors, partner = _build(items, pairs, markup)
+    text, codes, anchors, partner, sites = _build(items, pairs, markup)
     stripped = text.strip()
     lead = len(text) - len(text.lstrip())
     spacing = tuple(
@@ -61,6 +75,8 @@ def mask(segment: str, markup: str, placeholders: Sequence[str] = ()) -> Masked:
         prefix=segment[:start],
         suffix=segment[start + len(stripped_source):],
         warnings=parsed.warnings,
+        terms=parsed.terms,
+        sites=tuple((s - lead, e - lead, target) for s, e, target in sites),
     )
 
 
@@ -78,7 +94,8 @@ def _collapse_blocks(
         if isinstance(item, Code) and index in pairs:
             close = pairs[index]
             inner = items[index + 1:close]
-            if not any(isinstance(i, Text) and i.plain.strip() for i in inner):
+            if not any((isinstance(i, Text) and i.plain.strip())
+                       or (isinstance(i, Code) and i.kind is Kind.TERM) for i in inner):
                 last = items[close]
                 assert isinstance(last, Code)
                 out.append(Code(segment[item.start:last.end], Kind.STANDALONE, item.name,
@@ -95,7 +112,7 @@ def _collapse_blocks(
 
 def _build(
     items: list[Item], pairs: dict[int, int], markup: str
-) -> tuple[str, list[Code], list[int], list[int | None]]:
+) -> tuple[str, list[Code], list[int], list[int | None], list[Site]]:
     parts: list[str] = []
     length = 0
     codes: list[Code] = []
@@ -103,13 +120,14 @@ def _build(
     code_index: dict[int, int] = {}
     pending_space = False
     last_char = ""
+    sites: list[Site] = []
     for index, item in enumerate(items):
         if isinstance(item, Code):
             code_index[index] = len(codes)
             codes.append(item)
             anchors.append(length)
             if _wordy(last_char) and (
-                item.kind in (Kind.STANDALONE, Kind.PLACEHOLDER)
+                item.kind in (Kind.STANDALONE, Kind.PLACEHOLDER, Kind.TERM)
                 or (markup == "html" and item.name in HTML_BLOCKS)
             ):
                 pending_space = True
@@ -130,13 +148,15 @@ def _build(
             length -= 1
             anchors = [min(a, length) for a in anchors]
         parts.append(plain)
+        if isinstance(item, TermText):
+            sites.append((length + len(plain) - len(item.plain), length + len(plain), item.plain))
         length += len(plain)
         last_char = plain[-1]
     partner: list[int | None] = [None] * len(codes)
     for open_, close in pairs.items():
         partner[code_index[open_]] = code_index[close]
         partner[code_index[close]] = code_index[open_]
-    return "".join(parts), codes, anchors, partner
+    return "".join(parts), codes, anchors, partner, sites
 
 
 _CLOSING = frozenset(",.;:!?)]}»、。，")

@@ -12,8 +12,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mtq.core.markup.codes import UNBALANCED, UNPARSED, Code, Item, Kind, MarkupWarning, Text
+from mtq.core.markup.codes import (
+    UNBALANCED,
+    UNPARSED,
+    Code,
+    Item,
+    Kind,
+    MarkupWarning,
+    TermText,
+    Text,
+)
 from mtq.core.markup.placeholders import compile_patterns
+from mtq.core.terms.match import TermMatch, TermMatcher
 
 MARKUPS = ("none", "html", "xml")
 # Elements whose content is code, not text: kept whole as one standalone code.
@@ -49,13 +59,19 @@ class Parsed:
     items: tuple[Item, ...]
     pairs: dict[int, int]  # item index of an opening tag -> item index of its closing tag
     warnings: tuple[MarkupWarning, ...]
+    terms: tuple[TermMatch, ...] = ()  # term occurrences, at their offsets in the segment
 
     @property
     def codes(self) -> list[Code]:
         return [item for item in self.items if isinstance(item, Code)]
 
 
-def parse(segment: str, markup: str, placeholders: Sequence[str] = ()) -> Parsed:
+def parse(
+    segment: str, markup: str, placeholders: Sequence[str] = (),
+    terms: TermMatcher | None = None, inline: bool = False,
+) -> Parsed:
+    """``segment`` read into text runs and codes; with ``terms``, each term occurrence in the
+    text becomes a ``term`` code (or, ``inline``, a text run the model reads as the target)."""
     if markup not in MARKUPS:
         raise ValueError(f"unknown markup {markup!r}")
     warnings: list[MarkupWarning] = []
@@ -69,8 +85,40 @@ def parse(segment: str, markup: str, placeholders: Sequence[str] = ()) -> Parsed
             items.extend(_split_placeholders(piece, pattern, markup))
         else:
             items.append(piece)
+    found: list[TermMatch] = []
+    if terms is not None:
+        items = [part for item in items
+                 for part in _split_terms(item, terms, inline, markup, found)]
     pairs = _pair(items, markup, warnings)
-    return Parsed(tuple(items), pairs, tuple(warnings))
+    return Parsed(tuple(items), pairs, tuple(warnings), tuple(found))
+
+
+def _split_terms(
+    item: Item, terms: TermMatcher, inline: bool, markup: str, found: list[TermMatch]
+) -> list[Item]:
+    """A text run cut at its term occurrences (matched in the text as written)."""
+    if not isinstance(item, Text):
+        return [item]
+    out: list[Item] = []
+    cursor = 0
+    raw = item.raw
+    for match in terms.find(raw):
+        if match.start > cursor:
+            out.append(_text(raw[cursor:match.start], item.start + cursor, markup))
+        at = item.start + match.start
+        placed = TermMatch(at, at + len(match.text), match.entry, match.text)
+        found.append(placed)
+        target = placed.target
+        if inline:
+            out.append(TermText(match.text, target, at))
+        else:
+            out.append(Code(match.text, Kind.TERM, "term", at, target))
+        cursor = match.end
+    if not out:
+        return [item]
+    if cursor < len(raw):
+        out.append(_text(raw[cursor:], item.start + cursor, markup))
+    return out
 
 
 def _scan_tags(segment: str, markup: str, warnings: list[MarkupWarning]) -> list[Item]:

@@ -37,10 +37,8 @@ class _Inconsistent(Exception):
 
 
 def restore(masked: Masked, target: str, alignment: Sequence[CharLink] | None = None) -> Restored:
-    if not masked.codes and not masked.text:
-        return Restored(masked.source, masked.warnings, True)
     if not masked.text.strip():  # nothing was translatable: the segment is all codes
-        return Restored(masked.source, masked.warnings, True)
+        return Restored(_codes_only(masked), masked.warnings, True)
     body = target.strip()
     plan = _Plan(masked, body)
     links = unit_links(alignment, plan.src_units, plan.tgt_units) if alignment else set()
@@ -56,7 +54,7 @@ def restore(masked: Masked, target: str, alignment: Sequence[CharLink] | None = 
         aligned = False
         anchors = links or lexical_links(masked.text, plan.src_units, body, plan.tgt_units)
         text = plan.render(plan.monotone(anchors))
-    output = masked.prefix + text + masked.suffix
+    output = masked.prefix + _unguard(text) + masked.suffix
     warnings = list(masked.warnings)
     for warning in verify(masked, output):
         if warning not in warnings:
@@ -64,9 +62,42 @@ def restore(masked: Masked, target: str, alignment: Sequence[CharLink] | None = 
     return Restored(output, tuple(warnings), aligned)
 
 
+# Around a term's target while rendering, so it never runs into a neighbouring word.
+_GUARD_OPEN, _GUARD_CLOSE = "\ue000", "\ue001"
+
+
+def _codes_only(masked: Masked) -> str:
+    """A segment without translatable text: the source, each term replaced by its target."""
+    out, cursor = [], 0
+    for code in masked.codes:
+        if code.kind is Kind.TERM and code.target is not None:
+            out.append(masked.source[cursor:code.start])
+            out.append(escape(code.target, masked.markup))
+            cursor = code.end
+    return "".join(out) + masked.source[cursor:]
+
+
+def _unguard(text: str) -> str:
+    """Drop the guards around term targets, with a space where a target touches a word."""
+    if _GUARD_OPEN not in text:
+        return text
+    guards = (_GUARD_OPEN, _GUARD_CLOSE)
+    out: list[str] = []
+    for n, ch in enumerate(text):
+        if ch not in guards:
+            out.append(ch)
+            continue
+        following = text[n + 1:].lstrip(_GUARD_OPEN + _GUARD_CLOSE)[:1]
+        if out and out[-1][-1:].isalnum() and following.isalnum():
+            out.append(" ")
+    return "".join(out)
+
+
 class _Plan:
     def __init__(self, masked: Masked, target: str) -> None:
         self.m = masked
+        # Guards only when nothing else holds their characters (they are private-use).
+        self.guard = not any(g in masked.source + target for g in (_GUARD_OPEN, _GUARD_CLOSE))
         self.target = target
         self.src_units = split_at(units(masked.text), masked.anchors)
         self.tgt_units = units(target)
@@ -193,6 +224,22 @@ class _Plan:
                 previous_unit = following
         return "".join(out)
 
+    def _term_space(self, pending: list[tuple[str, int]], n: int) -> bool:
+        """A term next to another code keeps the source's space before it (``</b> Acme``)."""
+        if n == 0:
+            return False
+        kind, k = pending[n]
+        codes = self.m.codes
+        terms = codes[k].kind is Kind.TERM or codes[pending[n - 1][1]].kind is Kind.TERM
+        return terms and kind != "close" and self.m.spacing[k][0]
+
+    def _rendered(self, k: int) -> str:
+        code = self.m.codes[k]
+        if code.kind is not Kind.TERM or code.target is None:
+            return code.raw
+        target = escape(code.target, self.m.markup)
+        return _GUARD_OPEN + target + _GUARD_CLOSE if self.guard else target
+
     def _boundary(
         self, pending: list[tuple[str, int]], gap: str, at_start: bool, at_end: bool
     ) -> str:
@@ -215,18 +262,19 @@ class _Plan:
         )
         parts: list[str] = []
         last = len(pending) - 1
+        terms = any(codes[k].kind is Kind.TERM for _, k in pending)
         for n, (kind, k) in enumerate(pending):
             if n == split:
                 parts.append(escaped_gap)
             before, after = spacing[k]
             # Keep the source's space between a code and the text next to it where the gap
             # does not already provide it (``<b> Save </b>``, ``<x/> Hello``, ``%d files``).
-            if n == 0 and before and not at_start and kind != "open" and (
+            if (n == 0 and before and not at_start and kind != "open" and (
                 n < split or not escaped_gap
-            ):
+            )) or self._term_space(pending, n):
                 parts.append(" ")
-            parts.append(codes[k].raw)
-            if n == last and after and not at_end and kind != "close" and (
+            parts.append(self._rendered(k))
+            if n == last and after and not at_end and (kind != "close" or terms) and (
                 n >= split or not escaped_gap
             ):
                 parts.append(" ")

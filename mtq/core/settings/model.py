@@ -175,6 +175,17 @@ class Settings(BaseSettings):
         "shared", description="one cache for all tenants, or entries per tenant")
     dedup: bool = Field(True, description="identical segments waiting or running at the same "
                         "time (same lane and tenant) are computed once")
+    # Stored glossaries (docs/terminology.md).
+    database_url: Annotated[str, Accepts("a postgresql:// URL, or empty for none")] = Field(
+        "", pattern=r"^(|postgres(ql)?://.*)$", description="PostgreSQL holding the stored "
+        "glossaries (empty: none; jobs naming options.glossary_id are refused)")
+    glossary_schema: Annotated[
+        str, Accepts("lower-case letters, digits and _ (a PostgreSQL schema name)")
+    ] = Field("mtq_terms", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+              description="the PostgreSQL schema of the glossary tables")
+    glossary_ttl_s: Annotated[float, Accepts("0 (ask every time) or more")] = Field(
+        5.0, ge=0, description="how long a worker uses a glossary before asking whether a "
+        "new version was stored")
 
     def __init__(self, **values: Any) -> None:
         try:
