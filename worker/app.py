@@ -32,7 +32,6 @@ from worker.batching.queue import BatchQueue
 from worker.batching.scheduler import Scheduler
 from worker.broker.link import BrokerLink
 from worker.broker.message import JobMessage
-from worker.broker.outbox import Outbox
 from worker.cache import SegmentReuse
 from worker.compute.inference import InferenceThread, SegmentResult
 from worker.engines import Engine
@@ -44,6 +43,7 @@ from worker.lifecycle.intake import Intake
 from worker.lifecycle.intake_window import IntakeWindow
 from worker.lifecycle.jobs import InFlightJob
 from worker.lifecycle.jobtable import JobTable
+from worker.lifecycle.outbox import Outbox
 from worker.lifecycle.recovery import Recovery
 from worker.lifecycle.settler import Settler
 from worker.lifecycle.solo import SoloRunner

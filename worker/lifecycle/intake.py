@@ -22,7 +22,6 @@ from mtq.core.settings import Settings
 from worker.batching.fairness import Lane
 from worker.batching.items import WorkItem
 from worker.broker.message import Delivery, JobMessage
-from worker.broker.outbox import Outbox
 from worker.cache import SegmentReuse
 from worker.compute.tokenizing import JobEncoder
 from worker.engines.model_set import ModelSet
@@ -30,6 +29,7 @@ from worker.lifecycle.admission import blocked_reason, job_limits, size_problem
 from worker.lifecycle.jobs import InFlightJob
 from worker.lifecycle.jobtable import JobTable
 from worker.lifecycle.markup_steps import model_texts
+from worker.lifecycle.outbox import Outbox
 from worker.lifecycle.outcomes import Ack, DeadLetter, Hold, Outcome, Requeue, fail
 from worker.lifecycle.recovery import Recovery
 from worker.lifecycle.settler import Settler

@@ -14,8 +14,8 @@ import time
 
 from worker.broker.link import BrokerLink
 from worker.broker.message import Delivery
-from worker.broker.outbox import Outbox
 from worker.lifecycle.jobs import InFlightJob
+from worker.lifecycle.outbox import Outbox
 from worker.lifecycle.outcomes import Ack, DeadLetter, Hold, Outcome, Publish, Requeue
 from worker.metrics import WorkerMetrics
 
