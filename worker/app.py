@@ -137,7 +137,8 @@ class Worker:
             self._inference.start()
             if self._stop.is_set():
                 return 0
-            await self.link.open()
+            if not await self.link.open(self._stop):  # stopped while waiting for the broker
+                return 0
             self._control.spawn(self.link.run())
             self._control.spawn(self.recovery.hand_back_stale(self._stop))
             if burst:

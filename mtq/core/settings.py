@@ -82,6 +82,9 @@ class Settings:
     # (0: never); the longest wait between reconnect attempts.
     solo_after_deliveries: int = 1
     reconnect_max_delay_s: float = 10.0
+    # How long a worker or dispatcher that starts while the broker is down keeps trying
+    # (not ready meanwhile) before it exits with one line; 0: exit at the first failure.
+    broker_wait_s: float = 300.0
     # RabbitMQ's consumer_timeout (keep equal to the broker's): jobs not started by half of it
     # are handed back before the broker closes the channel.
     consumer_timeout_s: float = 1800.0

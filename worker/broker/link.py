@@ -25,16 +25,17 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiormq.abc
 from aio_pika.abc import AbstractQueue
+from aio_pika.exceptions import ChannelPreconditionFailed
 
+from mtq.client.broker_wait import Backoff, wait_for_broker
 from mtq.client.connect import connect
-from mtq.core.errors import error_text
+from mtq.core.errors import ConfigError, error_text
 from mtq.core.settings import Settings
 from mtq.core.topology import (
     declare_job_topology,
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[JobMessage, str, Lane], Awaitable[None]]
 CONNECT_TIMEOUT_S = 15.0
-FIRST_RETRY_S = 0.5
 
 
 class BrokerLink:
@@ -137,26 +137,40 @@ class BrokerLink:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """The first session; raises when the broker cannot be reached at all."""
-        self._session = await self._connect()
+    async def open(self, stop: asyncio.Event | None = None) -> bool:
+        """The first session. A broker that is down is waited for, up to ``MTQ_BROKER_WAIT_S``
+        (``mtq/client/broker_wait.py``), then BrokerUnreachable; ``False`` when ``stop`` is
+        set meanwhile. A topology the broker refuses is a ConfigError at once."""
+        settings = self._settings
+        try:
+            session = await wait_for_broker(
+                self._connect, amqp_url=settings.amqp_url, wait_s=settings.broker_wait_s,
+                max_delay_s=settings.reconnect_max_delay_s, stop=stop,
+                fatal=(ChannelPreconditionFailed,),
+            )
+        except ChannelPreconditionFailed as exc:
+            raise ConfigError(
+                f"the broker refused this worker's queue declarations (MTQ_DELIVERY_LIMIT, "
+                f"MTQ_QUORUM_INITIAL_GROUP_SIZE differ from the live queues?): {exc}"
+            ) from exc
+        self._session = session
+        return session is not None
 
     async def run(self) -> None:
         """Keep a session open until :meth:`close`: wait for a loss, report it, reconnect."""
-        delay = FIRST_RETRY_S
+        backoff = Backoff(self._settings.reconnect_max_delay_s)
         while not self._closed:
             session = self._session
             if session is None:
                 try:
                     self._session = await self._connect()
                 except Exception as exc:  # any failure means "try again later"
-                    wait = random.uniform(delay / 2, delay)
+                    wait = backoff.next()
                     log.warning("broker unreachable (%s); retrying in %.1fs",
                                 error_text(exc), wait)
                     await asyncio.sleep(wait)
-                    delay = min(delay * 2, self._settings.reconnect_max_delay_s)
                     continue
-                delay = FIRST_RETRY_S
+                backoff.reset()
                 log.info("reconnected to the broker (session %d)", self.sessions)
                 continue
             await session.lost.wait()
