@@ -78,7 +78,8 @@ class Worker:
                                           self.metrics)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.link = BrokerLink(settings, self._on_message, self._on_link_lost,
-                               on_results_message=self.metrics.result_events_per_message.observe)
+                               on_results_message=self.metrics.result_events_per_message.observe,
+                               on_redelivered=self.metrics.jobs_redelivered_total.inc)
         self.window = (
             IntakeWindow(WindowRule.from_settings(settings), initial=settings.prefetch)
             if settings.intake_segments else None

@@ -44,7 +44,7 @@ from mtq.core.topology import (
     job_queue,
 )
 from worker.batching.fairness import Lane
-from worker.broker.message import JobMessage
+from worker.broker.message import JobMessage, delivery_count
 from worker.broker.publisher import ResultPublisher
 from worker.broker.session import (
     CLOSE_TIMEOUT_S,
@@ -67,9 +67,11 @@ class BrokerLink:
     def __init__(
         self, settings: Settings, on_message: MessageHandler, on_lost: Callable[[], None],
         *, on_results_message: Callable[[int], None] = lambda events: None,
+        on_redelivered: Callable[[], None] = lambda: None,
     ) -> None:
         self._settings = settings
         self._on_results_message = on_results_message
+        self._on_redelivered = on_redelivered  # a message arrived with x-delivery-count > 0
         self._on_message = on_message
         self._on_lost = on_lost
         self._session: Session | None = None
@@ -304,6 +306,9 @@ class BrokerLink:
         self, route: str, lane: Lane
     ) -> Callable[[aiormq.abc.DeliveredMessage], Coroutine[Any, Any, None]]:
         async def on_message(delivered: aiormq.abc.DeliveredMessage) -> None:
-            await self._on_message(JobMessage(delivered), route, lane)
+            message = JobMessage(delivered)
+            if delivery_count(message.headers):
+                self._on_redelivered()
+            await self._on_message(message, route, lane)
 
         return on_message

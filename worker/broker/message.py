@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +53,12 @@ class JobMessage:
         self.timestamp: datetime | None = stamp if isinstance(stamp, datetime) else None
 
 
+def delivery_count(headers: Mapping[str, Any] | None) -> int:
+    """Quorum queues' ``x-delivery-count``: how often the message was returned before."""
+    value = (headers or {}).get("x-delivery-count", 0)
+    return value if isinstance(value, int) else 0
+
+
 class Delivery:
     """A received job message that must be settled exactly once."""
 
@@ -74,8 +81,7 @@ class Delivery:
     @property
     def delivery_count(self) -> int:
         """How often the broker delivered this before (quorum queues' ``x-delivery-count``)."""
-        value = (self.message.headers or {}).get("x-delivery-count", 0)
-        return value if isinstance(value, int) else 0
+        return delivery_count(self.message.headers)
 
     @property
     def arrival(self) -> int:
