@@ -30,13 +30,12 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
-from mtq.client.connect import connect_robust
 from mtq.core import result_batch
-from mtq.core.errors import ConfigError, TransientError
 from mtq.core.headers import JOB_ID_HEADER
 from mtq.core.settings import Settings
-from mtq.core.topology import RESULTS_QUEUE, declare_results_topology
+from mtq.core.topology import RESULTS_QUEUE
 from webhooks.batch import BatchSettlement, EventPart
+from webhooks.connecting import open_results_queue, wait_for_connection
 from webhooks.delivery import Deliverer, DeliveryConfig
 from webhooks.events import InvalidResult, ResultMessage, header_text, parse_result
 from webhooks.http.ssrf import Resolver, system_resolver
@@ -90,46 +89,40 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> int:
         name = f"mtq-dispatcher@{socket.gethostname()}:{os.getpid()}"
+        beat = asyncio.create_task(self._beat())  # alive while it waits for the broker too
         try:
             # Robust, and moved to another node of MTQ_AMQP_URL whenever its node is down.
-            connection = self._connection = await connect_robust(self._settings.amqp_url, name)
-        except aio_pika.exceptions.CONNECTION_EXCEPTIONS as exc:
-            raise TransientError(f"cannot connect to RabbitMQ: {exc!r}") from exc
-        beat = asyncio.create_task(self._beat())
-        try:
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            await channel.set_qos(prefetch_count=self._settings.dispatcher_prefetch)
+            connection = self._connection = await wait_for_connection(self._settings, name, stop)
+            if connection is None:  # stopped while waiting for the broker
+                return 0
             try:
-                queue = await declare_results_topology(
-                    channel, self._config.schedule, self._settings.delivery_limit,
-                    group_size=self._settings.quorum_initial_group_size,
-                )
-            except aio_pika.exceptions.ChannelPreconditionFailed as exc:
-                raise ConfigError(
-                    f"{RESULTS_QUEUE} exists with other arguments than these settings declare "
-                    f"(MTQ_DELIVERY_LIMIT, MTQ_QUORUM_INITIAL_GROUP_SIZE?); change a live queue "
-                    f"with a policy: {exc}"
-                ) from exc
-            self._settler = Settler(channel, self._metrics)
-            tag = await queue.consume(self._on_message)
-            self._consuming = True
-            log.info("dispatcher %s consuming %s (prefetch %d, concurrency %d, per host %d)",
-                     name, RESULTS_QUEUE, self._settings.dispatcher_prefetch,
-                     self._settings.webhook_concurrency, self._settings.webhook_per_host)
-            if self._burst:
-                await self._wait_until_idle(queue, stop)
-            else:
-                await stop.wait()
-            self._stopping = True
-            with contextlib.suppress(*aio_pika.exceptions.CONNECTION_EXCEPTIONS):
-                await queue.cancel(tag)
-            await self._drain()
+                await self._consume(connection, name, stop)
+            finally:
+                self._consuming = False
+                await connection.close()
         finally:
-            self._consuming = False
             beat.cancel()
-            await connection.close()
         log.info("dispatcher %s stopped", name)
         return 0
+
+    async def _consume(self, connection: AbstractRobustConnection, name: str,
+                       stop: asyncio.Event) -> None:
+        channel, queue = await open_results_queue(connection, self._settings,
+                                                  self._config.schedule)
+        self._settler = Settler(channel, self._metrics)
+        tag = await queue.consume(self._on_message)
+        self._consuming = True
+        log.info("dispatcher %s consuming %s (prefetch %d, concurrency %d, per host %d)",
+                 name, RESULTS_QUEUE, self._settings.dispatcher_prefetch,
+                 self._settings.webhook_concurrency, self._settings.webhook_per_host)
+        if self._burst:
+            await self._wait_until_idle(queue, stop)
+        else:
+            await stop.wait()
+        self._stopping = True
+        with contextlib.suppress(*aio_pika.exceptions.CONNECTION_EXCEPTIONS):
+            await queue.cancel(tag)
+        await self._drain()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         # Return at once: aio-pika hands deliveries over one by one.

@@ -69,7 +69,8 @@ class Worker:
         )
         self.metrics.intake_window.set(settings.prefetch)
         self.link = BrokerLink(settings, self._on_message, self._on_link_lost,
-                               on_results_message=self.metrics.result_events_per_message.observe)
+                               on_results_message=self.metrics.result_events_per_message.observe,
+                               on_redelivered=self.metrics.jobs_redelivered_total.inc)
         self.lifecycle = Lifecycle(
             settings, self.models, self.queue, self.link, metrics=self.metrics,
             pool=self._pool, reuse=self.reuse, window=self.window, control=self._control.spawn,
@@ -114,7 +115,8 @@ class Worker:
             self._inference.start()
             if self._stop.is_set():
                 return 0
-            await self.link.open()
+            if not await self.link.open(self._stop):  # stopped while waiting for the broker
+                return 0
             self._control.spawn(self.link.run())
             self._control.spawn(self.lifecycle.hand_back_stale(self._stop))
             if burst:

@@ -63,6 +63,12 @@ class WorkerMetrics:
             "x-delivery-count of each job whose result was published (0: first delivery)",
             buckets=_COUNT_BUCKETS, registry=registry,
         )
+        self.jobs_redelivered_total = Counter(
+            "mtq_jobs_redelivered_total",
+            "Job messages received with x-delivery-count > 0: returned by the broker after a "
+            "crash, a lost connection, a drain or a hand-back (never by a window change)",
+            registry=registry,
+        )
         self.inflight_jobs = Gauge(
             "mtq_inflight_jobs", "Jobs received and not yet settled", registry=registry
         )

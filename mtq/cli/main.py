@@ -52,6 +52,11 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger().level
     for noisy in ("aiormq", "aio_pika", "urllib3", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root))
+    # aiormq logs every failed connect as an ERROR; the reconnect loops and the wait for the
+    # broker at start (mtq/client/broker_wait.py) report each attempt in one line of their own.
+    logging.getLogger("aiormq.connection").addFilter(
+        lambda record: not record.getMessage().startswith("error when creating transport")
+    )
     # pika (console commands only) logs a refused connection as ERROR with a traceback; the
     # command reports it once, in one line (mtq.client.broker), so pika speaks only when debugging.
     logging.getLogger("pika").setLevel(logging.DEBUG if root <= logging.DEBUG else logging.CRITICAL)

@@ -4,18 +4,23 @@ Every command that talks to RabbitMQ from the console (``submit``, ``topology``,
 ``webhooks list|inspect|redrive``, ``demo``) maps a failed connection through
 :func:`unreachable`, so the user sees one line (``mtq: cannot reach RabbitMQ at host:port
 (connection refused): is RabbitMQ running? ...``), exit status 2, never a pika traceback.
+A broker that blocks publishers (a resource alarm) for longer than the connection's
+``blocked_connection_timeout`` (``mtq/client/connect.py``) is one line too, naming the alarm.
 """
 
 from __future__ import annotations
 
 import socket
+import weakref
+from dataclasses import dataclass
+from typing import Any
 
 import pika
 import pika.exceptions
 
 from mtq.client.connect import connect_blocking as connect_nodes
 from mtq.core.broker_urls import parse_urls
-from mtq.core.errors import BrokerUnreachable
+from mtq.core.errors import BrokerBlocked, BrokerUnreachable
 
 START_HINT = "Start one with `rabbitmq-server -detached` or set MTQ_AMQP_URL."
 # What a failed connect can raise: pika's own errors, and socket errors from name resolution.
@@ -32,9 +37,25 @@ def broker_address(amqp_url: str) -> str:
     return ", ".join(f"{params.host}:{params.port}" for params in nodes)
 
 
-def unreachable(amqp_url: str, exc: BaseException) -> BrokerUnreachable:
+@dataclass
+class _Blocked:
+    timeout_s: float
+    reason: str = ""  # from the broker's Connection.Blocked: "low on memory", "low on disk"
+
+
+# What each open connection was told when the broker blocked it (the reason is not in pika's
+# exception).
+_BLOCKED: weakref.WeakKeyDictionary[pika.BlockingConnection, _Blocked] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def unreachable(amqp_url: str, exc: BaseException,
+                connection: pika.BlockingConnection | None = None) -> BrokerUnreachable:
     """The one-line error for a connection that failed (or was lost) with ``exc``."""
     where = broker_address(amqp_url)
+    if isinstance(exc, pika.exceptions.ConnectionBlockedTimeout):
+        return blocked(where, _BLOCKED.get(connection) if connection is not None else None)
     if isinstance(exc, pika.exceptions.ProbableAuthenticationError):
         return BrokerUnreachable(
             f"RabbitMQ at {where} refused the login: check the user and password in MTQ_AMQP_URL"
@@ -45,6 +66,20 @@ def unreachable(amqp_url: str, exc: BaseException) -> BrokerUnreachable:
         )
     return BrokerUnreachable(
         f"cannot reach RabbitMQ at {where} ({_cause(exc)}): is RabbitMQ running? {START_HINT}"
+    )
+
+
+def blocked(where: str, seen: _Blocked | None) -> BrokerBlocked:
+    """The one line for publishes the broker blocked until the command gave up."""
+    reason = seen.reason if seen is not None else ""
+    kinds = [kind for kind in ("memory", "disk") if kind in reason]
+    alarm = f"a {' and '.join(kinds)} alarm" if kinds else "a resource alarm"
+    waited = f" for {seen.timeout_s:g}s" if seen is not None else ""
+    said = f" ({reason})" if reason else ""
+    return BrokerBlocked(
+        f"RabbitMQ at {where} blocked publishing{waited}: {alarm}{said}; nothing more was "
+        f"published. Free {' and '.join(kinds) or 'memory or disk'} on the broker (`rabbitmqctl "
+        "status` lists the alarms), then run the command again"
     )
 
 
@@ -74,4 +109,12 @@ def connect_blocking(amqp_url: str, name: str) -> pika.BlockingConnection:
         connection, _ = connect_nodes(amqp_url, name)
     except CONNECT_ERRORS as exc:
         raise unreachable(amqp_url, exc) from exc
+    seen = _BLOCKED[connection] = _Blocked(connection._impl.params.blocked_connection_timeout)
+
+    def on_blocked(_connection: object, frame: Any) -> None:
+        seen.reason = str(getattr(frame.method, "reason", "") or "")
+
+    # On the connection underneath: BlockingConnection runs its own blocked callbacks only
+    # between calls, too late when the call that is blocked raises.
+    connection._impl.add_on_connection_blocked_callback(on_blocked)
     return connection

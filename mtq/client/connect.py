@@ -9,6 +9,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 import aio_pika
 import aio_pika.exceptions
@@ -117,6 +118,12 @@ class _NodeRotation:
 
 # -- pika (mtq submit, mtq dlq, mtq webhooks) ------------------------------------------------------
 
+# Under a memory or disk alarm RabbitMQ stops reading from publishing connections; without a
+# limit a console command (submit, redrive) would wait for its confirm forever. After this long
+# blocked, pika closes the connection (ConnectionBlockedTimeout) and the command says why in one
+# line (mtq/client/broker.py). An MTQ_AMQP_URL may set its own: ?blocked_connection_timeout=S.
+BLOCKED_TIMEOUT_S = 60.0
+
 
 def connect_blocking(amqp_url: str, name: str,
                      rng: random.Random | None = None) -> tuple[pika.BlockingConnection, str]:
@@ -126,6 +133,8 @@ def connect_blocking(amqp_url: str, name: str,
     for url in node_order(urls, rng=rng):
         params = pika.URLParameters(url)
         params.client_properties = {"connection_name": name}
+        if "blocked_connection_timeout" not in urlsplit(url).query:
+            params.blocked_connection_timeout = BLOCKED_TIMEOUT_S
         try:
             connection = pika.BlockingConnection(params)
         except pika.exceptions.AMQPConnectionError as exc:

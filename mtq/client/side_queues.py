@@ -100,7 +100,7 @@ def side_queue(amqp_url: str, queue: str, *, name: str,
             channel.confirm_delivery()
         yield SideQueue(channel, queue)
     except pika.exceptions.AMQPConnectionError as exc:
-        raise unreachable(amqp_url, exc) from exc
+        raise unreachable(amqp_url, exc, connection) from exc
     finally:
         if connection.is_open:
             connection.close()

@@ -19,7 +19,7 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from mtq.client.broker import connect_blocking
+from mtq.client.broker import connect_blocking, unreachable
 from mtq.core.contract import JOB_ID_PATTERN, InvalidJob, JobLimits, NotAJob, parse_job
 from mtq.core.errors import ConfigError, PublishError
 from mtq.core.topology import JOBS_EXCHANGE, interactive_routing_key
@@ -105,6 +105,7 @@ class JobPublisher:
 
     def __init__(self, amqp_url: str, *, interactive: bool = False) -> None:
         self._interactive = interactive
+        self._amqp_url = amqp_url
         self._connection = connect_blocking(amqp_url, "mtq-submit")
         self._channel = self._connection.channel()
         self._channel.confirm_delivery()
@@ -132,6 +133,8 @@ class JobPublisher:
             raise PublishError(f"job {job['job_id']}: the broker refused it (nack)") from exc
         except pika.exceptions.ChannelClosedByBroker as exc:
             raise PublishError(f"job {job['job_id']}: {exc.reply_text}") from exc
+        except pika.exceptions.AMQPConnectionError as exc:  # blocked too long, or lost
+            raise unreachable(self._amqp_url, exc, self._connection) from exc
 
     def close(self) -> None:
         if self._connection.is_open:

@@ -27,6 +27,10 @@ class BrokerUnreachable(MtqError):
     """RabbitMQ cannot be reached (or refused us) from a console command; exit status 2."""
 
 
+class BrokerBlocked(BrokerUnreachable):
+    """RabbitMQ blocked our publishes (a memory or disk alarm) longer than a command waits."""
+
+
 def error_text(exc: BaseException) -> str:
     """``Type: message`` for logs, or just the type when the message is empty."""
     text = str(exc)

@@ -11,7 +11,8 @@ turns into a failure and a benchmark into a skipped row.
   (``publish_jobs``, ``publish_raw``) and results out (``drain_queue``; ``drain_results`` and
   ``take_results``, which take batch messages apart);
 - :mod:`tests.harness.processes`: ``MtqProcess``, ``Supervisor``;
-- :mod:`tests.harness.receiver`: ``LoopbackReceiver`` (Standard Webhooks verified), ``Reply``.
+- :mod:`tests.harness.receiver`: ``LoopbackReceiver`` (Standard Webhooks verified), ``Reply``;
+- :mod:`tests.harness.proxy`: ``TcpProxy``, a broker address that is down until a test starts it.
 """
 
 from tests.harness.broker import (
@@ -47,6 +48,7 @@ from tests.harness.env import (
     wait_until,
 )
 from tests.harness.processes import MtqProcess, Supervisor
+from tests.harness.proxy import TcpProxy
 from tests.harness.receiver import LoopbackReceiver, Received, Reply, Responder
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "Reply",
     "Responder",
     "Supervisor",
+    "TcpProxy",
     "amqp_url_for",
     "child_env",
     "close_connections",

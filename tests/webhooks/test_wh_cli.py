@@ -47,10 +47,14 @@ def test_check_command() -> None:
 
 
 def test_broker_down_is_a_clear_error() -> None:
+    # MTQ_BROKER_WAIT_S=0: no waiting for the broker (tests/faults/test_broker_wait.py waits).
     result = mtq("--amqp-url", "amqp://guest:guest@127.0.0.1:1/", "dispatcher",
-                 MTQ_WEBHOOK_SECRET="whsec_" + "QUJD" * 8, MTQ_METRICS_PORT="0")
-    assert result.returncode == 1
-    assert "cannot connect to RabbitMQ" in result.stderr
+                 MTQ_WEBHOOK_SECRET="whsec_" + "QUJD" * 8, MTQ_METRICS_PORT="0",
+                 MTQ_BROKER_WAIT_S="0")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "mtq: no connection to RabbitMQ at amqp://127.0.0.1:1/%2F within 0s")
+    assert "Traceback" not in result.stderr
 
 
 def test_metrics_port_in_use_is_one_line_naming_the_setting() -> None:

@@ -2,6 +2,8 @@
 
 - ``link``: :class:`BrokerLink`: connect, declare, consume both lanes, reconnect after a loss.
 - ``session``: one connection's channels (consume, publish) and their loss.
+- ``consumers``: a session's consumers; a window change without a redelivery (the old consumer
+  retires, cancelled once full).
 - ``message``: a received job message (:class:`JobMessage`) and its :class:`Delivery`,
   settled exactly once.
 - ``publisher``: result events (gathered per loop turn) and dead letters, always confirmed.

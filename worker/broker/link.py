@@ -14,9 +14,9 @@ Consuming can be paused and resumed (``set_consuming``): the worker pauses intak
 a redelivered job alone, and stops it for good when draining. The wish survives reconnects.
 
 Each route has two lanes, bulk and interactive (``mtq.jobs.<route>.interactive``), each with
-its own prefetch. RabbitMQ applies a prefetch to consumers created after it is set, so
-:meth:`BrokerLink.resize` changes a lane's window by re-subscribing that lane's consumers:
-deliveries already received stay unacked on the channel and are settled as usual.
+its own prefetch. :meth:`BrokerLink.resize` changes a lane's window with a new consumer per
+queue while the old one retires, cancelled only once nothing can be on its way to it
+(``worker/broker/consumers.py``): a window change never returns a job to the queue.
 """
 
 from __future__ import annotations
@@ -25,32 +25,26 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import aiormq.abc
-from aio_pika.abc import AbstractQueue
+from aio_pika.exceptions import ChannelPreconditionFailed
 
+from mtq.client.broker_wait import Backoff, wait_for_broker
 from mtq.client.connect import connect
-from mtq.core.errors import error_text
+from mtq.core.errors import ConfigError, error_text
 from mtq.core.settings import Settings
-from mtq.core.topology import (
-    declare_job_topology,
-    declare_results_topology,
-    interactive_queue,
-    job_queue,
-)
 from worker.batching.fairness import Lane
-from worker.broker.message import JobMessage
+from worker.broker.consumers import LaneQueue, Subscription
+from worker.broker.message import JobMessage, delivery_count
 from worker.broker.publisher import ResultPublisher
 from worker.broker.session import (
     CLOSE_TIMEOUT_S,
-    LaneQueue,
     NotConnected,
     Session,
-    open_publish_channel,
+    open_session,
     renew_publisher,
 )
 
@@ -58,7 +52,6 @@ log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[JobMessage, str, Lane], Awaitable[None]]
 CONNECT_TIMEOUT_S = 15.0
-FIRST_RETRY_S = 0.5
 
 
 class BrokerLink:
@@ -67,9 +60,11 @@ class BrokerLink:
     def __init__(
         self, settings: Settings, on_message: MessageHandler, on_lost: Callable[[], None],
         *, on_results_message: Callable[[int], None] = lambda events: None,
+        on_redelivered: Callable[[], None] = lambda: None,
     ) -> None:
         self._settings = settings
         self._on_results_message = on_results_message
+        self._on_redelivered = on_redelivered  # a message arrived with x-delivery-count > 0
         self._on_message = on_message
         self._on_lost = on_lost
         self._session: Session | None = None
@@ -94,7 +89,7 @@ class BrokerLink:
     @property
     def consuming(self) -> bool:
         session = self._session
-        return session is not None and session.alive and bool(session.tags)
+        return session is not None and session.alive and bool(session.consumers.active)
 
     async def publisher(self, timeout: float) -> ResultPublisher:
         """The live session's publisher, waiting up to ``timeout`` for a reconnect."""
@@ -137,26 +132,40 @@ class BrokerLink:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """The first session; raises when the broker cannot be reached at all."""
-        self._session = await self._connect()
+    async def open(self, stop: asyncio.Event | None = None) -> bool:
+        """The first session. A broker that is down is waited for, up to ``MTQ_BROKER_WAIT_S``
+        (``mtq/client/broker_wait.py``), then BrokerUnreachable; ``False`` when ``stop`` is
+        set meanwhile. A topology the broker refuses is a ConfigError at once."""
+        settings = self._settings
+        try:
+            session = await wait_for_broker(
+                self._connect, amqp_url=settings.amqp_url, wait_s=settings.broker_wait_s,
+                max_delay_s=settings.reconnect_max_delay_s, stop=stop,
+                fatal=(ChannelPreconditionFailed,),
+            )
+        except ChannelPreconditionFailed as exc:
+            raise ConfigError(
+                f"the broker refused this worker's queue declarations (MTQ_DELIVERY_LIMIT, "
+                f"MTQ_QUORUM_INITIAL_GROUP_SIZE differ from the live queues?): {exc}"
+            ) from exc
+        self._session = session
+        return session is not None
 
     async def run(self) -> None:
         """Keep a session open until :meth:`close`: wait for a loss, report it, reconnect."""
-        delay = FIRST_RETRY_S
+        backoff = Backoff(self._settings.reconnect_max_delay_s)
         while not self._closed:
             session = self._session
             if session is None:
                 try:
                     self._session = await self._connect()
                 except Exception as exc:  # any failure means "try again later"
-                    wait = random.uniform(delay / 2, delay)
+                    wait = backoff.next()
                     log.warning("broker unreachable (%s); retrying in %.1fs",
                                 error_text(exc), wait)
                     await asyncio.sleep(wait)
-                    delay = min(delay * 2, self._settings.reconnect_max_delay_s)
                     continue
-                delay = FIRST_RETRY_S
+                backoff.reset()
                 log.info("reconnected to the broker (session %d)", self.sessions)
                 continue
             await session.lost.wait()
@@ -179,16 +188,35 @@ class BrokerLink:
                 await asyncio.wait_for(session.connection.close(), CLOSE_TIMEOUT_S)
 
     async def resize(self, lane: Lane, prefetch: int) -> None:
-        """Give ``lane`` a new prefetch (re-subscribes its consumers); survives reconnects."""
+        """Give ``lane`` a new prefetch: new consumers, the old ones retire without returning a
+        delivery (``worker/broker/consumers.py``); survives reconnects."""
         async with self._consume_lock:
             if self.prefetch[lane] == prefetch:
                 return
             self.prefetch[lane] = prefetch
-            session = self._session
-            if session is None or not session.alive or not self._want_consuming:
-                return
-            await self._cancel(session, lane)
-            await self._consume(session)
+            await self._apply_window(lane)
+
+    async def _apply_window(self, lane: Lane) -> None:
+        session = self._session
+        if session is None or not session.alive or not self._want_consuming:
+            return
+        consumers = session.consumers
+        prefetch = self.prefetch[lane]
+        changed = await consumers.replace(consumers.keys(lane), prefetch)
+        if changed:
+            log.info("consuming %s with prefetch %d (the previous consumer retires once full)",
+                     consumers.names(changed), prefetch)
+
+    def _retired(self, key: LaneQueue) -> None:
+        """A retiring consumer is gone: a window that waited for it is applied now."""
+        task = asyncio.ensure_future(self._reapply(key[1]))
+        self._renewals.add(task)
+        task.add_done_callback(self._renewals.discard)
+
+    async def _reapply(self, lane: Lane) -> None:
+        async with self._consume_lock:
+            with contextlib.suppress(Exception):  # a lost session: the next one has the window
+                await self._apply_window(lane)
 
     async def set_consuming(self, wanted: bool) -> None:
         """Start or stop the consumers; remembered across reconnects. Idempotent."""
@@ -200,7 +228,7 @@ class BrokerLink:
             if wanted:
                 await self._consume(session)
             else:
-                await self._cancel(session)
+                await session.consumers.cancel_all()
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -218,34 +246,11 @@ class BrokerLink:
 
         connection.close_callbacks.add(mark_lost)
         try:
-            publish_channel = await open_publish_channel(connection, mark_lost)
-            await declare_results_topology(
-                publish_channel, settings.webhook_retry_schedule_s, settings.delivery_limit,
-                group_size=settings.quorum_initial_group_size,
+            session = await open_session(
+                connection, settings, lost, mark_lost, on_nack=self._on_publish_nack,
+                on_confirmed=self._on_results_message, callback=self._handler,
+                on_retired=self._retired,
             )
-            await declare_job_topology(publish_channel, settings.routes, settings.delivery_limit,
-                                       group_size=settings.quorum_initial_group_size)
-            publisher = ResultPublisher(publish_channel, on_nack=self._on_publish_nack,
-                                        per_message=settings.results_per_message,
-                                        on_confirmed=self._on_results_message)
-            await publisher.open()
-            consume_channel = await connection.channel()
-            consume_channel.close_callbacks.add(mark_lost)
-            underlay = await consume_channel.get_underlay_channel()
-
-            async def cancelled_by_broker(frame: object) -> None:
-                # The queue was deleted or moved: a new session re-declares and re-consumes.
-                log.warning("the broker cancelled a consumer (%s); reconnecting", frame)
-                mark_lost()
-
-            underlay.on_consumer_cancel_callbacks.add(cancelled_by_broker)
-            queues: dict[LaneQueue, AbstractQueue] = {}
-            for route in settings.routes:
-                queues[(route, Lane.BULK)] = await consume_channel.get_queue(job_queue(route))
-                queues[(route, Lane.INTERACTIVE)] = await consume_channel.get_queue(
-                    interactive_queue(route)
-                )
-            session = Session(connection, consume_channel, publisher, queues, lost, mark_lost)
             async with self._consume_lock:
                 if self._want_consuming:
                     await self._consume(session)
@@ -258,38 +263,24 @@ class BrokerLink:
         return session
 
     async def _consume(self, session: Session) -> None:
+        consumers = session.consumers
         for lane in Lane:
-            missing = [key for key in session.queues if key[1] is lane and key not in session.tags]
-            if not missing:
-                continue
-            # Per-consumer prefetch (quorum queues refuse global QoS): it applies to the
-            # consumers created after it, so each lane sets its own just before subscribing.
-            await session.consume_channel.set_qos(prefetch_count=self.prefetch[lane])
-            # Through aiormq, not aio-pika's Queue.consume: see broker/message.py, JobMessage.
-            channel = await session.consume_channel.get_underlay_channel()
-            for key in missing:
-                ok = await channel.basic_consume(session.queues[key].name, self._handler(*key))
-                session.tags[key] = str(ok.consumer_tag)
-            log.info("consuming %s with prefetch %d",
-                     ", ".join(session.queues[key].name for key in missing), self.prefetch[lane])
-
-    async def _cancel(self, session: Session, lane: Lane | None = None) -> None:
-        for key, tag in list(session.tags.items()):
-            if lane is not None and key[1] is not lane:
-                continue
-            with contextlib.suppress(Exception):
-                channel = await session.consume_channel.get_underlay_channel()
-                await channel.basic_cancel(tag)
-            session.tags.pop(key, None)
-        # Deliveries that reached the client before the cancel-ok are already scheduled as
-        # tasks; two loop turns let them register with the worker before anyone counts them.
-        for _ in range(3):
-            await asyncio.sleep(0)
+            missing = [key for key in consumers.keys(lane) if key not in consumers.active]
+            if missing:
+                await consumers.subscribe(missing, self.prefetch[lane])
+                log.info("consuming %s with prefetch %d", consumers.names(missing),
+                         self.prefetch[lane])
 
     def _handler(
-        self, route: str, lane: Lane
+        self, key: LaneQueue, consumer: Subscription
     ) -> Callable[[aiormq.abc.DeliveredMessage], Coroutine[Any, Any, None]]:
+        route, lane = key
+
         async def on_message(delivered: aiormq.abc.DeliveredMessage) -> None:
-            await self._on_message(JobMessage(delivered), route, lane)
+            consumer.received()  # first: the consumer's count decides when it may be cancelled
+            message = JobMessage(delivered, consumer)
+            if delivery_count(message.headers):
+                self._on_redelivered()
+            await self._on_message(message, route, lane)
 
         return on_message

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiormq.abc
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
@@ -28,6 +29,13 @@ _SETTLE_FAILURES: tuple[type[BaseException], ...] = (
 )
 
 
+class Settling(Protocol):
+    """The consumer a message came from (``worker/broker/consumers.py``, Subscription)."""
+
+    async def settling(self, *, hold: bool) -> None:
+        """Return once a settle may be sent (a consumer being cancelled: after the cancel)."""
+
+
 class JobMessage:
     """What the worker reads of a delivered job message, straight from aiormq's delivery.
 
@@ -37,11 +45,13 @@ class JobMessage:
     one-segment job (docs/performance.md).
     """
 
-    __slots__ = ("body", "channel", "delivery_tag", "headers", "message_id", "redelivered",
-                 "timestamp")
+    __slots__ = ("body", "channel", "consumer", "delivery_tag", "headers", "message_id",
+                 "redelivered", "timestamp")
 
-    def __init__(self, delivered: aiormq.abc.DeliveredMessage) -> None:
+    def __init__(self, delivered: aiormq.abc.DeliveredMessage,
+                 consumer: Settling | None = None) -> None:
         properties = delivered.header.properties
+        self.consumer = consumer
         self.body: bytes = delivered.body
         self.channel: aiormq.abc.AbstractChannel = delivered.channel
         self.delivery_tag: int | None = delivered.delivery_tag
@@ -50,6 +60,12 @@ class JobMessage:
         self.message_id: str | None = properties.message_id
         stamp = properties.timestamp
         self.timestamp: datetime | None = stamp if isinstance(stamp, datetime) else None
+
+
+def delivery_count(headers: Mapping[str, Any] | None) -> int:
+    """Quorum queues' ``x-delivery-count``: how often the message was returned before."""
+    value = (headers or {}).get("x-delivery-count", 0)
+    return value if isinstance(value, int) else 0
 
 
 class Delivery:
@@ -74,8 +90,7 @@ class Delivery:
     @property
     def delivery_count(self) -> int:
         """How often the broker delivered this before (quorum queues' ``x-delivery-count``)."""
-        value = (self.message.headers or {}).get("x-delivery-count", 0)
-        return value if isinstance(value, int) else 0
+        return delivery_count(self.message.headers)
 
     @property
     def arrival(self) -> int:
@@ -95,7 +110,10 @@ class Delivery:
             return False
         self.settled = True
         channel, tag = self.message.channel, self.message.delivery_tag or 0
+        consumer = self.message.consumer
         try:
+            if consumer is not None:  # nothing awaited between this and the frame going out
+                await consumer.settling(hold=how == "ack")
             if how == "ack":
                 # Without waiting for the socket to drain: aio-pika's ack waits, and that round
                 # trip through the writer task was the dearest part of an ack. An ack is never

@@ -1,9 +1,10 @@
 """One broker session of the worker: its connection, channels, consumers and publisher.
 
-``worker/broker/link.py`` opens sessions and replaces them after a loss; this module holds what a
-session is, and the one repair done inside a live session: a new publish channel when the
-broker nacked a result (RabbitMQ keeps nacking a channel whose first publish to a quorum
-queue came while the queue elected a new leader; a new channel is accepted at once).
+``worker/broker/link.py`` connects and replaces sessions after a loss; this module holds what a
+session is, how one is opened on a new connection (topology declared, channels, queues), and
+the one repair done inside a live session: a new publish channel when the broker nacked a
+result (RabbitMQ keeps nacking a channel whose first publish to a quorum queue came while the
+queue elected a new leader; a new channel is accepted at once).
 """
 
 from __future__ import annotations
@@ -12,17 +13,24 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 
 from mtq.core.errors import error_text
+from mtq.core.settings import Settings
+from mtq.core.topology import (
+    declare_job_topology,
+    declare_results_topology,
+    interactive_queue,
+    job_queue,
+)
 from worker.batching.fairness import Lane
+from worker.broker.consumers import Callback, Consumers, LaneQueue, Subscription
 from worker.broker.publisher import ResultPublisher
 
 log = logging.getLogger(__name__)
 
-LaneQueue = tuple[str, Lane]  # (route, lane)
 CLOSE_TIMEOUT_S = 5.0
 
 
@@ -38,7 +46,7 @@ class Session:
     queues: dict[LaneQueue, AbstractQueue]
     lost: asyncio.Event
     mark_lost: Callable[..., None]
-    tags: dict[LaneQueue, str] = field(default_factory=dict)
+    consumers: Consumers
     renewing: bool = False
 
     @property
@@ -72,3 +80,46 @@ async def renew_publisher(session: Session) -> None:
         session.mark_lost()
     finally:
         session.renewing = False
+
+
+async def open_session(
+    connection: AbstractConnection, settings: Settings, lost: asyncio.Event,
+    mark_lost: Callable[..., None], *, on_nack: Callable[[], None],
+    on_confirmed: Callable[[int], None],
+    callback: Callable[[LaneQueue, Subscription], Callback],
+    on_retired: Callable[[LaneQueue], None],
+) -> Session:
+    """Declare the topology and open the channels of a session on ``connection``; whatever
+    closes (connection, either channel, a consumer cancelled by the broker) calls
+    ``mark_lost``. No consumer yet: the link subscribes them."""
+    publish_channel = await open_publish_channel(connection, mark_lost)
+    await declare_results_topology(
+        publish_channel, settings.webhook_retry_schedule_s, settings.delivery_limit,
+        group_size=settings.quorum_initial_group_size,
+    )
+    await declare_job_topology(publish_channel, settings.routes, settings.delivery_limit,
+                               group_size=settings.quorum_initial_group_size)
+    publisher = ResultPublisher(publish_channel, on_nack=on_nack,
+                                per_message=settings.results_per_message,
+                                on_confirmed=on_confirmed)
+    await publisher.open()
+    consume_channel = await connection.channel()
+    consume_channel.close_callbacks.add(mark_lost)
+    underlay = await consume_channel.get_underlay_channel()
+
+    async def cancelled_by_broker(frame: object) -> None:
+        # The queue was deleted or moved: a new session re-declares and re-consumes.
+        log.warning("the broker cancelled a consumer (%s); reconnecting", frame)
+        mark_lost()
+
+    underlay.on_consumer_cancel_callbacks.add(cancelled_by_broker)
+    queues: dict[LaneQueue, AbstractQueue] = {}
+    for route in settings.routes:
+        queues[(route, Lane.BULK)] = await consume_channel.get_queue(job_queue(route))
+        queues[(route, Lane.INTERACTIVE)] = await consume_channel.get_queue(
+            interactive_queue(route)
+        )
+    # Through aiormq, not aio-pika's Queue.consume: see broker/message.py, JobMessage.
+    consumers = Consumers(underlay, {key: queue.name for key, queue in queues.items()},
+                          callback, on_retired)
+    return Session(connection, consume_channel, publisher, queues, lost, mark_lost, consumers)

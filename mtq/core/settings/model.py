@@ -175,6 +175,9 @@ class Settings(BaseSettings):
         "shared", description="one cache for all tenants, or entries per tenant")
     dedup: bool = Field(True, description="identical segments waiting or running at the same "
                         "time (same lane and tenant) are computed once")
+    broker_wait_s: Annotated[float, Accepts("0 (exit at the first failure) or more seconds")] = (
+        Field(300.0, ge=0, description="how long a worker or dispatcher that starts while the "
+              "broker is down keeps trying (not ready meanwhile) before it exits with one line"))
     # Stored glossaries (docs/terminology.md).
     database_url: Annotated[str, Accepts("a postgresql:// URL, or empty for none")] = Field(
         "", pattern=r"^(|postgres(ql)?://.*)$", description="PostgreSQL holding the stored "
