@@ -61,7 +61,10 @@ def serve(
     from worker.engines.model_set import ModelSet
 
     # Every model of MTQ_MODELS (or MTQ_MODEL), loaded now; the worker consumes their routes.
-    engine = ModelSet.load(settings, load_engine)
+    # models:/NAME@ALIAS and models:/NAME/VERSION come from the MLflow registry (registry/).
+    from worker.registry.loader import RegistryLoader
+
+    engine = ModelSet.load(settings, RegistryLoader(load_engine, cache=settings.registry_cache))
     for model in engine.engines.values():
         log.info("model %s revision %s", model.info.name, model.info.revision)
     if args.auto_budget:
