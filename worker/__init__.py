@@ -12,5 +12,7 @@ Folder map (each folder's ``__init__`` maps its modules):
 - ``engines/``: HF and CTranslate2 behind one interface, the model set of a route table,
   attention alignment, the memory budget, CPU threading.
 - ``cache/``: the translation cache and in-flight dedup.
+- ``registry/``: models from the MLflow registry (``models:/NAME@ALIAS``, ``/VERSION``):
+  resolving, the local version store, the loader, and rollover when an alias moves.
 - ``app.py``: the composition root; ``cli.py``: ``mtq worker``; ``metrics.py``; ``tasks.py``.
 """

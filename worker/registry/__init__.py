@@ -11,4 +11,6 @@ Module map:
   CTranslate2 conversion of them), filled once and atomically.
 - ``loader.py``: the engine loader the worker uses: registry URIs through the store, anything
   else straight to ``load_engine``; the engine's ``model`` block gains ``registry``.
+- ``rollover.py``: watch each alias served; load and warm a moved alias's version beside the
+  old one, switch new jobs to it, free the old one when no job in flight holds it.
 """
