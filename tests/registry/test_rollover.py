@@ -106,6 +106,7 @@ def test_alias_moves_while_jobs_stream(
     assert by_version["1"] != by_version["2"]
     published: list[str] = []
     events: dict[str, dict[str, Any]] = {}
+    seen_at: list[float] = []  # when each event was collected (the report below)
 
     def stream(count: int) -> None:
         for _ in range(count):
@@ -119,14 +120,18 @@ def test_alias_moves_while_jobs_stream(
         for _, body in drain_results(amqp_url):
             event = json.loads(body)
             events[event["job_id"]] = event
+            seen_at.append(time.monotonic())
 
     def switched(times: float) -> bool:
         return running.metric("mtq_registry_switches_total", reference) >= times
 
     stream(10)
     champion.move_alias("2")
+    moved_at = time.monotonic()
     while not switched(1):  # jobs keep coming while version 2 loads and warms
         stream(2)
+    switched_at = time.monotonic()
+    first_switch_s = running.metric("mtq_registry_switch_seconds", reference)
     stream(10)
     champion.move_alias(broken_version)
     while running.metric("mtq_registry_load_failures_total", reference) < 1:
@@ -150,6 +155,7 @@ def test_alias_moves_while_jobs_stream(
         # One version only: every segment is that version's translation.
         assert [table[s] for s in _segments(job_id, published)] == event["translations"]
     assert versions["1"] > 0 and versions["2"] > 0, versions
+    _report(running, reference, (moved_at, switched_at, first_switch_s), seen_at, versions)
     assert running.metric("mtq_registry_version", reference) == 1
     wait_for(lambda: len(running.worker.models.engines) == 1,
              "the retired versions to be freed", 30)
@@ -159,3 +165,20 @@ def _segments(job_id: str, published: list[str]) -> list[str]:
     n = published.index(job_id)
     return [SENTENCES[(n + i) % len(SENTENCES)] for i in range(3)]
 
+
+
+def _report(running: RunningWorker, reference: str, times: tuple[float, float, float],
+            seen_at: list[float], versions: dict[str, int]) -> None:
+    """What docs/registry.md quotes (printed with ``pytest -s``; nothing here is asserted)."""
+    moved_at, switched_at, first_switch_s = times
+    rollback_s = running.metric("mtq_registry_switch_seconds", reference)
+    def rate(start: float, end: float) -> float:
+        return sum(start <= t < end for t in seen_at) / max(end - start, 1e-9)
+
+    during = rate(moved_at, switched_at)
+    before = rate(seen_at[0], moved_at) if seen_at and seen_at[0] < moved_at else 0.0
+    print(f"\nrollover: jobs per version {versions}; "
+          f"switch to v2 (fetch+load+warm) {first_switch_s:.2f} s, "
+          f"rollback to v1 (cached) {rollback_s:.2f} s; "
+          f"alias move to switch seen {switched_at - moved_at:.2f} s; "
+          f"results/s before {before:.1f}, during the load {during:.1f}")
