@@ -14,5 +14,7 @@ Folder map (each folder's ``__init__`` maps its modules):
 - ``cache/``: the translation cache and in-flight dedup.
 - ``terms/``: stored glossaries read and cached (TTL, versions), a job's ``glossary_id``
   resolved at intake.
+- ``registry/``: models from the MLflow registry (``models:/NAME@ALIAS``, ``/VERSION``):
+  resolving, the local version store, the loader, and rollover when an alias moves.
 - ``app.py``: the composition root; ``cli.py``: ``mtq worker``; ``metrics.py``; ``tasks.py``.
 """

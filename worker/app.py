@@ -39,6 +39,8 @@ from worker.lifecycle.drain import stop_when_idle
 from worker.lifecycle.driver import Lifecycle
 from worker.lifecycle.jobs import InFlightJob
 from worker.metrics import WorkerMetrics
+from worker.registry.loader import RegistryLoader
+from worker.registry.rollover import Rollover
 from worker.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ log = logging.getLogger(__name__)
 class Worker:
     def __init__(
         self, settings: Settings, engine: Engine | ModelSet,
-        registry: CollectorRegistry | None = None,
+        registry: CollectorRegistry | None = None, loader: RegistryLoader | None = None,
     ) -> None:
         # Every model of the route table (or the one engine given) behind one Engine; the
         # worker consumes the routes its table serves.
@@ -78,6 +80,9 @@ class Worker:
         self.table = self.lifecycle.table
         self._inference = InferenceThread(self.models, self.queue, self._from_inference_thread,
                                           self.metrics)
+        # Aliases of the registry followed (registry/rollover.py), when loaded through one.
+        self.rollover = Rollover(settings, self.models, loader, self._models_in_use,
+                                 self.registry) if loader is not None else None
         self._stop = asyncio.Event()
         self._abandon = asyncio.Event()
         self._signals = 0
@@ -121,6 +126,8 @@ class Worker:
             self._control.spawn(self.lifecycle.hand_back_stale(self._stop))
             if burst:
                 self._control.spawn(stop_when_idle(self.table, self.link, self._stop))
+            if self.rollover is not None:
+                self._control.spawn(self.rollover.run(self._stop))
             await self._stop.wait()
             await self.lifecycle.drain(self.settings.drain_timeout_s, self._abandon)
             return 0
@@ -157,6 +164,10 @@ class Worker:
         )
 
     # -- wiring ------------------------------------------------------------------------------
+
+    def _models_in_use(self) -> set[str]:
+        """The engine keys the jobs in flight were admitted on (one version each)."""
+        return {getattr(entry.job.options, "model", "") for entry in self.jobs.values()}
 
     async def _on_message(self, message: JobMessage, route: str, lane: Lane) -> None:
         await self.lifecycle.receive(message, route, lane)

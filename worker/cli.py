@@ -61,7 +61,11 @@ def serve(
     from worker.engines.model_set import ModelSet
 
     # Every model of MTQ_MODELS (or MTQ_MODEL), loaded now; the worker consumes their routes.
-    engine = ModelSet.load(settings, load_engine)
+    # models:/NAME@ALIAS and models:/NAME/VERSION come from the MLflow registry (registry/).
+    from worker.registry.loader import RegistryLoader
+
+    loader = RegistryLoader(load_engine, cache=settings.registry_cache)
+    engine = ModelSet.load(settings, loader)
     for model in engine.engines.values():
         log.info("model %s revision %s", model.info.name, model.info.revision)
     if args.auto_budget:
@@ -69,4 +73,4 @@ def serve(
         settings = settings.replace(
             batch_tokens=engine.suggest_token_budget(settings.batch_tokens, options)
         )
-    return asyncio.run(Worker(settings, engine).run(burst=args.burst))
+    return asyncio.run(Worker(settings, engine, loader=loader).run(burst=args.burst))

@@ -45,15 +45,33 @@ def webhook_id(job_id: str, event_type: str) -> str:
 
 
 @dataclass(frozen=True)
+class RegistryRef:
+    """Which registered model version served a job (``models:/NAME@ALIAS`` or ``/VERSION``)."""
+
+    name: str
+    version: str
+    alias: str | None = None  # the alias the worker was told to follow; None for a version
+    run_id: str | None = None  # the MLflow run that produced the version, when known
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "alias": self.alias,
+                "run_id": self.run_id}
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     name: str
     revision: str
     engine: str = "hf"
     compute_type: str = "float32"
+    registry: RegistryRef | None = None  # set when the model came from the registry
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "revision": self.revision, "engine": self.engine,
-                "compute_type": self.compute_type}
+        body: dict[str, Any] = {"name": self.name, "revision": self.revision,
+                                "engine": self.engine, "compute_type": self.compute_type}
+        if self.registry is not None:  # additive to v1
+            body["registry"] = self.registry.to_json()
+        return body
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,9 @@ class ModelSet:
             raise ConfigError("no model to serve")
         self._engines = dict(engines)
         self._table = table
+        # A reference (as configured) to the key of the engine serving it now: the same key
+        # until a rollover (registry/rollover.py) switches it to a new version's engine.
+        self._current = {reference: reference for reference in self._engines}
         self._default = next(iter(self._engines))
         self._metrics: _ModelMetrics | None = None
         # The Engine interface's attributes: the first model's identity, and the source
@@ -115,12 +118,43 @@ class ModelSet:
     def engines(self) -> dict[str, Engine]:
         return dict(self._engines)
 
+    @property
+    def table(self) -> RouteTable:
+        return self._table
+
+    def current(self, reference: str) -> tuple[str, Engine]:
+        """The key and engine serving ``reference`` (a model of the route table) now."""
+        key = self._current.get(reference, reference)
+        return key, self._engines[key]
+
+    def switch(self, reference: str, key: str, engine: Engine) -> str:
+        """Jobs admitted from now on run on ``engine``; returns the key it replaces.
+
+        Jobs admitted before keep the old key in their decode options, so each job runs on
+        one version only; the old engine stays until :meth:`free` (nothing holds it).
+        """
+        old = self._current.get(reference, reference)
+        self._engines[key] = engine
+        self._current[reference] = key
+        return old
+
+    def serves(self, key: str) -> bool:
+        """Whether ``key`` is the engine some reference serves new jobs with."""
+        return key in self._current.values()
+
+    def free(self, key: str) -> None:
+        """Drop an engine no reference serves any more, and its memory."""
+        if self.serves(key):
+            raise ValueError(f"{key} still serves")
+        engine = self._engines.pop(key)
+        engine.release_memory()
+
     def serve(self, job: Job) -> Served | None:
         """The model and language tokens for ``job``; None when its pair cannot be served."""
-        model = self._table.model_for(job.route)
-        if model is None:
+        reference = self._table.model_for(job.route)
+        if reference is None:
             return None
-        engine = self._engines[model]
+        model, engine = self.current(reference)
         pair = _languages(engine).pair(job.source_lang, job.target_lang)
         if pair is None:
             return None
@@ -131,17 +165,18 @@ class ModelSet:
     def unsupported(self, job: Job) -> str:
         """The ``unsupported_language_pair`` message for a job :meth:`serve` refused."""
         model = self._table.model_for(job.route)
-        name = self._engines[model].info.name if model else "no model"
+        name = self.current(model)[1].info.name if model else "no model"
         return (f"{job.route} cannot be served by {name}: it has no language code for "
                 f"{job.source_lang!r} or {job.target_lang!r}")
 
     def engine_for(self, options: DecodeOptions) -> Engine:
-        return self._engines[getattr(options, "model", "") or self._default]
+        key = getattr(options, "model", "")
+        return self._engines[key] if key else self.current(self._default)[1]
 
     # -- the Engine interface, for the inference thread and the worker's start -------------
 
     def encode(self, texts: Sequence[str], pair: LanguagePair = BILINGUAL) -> list[list[int]]:
-        return self._engines[self._default].encode(texts, pair)
+        return self.current(self._default)[1].encode(texts, pair)
 
     def generate(
         self, sources: Sequence[Sequence[int]], options: DecodeOptions, *,
@@ -158,7 +193,7 @@ class ModelSet:
         return outputs
 
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]:
-        return self._engines[self._default].decode(outputs)
+        return self.current(self._default)[1].decode(outputs)
 
     def warmup(self, options: DecodeOptions) -> None:
         for engine in self._engines.values():

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     model: str = Field("", description="HF model id or local directory (the worker needs it "
                        "or MTQ_MODELS)")
     model_revision: str = Field("", description="overrides the revision reported in results")
+    registry_cache: str = Field("", description="folder where models:/ versions from the "
+                                "MLflow registry are downloaded and converted, one folder per "
+                                "name and version (empty: ~/.cache/mtq/registry)")
+    registry_poll_s: Annotated[float, Accepts("0 (never) or more seconds")] = Field(
+        30.0, ge=0, description="how often the worker checks where each models:/NAME@ALIAS "
+        "it serves points (0: never; the version found at start keeps serving)")
     routes: Annotated[Words, checked_by(check_routes)] = Field(
         ("en-de",), description="language pairs this worker serves ('en-de', 'en-pt_BR')")
     models: Annotated[Words, checked_by(parse_models)] = Field(
