@@ -244,6 +244,7 @@ class FakeMessage:
     timestamp: Any = None
     fail_with: BaseException | None = None
     acked: bool = False
+    consumer: Any = None  # no retiring consumer to wait for (worker/broker/consumers.py)
 
     @property
     def headers(self) -> dict[str, Any]:

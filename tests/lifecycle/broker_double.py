@@ -62,7 +62,7 @@ class InMemoryBroker:
         headers = {"x-delivery-count": delivery_count} if delivery_count else {}
         return SimpleNamespace(body=body, channel=self.channel, delivery_tag=self._tags,
                                redelivered=delivery_count > 0, headers=headers,
-                               message_id=None, timestamp=None)
+                               message_id=None, timestamp=None, consumer=None)
 
     # -- Link --------------------------------------------------------------------------------
 
