@@ -72,7 +72,8 @@ class Worker:
         self.metrics.intake_window.set(settings.prefetch)
         self.link = BrokerLink(settings, self._on_message, self._on_link_lost,
                                on_results_message=self.metrics.result_events_per_message.observe,
-                               on_redelivered=self.metrics.jobs_redelivered_total.inc)
+                               on_redelivered=self.metrics.jobs_redelivered_total.inc,
+                               on_control=self._on_control)
         self.lifecycle = Lifecycle(
             settings, self.models, self.queue, self.link, metrics=self.metrics,
             pool=self._pool, reuse=self.reuse, window=self.window, control=self._control.spawn,
@@ -124,6 +125,7 @@ class Worker:
                 return 0
             self._control.spawn(self.link.run())
             self._control.spawn(self.lifecycle.hand_back_stale(self._stop))
+            self._control.spawn(self.lifecycle.progress.run(self._stop))
             if burst:
                 self._control.spawn(stop_when_idle(self.table, self.link, self._stop))
             if self.rollover is not None:
@@ -137,6 +139,7 @@ class Worker:
             self._control.cancel_all()
             self._pool.shutdown(wait=False, cancel_futures=True)
             await self.reuse.aclose()
+            await self.lifecycle.cancels.aclose()
             if self.lifecycle.glossaries.cache is not None:
                 await self.lifecycle.glossaries.cache.aclose()
             if server is not None:
@@ -171,6 +174,9 @@ class Worker:
 
     async def _on_message(self, message: JobMessage, route: str, lane: Lane) -> None:
         await self.lifecycle.receive(message, route, lane)
+
+    async def _on_control(self, body: bytes, pending: bool) -> None:
+        await self.lifecycle.on_control(body, pending=pending)
 
     def _on_link_lost(self) -> None:
         self.lifecycle.on_link_lost()

@@ -86,6 +86,29 @@ class WorkerMetrics:
             "mtq_dead_lettered_total", "Messages moved to a dead-letter queue by the worker",
             registry=registry,
         )
+        # Cancel and progress (worker/lifecycle/control/).
+        self.jobs_cancelled_total = Counter(
+            "mtq_jobs_cancelled_total", "Jobs answered with job.cancelled, by stage: waiting "
+            "(nothing computed: at intake or before a batch) or running", ["stage"],
+            registry=registry,
+        )
+        self.segments_dropped_total = Counter(
+            "mtq_segments_dropped_total", "Segments of cancelled jobs never computed",
+            registry=registry,
+        )
+        self.control_messages_total = Counter(
+            "mtq_control_messages_total", "Control messages received, by outcome: applied "
+            "(a held job was cancelled), remembered (no held job matched), invalid (dropped)",
+            ["outcome"], registry=registry,
+        )
+        self.cancel_store_errors_total = Counter(
+            "mtq_cancel_store_errors_total", "Failed or slow calls to the shared cancel store",
+            registry=registry,
+        )
+        self.progress_events_total = Counter(
+            "mtq_progress_events_total", "job.progress events confirmed into mtq.results",
+            registry=registry,
+        )
         self.cache = CacheMetrics(registry)  # hits, misses, errors, segments saved by dedup
 
     def observe_batch(

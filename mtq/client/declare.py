@@ -10,7 +10,11 @@ from mtq.client.broker import unreachable
 from mtq.client.connect import connect
 from mtq.core.broker_urls import parse_urls
 from mtq.core.settings import Settings
-from mtq.core.topology import declare_job_topology, declare_results_topology
+from mtq.core.topology import (
+    declare_control_topology,
+    declare_job_topology,
+    declare_results_topology,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,7 @@ async def declare_all(settings: Settings) -> None:
             channel, settings.webhook_retry_schedule_s, settings.delivery_limit,
             group_size=group_size,
         )
+        await declare_control_topology(channel, group_size=group_size)
     nodes = len(parse_urls(settings.amqp_url))
     if 1 < nodes < group_size:
         # RabbitMQ places a new quorum queue on at most as many nodes as the cluster has, and

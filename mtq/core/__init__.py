@@ -1,7 +1,8 @@
 """The core every process shares; it imports nothing else of the project.
 
 - ``contract``: job messages in (``parse_job``); ``events``: result events out;
-  ``result_batch``: several events in one message; ``headers``: every ``x-mtq-*`` name.
+  ``result_batch``: several events in one message; ``headers``: every ``x-mtq-*`` name;
+  ``control``: the control message that cancels a job.
 - ``settings/``: every ``MTQ_*`` setting, typed, documented and validated in one place.
 - ``topology``: RabbitMQ names and their declaration; ``broker_urls``: the nodes of a cluster.
 - ``languages`` (+ ``language_table``): the language-tag rule and model codes;

@@ -26,10 +26,8 @@ from mtq.core.terms.options import TermModel, TermOptions, terms_of, terms_probl
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Who a job is for (fair shares between tenants, worker/batching/fairness.py); echoed in events.
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-# Characters a translation segment may not contain: C0/C1 controls except tab, LF and CR.
-# Unicode's control characters (category Cc: U+0000-U+001F, U+007F-U+009F) except tab, line
-# feed and carriage return. One regular expression, not a per-character lookup: it runs over
-# every character of every segment.
+# Unicode's control characters (Cc: U+0000-U+001F, U+007F-U+009F) but tab, LF and CR: one
+# regular expression, not a per-character lookup, as it runs over every character of every job.
 FORBIDDEN_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
@@ -81,6 +79,7 @@ class Job:
     tenant: str | None = None
     markup: MarkupOptions = field(default_factory=MarkupOptions)  # options.markup, .placeholders
     terms: TermOptions = field(default_factory=TermOptions)  # options.glossary, … (core/terms)
+    progress: bool = False  # options.progress: job.progress events are delivered as webhooks
 
     @property
     def route(self) -> str:
@@ -128,6 +127,7 @@ class _OptionsModel(BaseModel):
     do_not_translate: list[str] | None = None
     terms_case_sensitive: bool | None = None
     terms_method: str | None = None
+    progress: bool | None = None  # job.progress webhooks wanted (additive to v1)
 
 
 class _JobModel(BaseModel):
@@ -224,8 +224,7 @@ def parse_job(body: bytes, limits: JobLimits, *, routes: tuple[str, ...] | None 
     max_new = model.options.max_new_tokens or limits.default_max_new_tokens
     return Job(
         job_id=model.job_id,
-        source_lang=model.source_lang,
-        target_lang=model.target_lang,
+        source_lang=model.source_lang, target_lang=model.target_lang,
         segments=tuple(model.segments),
         callback_url=model.callback_url,
         options=DecodeOptions(beam_size=beam, max_new_tokens=max_new),
@@ -233,6 +232,7 @@ def parse_job(body: bytes, limits: JobLimits, *, routes: tuple[str, ...] | None 
         markup=markup_options(model.options.markup, model.options.placeholders),
         tenant=model.tenant,
         terms=terms_of(model.options),
+        progress=bool(model.options.progress),
     )
 
 

@@ -1,4 +1,5 @@
-"""Public contract v1, the way out: the ``job.completed`` / ``job.failed`` events.
+"""Public contract v1, the way out: ``job.completed`` / ``job.failed`` (and, additive,
+``job.cancelled`` and the non-final ``job.progress``).
 
 The one owner of the result message: the typed events, the exact bytes that are signed and
 POSTed, the headers the worker sets on ``mtq.results`` and the stable ``webhook-id``. The
@@ -18,6 +19,8 @@ from typing import Any
 from mtq.core.contract import ErrorCode, Job
 from mtq.core.headers import (
     CALLBACK_HEADER,
+    DELIVER_HEADER,
+    DONE_HEADER,
     EVENT_TYPE_HEADER,
     JOB_ID_HEADER,
     TENANT_HEADER,
@@ -28,19 +31,22 @@ from mtq.core.terms import SegmentTerms
 
 EVENT_COMPLETED = "job.completed"
 EVENT_FAILED = "job.failed"
-EVENT_TYPES = frozenset({EVENT_COMPLETED, EVENT_FAILED})
+EVENT_CANCELLED = "job.cancelled"
+EVENT_PROGRESS = "job.progress"
+EVENT_TYPES = frozenset({EVENT_COMPLETED, EVENT_FAILED, EVENT_CANCELLED, EVENT_PROGRESS})
 
 # Routing facts the worker sets on a result message, so the dispatcher never parses the body.
 
 
-def webhook_id(job_id: str, event_type: str) -> str:
+def webhook_id(job_id: str, event_type: str, done: int | None = None) -> str:
     """The ``webhook-id`` of one event: ``msg_`` + 32 lowercase base32 chars of a SHA-256.
 
-    Derived from the job id and event type only, so every retry, redrive and recomputation of
-    the same result carries the same id and receivers can dedupe on it. The NUL separator keeps
-    ``("a.b", "c")`` and ``("a", "b.c")`` apart.
+    Derived from the job id and event type only (and a ``job.progress`` event's ``done``), so
+    every retry, redrive and recomputation of the same result carries the same id and receivers
+    can dedupe on it. The NUL separator keeps ``("a.b", "c")`` and ``("a", "b.c")`` apart.
     """
-    digest = hashlib.sha256(f"{job_id}\0{event_type}".encode()).digest()
+    key = f"{job_id}\0{event_type}" + (f"\0{done}" if done is not None else "")
+    digest = hashlib.sha256(key.encode()).digest()
     return "msg_" + base64.b32encode(digest[:20]).decode("ascii").lower()
 
 
@@ -183,7 +189,67 @@ class FailedEvent:
         }
 
 
-ResultEvent = CompletedEvent | FailedEvent
+@dataclass(frozen=True)
+class CancelledEvent:
+    """Cancelled first: ``translations[i]`` is ``None`` where segment ``i`` was dropped."""
+
+    job: Job
+    translations: tuple[str | None, ...]
+    model: ModelInfo
+    stats: JobStats
+    warnings: tuple[SegmentWarning, ...] = ()  # of the finished segments (markup, terms)
+    type = EVENT_CANCELLED
+
+    @property
+    def job_id(self) -> str:
+        return self.job.job_id
+
+    @property
+    def tenant(self) -> str | None:
+        return self.job.tenant
+
+    @property
+    def done(self) -> int:
+        return sum(t is not None for t in self.translations)
+
+    def to_json(self) -> dict[str, Any]:
+        job = self.job
+        body: dict[str, Any] = {
+            "type": EVENT_CANCELLED, "job_id": job.job_id, "source_lang": job.source_lang,
+            "target_lang": job.target_lang, "translations": list(self.translations),
+            "done": self.done, "total": len(job.segments), "model": self.model.to_json(),
+            "metadata": job.metadata, "stats": self.stats.to_json(),
+            **({"tenant": job.tenant} if job.tenant is not None else {}),
+        }
+        if job.markup.active or job.terms.requested:
+            body["warnings"] = [w.to_json() for w in self.warnings]
+        return body
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Not final: ``done`` of the job's segments have a translation (throttled by the worker)."""
+
+    job: Job
+    done: int
+    type = EVENT_PROGRESS
+
+    @property
+    def job_id(self) -> str:
+        return self.job.job_id
+
+    @property
+    def tenant(self) -> str | None:
+        return self.job.tenant
+
+    def to_json(self) -> dict[str, Any]:
+        job = self.job
+        return {"type": EVENT_PROGRESS, "job_id": job.job_id, "done": self.done,
+                "total": len(job.segments), "metadata": job.metadata,
+                **({"tenant": job.tenant} if job.tenant is not None else {})}
+
+
+ResultEvent = CompletedEvent | FailedEvent | CancelledEvent | ProgressEvent
 
 
 @dataclass(frozen=True)
@@ -201,22 +267,28 @@ def encode_json(value: dict[str, Any]) -> bytes:
 
 
 def result_headers(
-    job_id: str, event_type: str, callback_url: str, tenant: str | None = None
+    job_id: str, event_type: str, callback_url: str, tenant: str | None = None,
+    done: int | None = None,
 ) -> dict[str, str]:
     """Headers the worker sets on a result message (the message_id must be the webhook id)."""
     headers = {
         CALLBACK_HEADER: callback_url,
         JOB_ID_HEADER: job_id,
         EVENT_TYPE_HEADER: event_type,
-        WEBHOOK_ID_HEADER: webhook_id(job_id, event_type),
+        WEBHOOK_ID_HEADER: webhook_id(job_id, event_type, done),
     }
     if tenant:
         headers[TENANT_HEADER] = tenant
+    if done is not None:
+        headers[DONE_HEADER] = str(done)
     return headers
 
 
 def encode_result(event: ResultEvent, callback_url: str) -> OutgoingResult:
     """The message the worker publishes on ``mtq.results`` for ``event``."""
-    headers = result_headers(event.job_id, event.type, callback_url, event.tenant)
+    done = event.done if isinstance(event, ProgressEvent) else None
+    headers = result_headers(event.job_id, event.type, callback_url, event.tenant, done)
+    if isinstance(event, ProgressEvent) and not event.job.progress:  # for the gateway only
+        headers[DELIVER_HEADER] = "false"
     return OutgoingResult(body=encode_json(event.to_json()), headers=headers,
                           webhook_id=headers[WEBHOOK_ID_HEADER])

@@ -20,6 +20,12 @@ RESULTS_EXCHANGE = "mtq.results"
 RESULTS_QUEUE = "mtq.results"
 RESULTS_ROUTING_KEY = "mtq.results"
 PARKED_QUEUE = "mtq.results.parked"
+# Control messages (mtq/core/control.py): every worker binds a queue of its own to the fanout;
+# the durable queue keeps them for workers that start later, a day at most, newest 100,000.
+CONTROL_EXCHANGE = "mtq.control"
+CONTROL_QUEUE = "mtq.control.pending"
+CONTROL_QUEUE_TTL_S = 86400
+CONTROL_QUEUE_MAX = 100_000
 # Header the worker and dispatcher set when they move a message aside themselves.
 
 
@@ -151,3 +157,17 @@ async def declare_results_topology(
             ),
         )
     return results
+
+
+async def declare_control_topology(channel: AbstractChannel, *, group_size: int = 0
+                                   ) -> tuple[AbstractExchange, AbstractQueue]:
+    """``mtq.control`` (fanout) and ``mtq.control.pending``, the durable queue that keeps
+    control messages for workers that are not running yet (each taken by one worker)."""
+    exchange = await channel.declare_exchange(
+        CONTROL_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
+    )
+    queue = await channel.declare_queue(CONTROL_QUEUE, durable=True, arguments=_quorum_args(
+        group_size, **{"x-message-ttl": CONTROL_QUEUE_TTL_S * 1000,
+                       "x-max-length": CONTROL_QUEUE_MAX, "x-overflow": "drop-head"}))
+    await queue.bind(exchange)
+    return exchange, queue

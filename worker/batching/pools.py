@@ -62,12 +62,13 @@ class SortedSegments:
         del self.keys[start:stop]
         return taken
 
-    def remove_job(self, job_key: Hashable) -> int:
+    def remove_job(self, job_key: Hashable) -> list[Segment]:
         keep = [i for i, s in enumerate(self.segments) if s.job_key != job_key]
-        dropped = len(self.segments) - len(keep)
-        if dropped:
-            self.segments = [self.segments[i] for i in keep]
-            self.keys = [self.keys[i] for i in keep]
+        if len(keep) == len(self.segments):
+            return []
+        dropped = [s for s in self.segments if s.job_key == job_key]
+        self.segments = [self.segments[i] for i in keep]
+        self.keys = [self.keys[i] for i in keep]
         return dropped
 
 
@@ -127,13 +128,13 @@ class Pool:
         self.queues.setdefault((segment.lane, segment.tenant), SortedSegments()).add(segment)
         self._size += 1
 
-    def remove_job(self, job_key: Hashable) -> int:
-        dropped = 0
+    def remove_job(self, job_key: Hashable) -> list[Segment]:
+        dropped: list[Segment] = []
         for key, queue in list(self.queues.items()):
             dropped += queue.remove_job(job_key)
             if not queue.segments:
                 del self.queues[key]
-        self._size -= dropped
+        self._size -= len(dropped)
         return dropped
 
     def oldest(self) -> Segment:

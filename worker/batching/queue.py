@@ -39,6 +39,14 @@ class BatchQueue:
         with self._cond:
             return self._scheduler.cancel(job_key)
 
+    def take_waiting(self, job_key: Hashable) -> list[int]:
+        with self._cond:
+            return self._scheduler.take_waiting(job_key)
+
+    def is_waiting(self, job_key: Hashable, index: int) -> bool:
+        with self._cond:
+            return self._scheduler.is_waiting(job_key, index)
+
     def withdraw_unstarted(self, job_key: Hashable, expected: int) -> bool:
         with self._cond:
             return self._scheduler.withdraw_unstarted(job_key, expected)

@@ -75,12 +75,22 @@ class Scheduler:
 
     def cancel(self, job_key: Hashable) -> int:
         """Drop every waiting segment of a job (it failed or is being requeued)."""
-        dropped = 0
+        return len(self.take_waiting(job_key))
+
+    def take_waiting(self, job_key: Hashable) -> list[int]:
+        """Drop every waiting segment of a job; the indexes of those dropped (a cancel: what is
+        already in a batch finishes, the rest never reaches one)."""
+        dropped: list[int] = []
         for options, pool in list(self._pools.items()):
-            dropped += pool.remove_job(job_key)
+            dropped += (segment.index for segment in pool.remove_job(job_key))
             if not pool:
                 del self._pools[options]
-        return dropped
+        return sorted(dropped)
+
+    def is_waiting(self, job_key: Hashable, index: int) -> bool:
+        """Whether segment ``index`` of the job still waits for a batch."""
+        return any(s.job_key == job_key and s.index == index
+                   for pool in self._pools.values() for s in pool)
 
     def withdraw_unstarted(self, job_key: Hashable, expected: int) -> bool:
         """Remove a job's segments only if all ``expected`` of them are still waiting."""

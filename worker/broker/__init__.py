@@ -6,6 +6,8 @@
   retires, cancelled once full).
 - ``message``: a received job message (:class:`JobMessage`) and its :class:`Delivery`,
   settled exactly once.
+- ``control``: control messages (a job's cancel) on a channel of their own: this worker's
+  queue on ``mtq.control`` and the durable ``mtq.control.pending``, taken before jobs.
 - ``publisher``: result events (gathered per loop turn) and dead letters, always confirmed.
 - ``outbox``: a result publish retried until confirmed, and what was already confirmed.
 """

@@ -38,6 +38,7 @@ from mtq.core.errors import ConfigError, error_text
 from mtq.core.settings import Settings
 from worker.batching.fairness import Lane
 from worker.broker.consumers import LaneQueue, Subscription
+from worker.broker.control import ControlHandler
 from worker.broker.message import JobMessage, delivery_count
 from worker.broker.publisher import ResultPublisher
 from worker.broker.session import (
@@ -61,11 +62,13 @@ class BrokerLink:
         self, settings: Settings, on_message: MessageHandler, on_lost: Callable[[], None],
         *, on_results_message: Callable[[int], None] = lambda events: None,
         on_redelivered: Callable[[], None] = lambda: None,
+        on_control: ControlHandler | None = None,
     ) -> None:
         self._settings = settings
         self._on_results_message = on_results_message
         self._on_redelivered = on_redelivered  # a message arrived with x-delivery-count > 0
         self._on_message = on_message
+        self._on_control = on_control  # control messages (broker/control.py)
         self._on_lost = on_lost
         self._session: Session | None = None
         self._up = asyncio.Event()
@@ -249,7 +252,7 @@ class BrokerLink:
             session = await open_session(
                 connection, settings, lost, mark_lost, on_nack=self._on_publish_nack,
                 on_confirmed=self._on_results_message, callback=self._handler,
-                on_retired=self._retired,
+                on_retired=self._retired, on_control=self._on_control,
             )
             async with self._consume_lock:
                 if self._want_consuming:

@@ -27,6 +27,7 @@ from mtq.core.topology import (
 )
 from worker.batching.fairness import Lane
 from worker.broker.consumers import Callback, Consumers, LaneQueue, Subscription
+from worker.broker.control import ControlHandler, open_control
 from worker.broker.publisher import ResultPublisher
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Session:
     lost: asyncio.Event
     mark_lost: Callable[..., None]
     consumers: Consumers
+    control: AbstractChannel | None = None  # control messages (broker/control.py)
     renewing: bool = False
 
     @property
@@ -87,7 +89,7 @@ async def open_session(
     mark_lost: Callable[..., None], *, on_nack: Callable[[], None],
     on_confirmed: Callable[[int], None],
     callback: Callable[[LaneQueue, Subscription], Callback],
-    on_retired: Callable[[LaneQueue], None],
+    on_retired: Callable[[LaneQueue], None], on_control: ControlHandler | None = None,
 ) -> Session:
     """Declare the topology and open the channels of a session on ``connection``; whatever
     closes (connection, either channel, a consumer cancelled by the broker) calls
@@ -99,6 +101,10 @@ async def open_session(
     )
     await declare_job_topology(publish_channel, settings.routes, settings.delivery_limit,
                                group_size=settings.quorum_initial_group_size)
+    # Cancels waiting for this worker are taken before any job (broker/control.py).
+    control = (await open_control(connection, on_control, mark_lost,
+                                  group_size=settings.quorum_initial_group_size)
+               if on_control is not None else None)
     publisher = ResultPublisher(publish_channel, on_nack=on_nack,
                                 per_message=settings.results_per_message,
                                 on_confirmed=on_confirmed)
@@ -122,4 +128,5 @@ async def open_session(
     # Through aiormq, not aio-pika's Queue.consume: see broker/message.py, JobMessage.
     consumers = Consumers(underlay, {key: queue.name for key, queue in queues.items()},
                           callback, on_retired)
-    return Session(connection, consume_channel, publisher, queues, lost, mark_lost, consumers)
+    return Session(connection, consume_channel, publisher, queues, lost, mark_lost, consumers,
+                   control)

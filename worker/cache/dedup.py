@@ -11,7 +11,7 @@ will never come. Lives on the event loop only; pure bookkeeping, no I/O.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -118,26 +118,64 @@ class InFlightSegments(Generic[Item]):
         ``reindex(item, index)`` is the work item for segment ``index`` of the new owner
         (by default the dataclass ``item`` with its ``index`` replaced).
         """
-        reindex = reindex or _replace_index
         moved: dict[Hashable, Rehomed[Item]] = {}
         for key in self._by_job.pop(job_key, set()):
             flight = self._by_key[key]
             flight.followers = [h for h in flight.followers if h[0] != job_key]
-            if flight.owner[0] != job_key:
+            if flight.owner[0] == job_key:
+                self._rehome(flight, moved, reindex or _replace_index)
+        return _sorted(moved)
+
+    def cancel(
+        self, job_key: Hashable, dropped: Collection[int], waiting: Callable[[Holder], bool],
+        reindex: Callable[[Item, int], Item] | None = None,
+    ) -> tuple[list[int], list[Rehomed[Item]]]:
+        """``job_key`` was cancelled and its ``dropped`` segments taken from the scheduler.
+
+        It lets go of every segment that will not be computed for it: flights it owned among
+        ``dropped`` move to another holder (as on :meth:`release`), and it stops following
+        flights whose owner's segment is still ``waiting`` for a batch. Flights already in a
+        batch keep it. Returns the job's segment indexes no longer coming, and moved flights.
+        """
+        gone = set(dropped)
+        moved: dict[Hashable, Rehomed[Item]] = {}
+        held = self._by_job.get(job_key, set())
+        for key in list(held):
+            flight = self._by_key[key]
+            mine = [h for h in flight.followers if h[0] == job_key]
+            if flight.owner[0] == job_key:
+                if flight.owner[1] not in dropped:
+                    continue  # in a batch: it finishes for every holder, this job included
+            elif not waiting(flight.owner):
                 continue
-            del self._by_owner[flight.owner]
-            if not flight.followers:
-                del self._by_key[key]
-                continue
-            flight.owner = flight.followers.pop(0)
-            self._by_owner[flight.owner] = flight
-            new_job, index = flight.owner
-            target = moved.setdefault(new_job, Rehomed(new_job, flight.options, []))
-            flight.item = reindex(flight.item, index)
-            target.work.append(flight.item)
-        for target in moved.values():
-            target.work.sort(key=lambda item: item.index)
-        return list(moved.values())
+            held.discard(key)
+            gone.update(index for _, index in mine)
+            flight.followers = [h for h in flight.followers if h[0] != job_key]
+            if flight.owner[0] == job_key:
+                self._rehome(flight, moved, reindex or _replace_index)
+        if not held:
+            self._by_job.pop(job_key, None)
+        return sorted(gone), _sorted(moved)
+
+    def _rehome(self, flight: _Flight[Item], moved: dict[Hashable, Rehomed[Item]],
+                reindex: Callable[[Item, int], Item]) -> None:
+        """The owner of ``flight`` lets go: its first follower owns and enqueues it, if any."""
+        del self._by_owner[flight.owner]
+        if not flight.followers:
+            del self._by_key[flight.key]
+            return
+        flight.owner = flight.followers.pop(0)
+        self._by_owner[flight.owner] = flight
+        new_job, index = flight.owner
+        target = moved.setdefault(new_job, Rehomed(new_job, flight.options, []))
+        flight.item = reindex(flight.item, index)
+        target.work.append(flight.item)
+
+
+def _sorted(moved: dict[Hashable, Rehomed[Item]]) -> list[Rehomed[Item]]:
+    for target in moved.values():
+        target.work.sort(key=lambda item: item.index)
+    return list(moved.values())
 
 
 def _replace_index(item: Item, index: int) -> Item:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Container, Hashable, Mapping, Sequence
+from collections.abc import Callable, Container, Hashable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -120,6 +120,15 @@ class SegmentReuse:
     def release(self, job_key: Hashable) -> list[Rehomed[Any]]:
         """``job_key`` left: the flights it owned, moved to other jobs that must enqueue them."""
         return self.flights.release(job_key)
+
+    def cancel(
+        self, job_key: Hashable, dropped: Sequence[int], waiting: Callable[[Holder], bool]
+    ) -> tuple[list[int], list[Rehomed[Any]]]:
+        """``job_key`` was cancelled with ``dropped`` taken from the scheduler: every segment
+        of it that is not coming any more, and the flights it owned, moved to other jobs."""
+        if not self.dedup:
+            return sorted(dropped), []
+        return self.flights.cancel(job_key, dropped, waiting)
 
     async def store(self, entries: Mapping[str, str]) -> None:
         if self.cache is not None and entries:

@@ -19,7 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from mtq.core.contract import ErrorCode
-from mtq.core.events import CompletedEvent, FailedEvent, ResultEvent
+from mtq.core.events import CancelledEvent, CompletedEvent, FailedEvent, ResultEvent
 from worker.cache import SegmentReuse
 from worker.compute.inference import SegmentResult
 from worker.compute.tokenizing import run_tokenizer_work
@@ -84,8 +84,34 @@ class Completion:
     async def result(self, answer: Answer) -> Publish:
         """The outcome that answers the job: its result event, to publish."""
         entry = answer.entry
-        event: ResultEvent = answer.failure or await self._completed(entry)
+        event: ResultEvent
+        if answer.failure is not None:
+            event = answer.failure
+        elif entry.cancelled:
+            event = await self._cancelled(entry)
+        else:
+            event = await self._completed(entry)
         return Publish(event, entry.job.callback_url)
+
+    async def _cancelled(self, entry: InFlightJob) -> ResultEvent:
+        """``job.cancelled``: what was computed (markup and terms put back), None where dropped;
+        nothing goes to the translation cache (only finished jobs do)."""
+        job = entry.job
+        try:
+            engine = self._models.engine_for(job.options)
+            restored = await run_tokenizer_work(
+                self._pool, len(job.segments), lambda: self._restored(entry, engine)
+            )
+            kept = tuple(None if entry.outputs[i] is None else text
+                         for i, text in enumerate(restored.translations))
+            warnings = tuple(w for w in restored.warnings if kept[w.segment] is not None)
+            return CancelledEvent(job, kept, engine.info, entry.stats(), warnings)
+        except Exception as exc:  # the job must still be answered, never left hanging
+            log.exception("job %s: could not assemble the cancelled result", job.job_id)
+            return FailedEvent.for_job(
+                job, ErrorCode.INTERNAL_ERROR,
+                f"the translations could not be assembled: {type(exc).__name__}",
+            )
 
     async def _completed(self, entry: InFlightJob) -> ResultEvent:
         job = entry.job

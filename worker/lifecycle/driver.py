@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from typing import Any
 
+from mtq.core.control import InvalidControl, parse_control
 from mtq.core.settings import Settings
 from worker.batching.fairness import DEFAULT_TENANT, Lane
 from worker.batching.intake_window import IntakeWindow
@@ -24,10 +25,14 @@ from worker.batching.items import WorkItem
 from worker.batching.queue import BatchQueue
 from worker.broker.message import Delivery, JobMessage
 from worker.cache import SegmentReuse
+from worker.cache.dedup import Rehomed
 from worker.compute.inference import SegmentResult
 from worker.engines.model_set import ModelSet
 from worker.lifecycle import drain
 from worker.lifecycle.completion import Answer, Completion
+from worker.lifecycle.control.cancel import Canceller
+from worker.lifecycle.control.progress import ProgressReporter
+from worker.lifecycle.control.registry import CancelRegistry
 from worker.lifecycle.intake import Intake
 from worker.lifecycle.jobs import InFlightJob
 from worker.lifecycle.jobtable import JobTable
@@ -73,9 +78,16 @@ class Lifecycle:
         store = (GlossaryCache(settings.database_url, settings.glossary_schema,
                                settings.glossary_ttl_s) if settings.database_url else None)
         self.glossaries = GlossaryResolver(store)  # options.glossary_id (worker/terms)
+        # Cancel and progress (lifecycle/control/).
+        self.cancels = CancelRegistry.from_settings(settings,
+                                                    metrics.cancel_store_errors_total.inc)
+        self.canceller = Canceller(self.table, queue, reuse)
+        self.progress = ProgressReporter(self.table, link, settings.progress_interval_s,
+                                         settings.progress_max_events,
+                                         metrics.progress_events_total)
         self.intake = Intake(settings, models, self.table, recovery=self.recovery,
                              outbox=self.outbox, pool=pool, reuse=reuse,
-                             glossaries=self.glossaries)
+                             glossaries=self.glossaries, cancels=self.cancels)
 
     # -- intake ------------------------------------------------------------------------------
 
@@ -106,7 +118,11 @@ class Lifecycle:
     def _admit(self, admit: Admit) -> None:
         entry = admit.entry
         self.table.add(entry)
-        if admit.alone:
+        if self.cancels.cancelled(entry.job.job_id, entry.job.tenant):  # came while admitting
+            self._metrics.segments_dropped_total.inc(entry.remaining)
+            entry.cancelled, entry.remaining = True, 0
+            self._answer(Answer(entry))
+        elif admit.alone:
             self.solo.hold(entry, admit.work)
         else:
             self.start(entry, admit.work)
@@ -127,7 +143,10 @@ class Lifecycle:
 
     def _released(self, entry: InFlightJob) -> None:
         """A job left: the dedup flights it owned are computed for the jobs still holding them."""
-        for moved in self._reuse.release(entry.key):
+        self._enqueue_moved(self._reuse.release(entry.key))
+
+    def _enqueue_moved(self, flights: list[Rehomed[Any]]) -> None:
+        for moved in flights:
             owner = self.table.get(str(moved.job_key))
             if owner is not None:
                 self._queue.add(owner.key, owner.job.options, moved.work,
@@ -168,6 +187,28 @@ class Lifecycle:
         finally:
             self.table.forget(entry)
             self.solo.pump()
+
+    # -- control -----------------------------------------------------------------------------
+
+    async def on_control(self, body: bytes, *, pending: bool) -> None:
+        """A control message: this worker's copy, or (``pending``) the one kept for workers
+        that start later, which goes to the shared cancel store too. Never raises."""
+        try:
+            request = parse_control(body)
+        except InvalidControl as exc:
+            log.warning("control message dropped: %s", exc)
+            self._metrics.control_messages_total.labels(outcome="invalid").inc()
+            return
+        self.cancels.remember(request)
+        if pending:
+            await self.cancels.share(request)
+        done = self.canceller.apply(request)
+        self._enqueue_moved(done.moved)
+        self._metrics.segments_dropped_total.inc(done.dropped)
+        self._metrics.control_messages_total.labels(
+            outcome="applied" if done.jobs else "remembered").inc()
+        for entry in done.answer:
+            self._answer(Answer(entry))
 
     # -- recovery ----------------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 :meth:`Intake.admit` returns the outcome (``outcomes.py``) and the driver (``driver.py``)
 executes it: a message that is not a job is dead-lettered, an invalid job is answered with
-``job.failed``, a redelivery of a result already confirmed is acked, a redelivery of a job
-still computing is adopted, and a job to translate is admitted (``Admit``: the driver puts it
-in the job table and the scheduler, or the quarantine when it was redelivered too often).
+``job.failed``, a job whose cancel came first with ``job.cancelled``, a redelivery of a result
+already confirmed is acked, a redelivery of a job still computing is adopted, and a job to
+translate is admitted (``Admit``: the driver puts it in the job table and the scheduler, or
+the quarantine when it was redelivered too often).
 
 Stages that answer segments without the model go into :meth:`Intake._work_items` (blank
 segments, cache hits); stages that change what the model sees go between parsing and
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from concurrent.futures import Executor
 
 from mtq.core.callback_policy import NetworkPolicy
 from mtq.core.contract import ErrorCode, InvalidJob, NotAJob, parse_job
+from mtq.core.events import CancelledEvent, JobStats
 from mtq.core.settings import Settings
 from worker.batching.items import WorkItem
 from worker.broker.message import Delivery
@@ -26,11 +29,21 @@ from worker.cache import SegmentReuse
 from worker.compute.tokenizing import JobEncoder
 from worker.engines.model_set import ModelSet
 from worker.lifecycle.admission import blocked_reason, job_limits, size_problem
+from worker.lifecycle.control.registry import CancelRegistry
 from worker.lifecycle.jobs import InFlightJob
 from worker.lifecycle.jobtable import JobTable
 from worker.lifecycle.markup_steps import model_inputs
 from worker.lifecycle.outbox import Outbox
-from worker.lifecycle.outcomes import AckJob, Admit, DeadLetter, Hold, JobOutcome, Requeue, fail
+from worker.lifecycle.outcomes import (
+    AckJob,
+    Admit,
+    DeadLetter,
+    Hold,
+    JobOutcome,
+    Publish,
+    Requeue,
+    fail,
+)
 from worker.lifecycle.recovery import Recovery
 from worker.terms import GlossaryResolver
 
@@ -41,7 +54,7 @@ class Intake:
     def __init__(
         self, settings: Settings, models: ModelSet, table: JobTable, *, recovery: Recovery,
         outbox: Outbox, pool: Executor, reuse: SegmentReuse,
-        glossaries: GlossaryResolver | None = None,
+        glossaries: GlossaryResolver | None = None, cancels: CancelRegistry | None = None,
     ) -> None:
         self._settings = settings
         self._models = models
@@ -53,6 +66,7 @@ class Intake:
         self._limits = job_limits(settings)
         self._policy = NetworkPolicy.from_settings(settings)
         self._glossaries = glossaries or GlossaryResolver(None)
+        self._cancels = cancels or CancelRegistry(0)  # recent cancels (lifecycle/control)
 
     async def admit(self, delivery: Delivery) -> JobOutcome:
         """Decide what the message becomes."""
@@ -80,6 +94,11 @@ class Intake:
             return _rejected(InvalidJob.for_job(
                 job, ErrorCode.UNSUPPORTED_LANGUAGE_PAIR, self._models.unsupported(job)
             ))
+        if await self._cancels.is_cancelled(job.job_id, job.tenant):  # before any work on it
+            log.info("job %s: cancelled before it was picked up", job.job_id)
+            stats = JobStats(len(job.segments), _waited_ms(delivery), 0)
+            return Publish(CancelledEvent(job, (None,) * len(job.segments), served.engine.info,
+                                          stats), job.callback_url)
         # The model travels in the decode options: batches form per model (engines/model_set.py).
         job = dataclasses.replace(job, options=served.options(job.options))
         try:  # options.glossary_id: the stored glossary's entries and version (worker/terms)
@@ -137,6 +156,11 @@ class Intake:
 def _rejected(exc: InvalidJob) -> JobOutcome:
     log.info("job %s rejected: %s", exc.job_id, exc)
     return fail(exc)
+
+
+def _waited_ms(delivery: Delivery) -> int:
+    published = _timestamp(delivery)
+    return 0 if published is None else int(1000 * max(0.0, time.time() - published))
 
 
 def _timestamp(delivery: Delivery) -> float | None:

@@ -35,6 +35,8 @@ class InFlightJob:
     first_started: float | None = None
     last_finished: float | None = None
     failed: bool = False
+    # A cancel came first (lifecycle/control/cancel.py): it ends with job.cancelled.
+    cancelled: bool = False
     # Its delivery died with a connection; a redelivery of the same body is adopted
     # (worker/lifecycle/recovery.py).
     orphaned: bool = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mtq.core.contract import InvalidJob
-from mtq.core.events import FailedEvent, ResultEvent
+from mtq.core.events import CancelledEvent, FailedEvent, ResultEvent
 from worker.batching.items import WorkItem
 from worker.lifecycle.jobs import InFlightJob
 
@@ -47,8 +47,11 @@ class Publish:
 
     @property
     def outcome(self) -> str:
-        """The ``outcome`` label of ``mtq_jobs_total``: ``completed`` or the error code."""
+        """The ``outcome`` label of ``mtq_jobs_total``: ``completed``, ``cancelled`` or the
+        error code."""
         event = self.event
+        if isinstance(event, CancelledEvent):
+            return "cancelled"
         return event.code.value if isinstance(event, FailedEvent) else "completed"
 
 

@@ -97,6 +97,9 @@ class JobSettler:
             self._outbox.remember(acked_on.fingerprint, hook_id)
         metrics = self._metrics
         metrics.jobs_total.labels(outcome=outcome.outcome).inc()
+        if outcome.outcome == "cancelled":
+            stage = "running" if job is not None and job.started else "waiting"
+            metrics.jobs_cancelled_total.labels(stage=stage).inc()
         metrics.job_delivery_count.observe(acked_on.delivery_count)
         if job is not None:
             metrics.job_seconds.observe(time.monotonic() - job.received_mono)

@@ -195,6 +195,18 @@ class Settings(BaseSettings):
     glossary_ttl_s: Annotated[float, Accepts("0 (ask every time) or more")] = Field(
         5.0, ge=0, description="how long a worker uses a glossary before asking whether a "
         "new version was stored")
+    # Cancel and progress (README, "Cancel and progress").
+    cancel_store: Annotated[str, Accepts("'auto', 'memory' or a redis://host:port/db URL")] = (
+        Field("auto", pattern=r"^(auto|memory)$|^rediss?://", description="where workers "
+              "remember cancels of jobs not picked up yet: auto (the Redis of MTQ_CACHE when it "
+              "is one, else memory), memory (each worker its own) or a redis://host:port/db URL"))
+    cancel_ttl_s: int = Field(3600, ge=1, description="how long a cancel is remembered for a "
+                              "job that has not arrived yet")
+    progress_interval_s: float = Field(1.0, gt=0, description="at least this long between two "
+                                       "job.progress events of one job")
+    progress_max_events: Annotated[int, Accepts("0 (no progress events) or more")] = Field(
+        20, ge=0, description="job.progress events per job at most, each at least 1/(N+1) of "
+        "its segments further than the last")
 
     def __init__(self, **values: Any) -> None:
         try:
