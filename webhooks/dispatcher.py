@@ -170,6 +170,10 @@ class Dispatcher:
                           message.message_id, exc)
                 await self._settler.park(message, job_id, "invalid_message", 0, None, str(exc))
                 return
+            if not event.deliver:  # the gateway's queue has its copy; no webhook was asked for
+                self._metrics.skipped.inc()
+                await self._settler.ack(message, event.job_id)
+                return
             try:
                 await self._deliver(message, event)
             except Busy as busy:

@@ -9,6 +9,8 @@ facts travel in headers so the dispatcher does not parse the body to route it:
 - on parking: ``x-mtq-reason``, ``x-mtq-last-status``, ``x-mtq-last-error``.
 
 - ``x-mtq-tenant``: the job's tenant, for isolation per tenant (``tenantgates.py``).
+- ``x-mtq-done``: a ``job.progress`` event's ``done`` (part of its webhook id);
+  ``x-mtq-deliver: false``: an event for the gateway's queue only, acked without a POST.
 
 Events published by a worker from before the tenant header are read for their ``tenant``
 from the body; only a body that mentions it at all is parsed.
@@ -24,10 +26,12 @@ from urllib.parse import urlsplit
 
 from mtq.core.contract import TENANT_PATTERN
 from mtq.core.errors import PermanentError
-from mtq.core.events import EVENT_TYPES, webhook_id
+from mtq.core.events import EVENT_PROGRESS, EVENT_TYPES, webhook_id
 from mtq.core.headers import (
     ATTEMPT_HEADER,
     CALLBACK_HEADER,
+    DELIVER_HEADER,
+    DONE_HEADER,
     EVENT_TYPE_HEADER,
     JOB_ID_HEADER,
     LAST_ERROR_HEADER,
@@ -58,6 +62,7 @@ class ResultMessage:
     body: bytes
     attempt: int  # ladder attempts already spent before this one
     tenant: str = ""  # the job's tenant, '' when it has none (or the body is unreadable)
+    deliver: bool = True  # False: not for a webhook (job.progress without options.progress)
 
     @property
     def host(self) -> str:
@@ -106,11 +111,13 @@ def parse_result(body: bytes, headers: Mapping[str, Any] | None) -> ResultMessag
     if not body:
         raise InvalidResult("empty body")
     # Recomputed rather than trusted, so a stale or hand-edited header cannot break dedupe.
-    expected = webhook_id(job_id, event_type)
+    done = header_int(headers, DONE_HEADER) if event_type == EVENT_PROGRESS else None
+    expected = webhook_id(job_id, event_type, done)
     return ResultMessage(
         webhook_id=expected, job_id=job_id, event_type=event_type, callback_url=callback_url,
         body=body, attempt=max(0, header_int(headers, ATTEMPT_HEADER)),
         tenant=tenant_from(headers, body),
+        deliver=header_text(headers, DELIVER_HEADER).lower() != "false",
     )
 
 

@@ -45,6 +45,11 @@ class DispatcherMetrics:
             "mtq_webhook_delivered_total", "Events delivered (2xx) and acked.",
             registry=self.registry,
         )
+        self.skipped = Counter(
+            "mtq_webhook_skipped_total", "Events acked without a POST: job.progress of jobs "
+            "without options.progress (x-mtq-deliver: false), there for the gateway's queue.",
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "mtq_webhook_in_flight",
             "Result messages held by this dispatcher (waiting for a slot or being delivered).",
