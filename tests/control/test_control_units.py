@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mtq.core.contract import DecodeOptions, JobLimits, parse_job
+from mtq.core.contract import DecodeOptions, InvalidJob, Job, JobLimits, parse_job
 from mtq.core.control import CancelRequest, InvalidControl, parse_control
 from mtq.core.events import (
     CancelledEvent,
@@ -31,7 +31,7 @@ from worker.lifecycle.control.throttle import ProgressThrottle
 OPTIONS = DecodeOptions(2, 8)
 
 
-def a_job(segments: int = 3, **extra: object) -> object:
+def a_job(segments: int = 3, **extra: object) -> Job:
     body = {"job_id": "j1", "source_lang": "en", "target_lang": "de",
             "segments": [f"s{i}" for i in range(segments)],
             "callback_url": "https://example.com/hook", **extra}
@@ -71,16 +71,16 @@ def test_a_malformed_control_message_is_one_clear_line(body: bytes, says: str) -
 
 
 def test_options_progress_is_validated_and_defaults_to_false() -> None:
-    assert a_job().progress is False  # type: ignore[attr-defined]
-    assert a_job(options={"progress": True}).progress is True  # type: ignore[attr-defined]
-    with pytest.raises(Exception, match="options.progress"):
+    assert a_job().progress is False
+    assert a_job(options={"progress": True}).progress is True
+    with pytest.raises(InvalidJob, match=r"options\.progress: Input should be a valid boolean"):
         a_job(options={"progress": "yes"})
 
 
 def test_progress_events_have_a_webhook_id_per_done_and_say_whether_to_deliver() -> None:
     quiet, loud = a_job(), a_job(options={"progress": True})
-    first = encode_result(ProgressEvent(quiet, 1), "https://example.com/hook")  # type: ignore[arg-type]
-    second = encode_result(ProgressEvent(loud, 2), "https://example.com/hook")  # type: ignore[arg-type]
+    first = encode_result(ProgressEvent(quiet, 1), "https://example.com/hook")
+    second = encode_result(ProgressEvent(loud, 2), "https://example.com/hook")
     assert first.webhook_id != second.webhook_id != webhook_id("j1", "job.progress")
     assert first.headers[DELIVER_HEADER] == "false" and DELIVER_HEADER not in second.headers
     assert json.loads(second.body) == {"type": "job.progress", "job_id": "j1", "done": 2,
@@ -93,7 +93,7 @@ def test_progress_events_have_a_webhook_id_per_done_and_say_whether_to_deliver()
 
 def test_a_cancelled_event_has_nulls_for_dropped_segments() -> None:
     job = a_job()
-    event = CancelledEvent(job, ("a", None, ""), ModelInfo("m", "r"), JobStats(3, 5, 7))  # type: ignore[arg-type]
+    event = CancelledEvent(job, ("a", None, ""), ModelInfo("m", "r"), JobStats(3, 5, 7))
     body = json.loads(encode_result(event, "https://example.com/hook").body)
     assert body["type"] == "job.cancelled"
     assert body["translations"] == ["a", None, ""] and (body["done"], body["total"]) == (2, 3)
