@@ -14,4 +14,6 @@
   ``outbox``: a result publish retried until confirmed.
 - ``driver``: :class:`Lifecycle`, which runs each step and executes what it decided;
   ``ports``: what it needs of the broker, as protocols.
+- ``control/``: cancelling a job (recent cancels remembered, a cancel applied to held jobs)
+  and its throttled ``job.progress`` events.
 """
