@@ -15,7 +15,8 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -106,9 +107,9 @@ class CancelRegistry:
         found = await self._guarded(self._redis().mget(names))
         return isinstance(found, list) and any(value is not None for value in found)
 
-    async def _guarded(self, call: object) -> object:
+    async def _guarded(self, call: Awaitable[Any]) -> Any:
         try:
-            return await asyncio.wait_for(call, self._timeout_s)  # type: ignore[arg-type]
+            return await asyncio.wait_for(call, self._timeout_s)
         except Exception as exc:  # a cancel store that fails costs cancels, never a job
             self._on_error()
             log.warning("cancel store %s: %s", self.redis_url, exc or type(exc).__name__)
