@@ -24,6 +24,7 @@ from tests.cache.redis_server import RedisServer
 from webhooks.events import parse_result
 from worker.batching.items import WorkItem
 from worker.batching.scheduler import Scheduler
+from worker.cache import CacheScope
 from worker.cache.dedup import InFlightSegments
 from worker.lifecycle.control.registry import MEMORY_ENTRIES, CancelRegistry
 from worker.lifecycle.control.throttle import ProgressThrottle
@@ -75,6 +76,12 @@ def test_options_progress_is_validated_and_defaults_to_false() -> None:
     assert a_job(options={"progress": True}).progress is True
     with pytest.raises(InvalidJob, match=r"options\.progress: Input should be a valid boolean"):
         a_job(options={"progress": "yes"})
+
+
+def test_asking_for_progress_changes_no_cache_key() -> None:
+    info = ModelInfo("m", "r")
+    quiet, loud = a_job(), a_job(options={"progress": True})
+    assert CacheScope.for_job(info, quiet).digest() == CacheScope.for_job(info, loud).digest()
 
 
 def test_progress_events_have_a_webhook_id_per_done_and_say_whether_to_deliver() -> None:

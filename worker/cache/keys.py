@@ -26,7 +26,8 @@ KEY_PREFIX = "mtq:tr:"
 # Job fields that never change a segment's translation; every other field (language pair,
 # decode options, and whatever later issues add) is part of the key, so a new field starts
 # out as a miss, never as a stale hit.
-NOT_OUTPUT_FIELDS = frozenset({"job_id", "segments", "callback_url", "metadata", "tenant"})
+NOT_OUTPUT_FIELDS = frozenset({"job_id", "segments", "callback_url", "metadata", "tenant",
+                               "progress"})
 
 
 @dataclass(frozen=True)
