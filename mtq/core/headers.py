@@ -15,7 +15,7 @@ WEBHOOK_ID_HEADER = "x-mtq-webhook-id"
 # The job's tenant, when it has one: the dispatcher's isolation per tenant reads it.
 TENANT_HEADER = "x-mtq-tenant"
 # job.progress (mtq/core/events.py): its ``done``, part of its webhook id; "false" on an event
-# for other consumers of mtq.results only (the job did not ask for options.progress).
+# for the gateway's queue only (the job did not ask for options.progress): never POSTed.
 DONE_HEADER = "x-mtq-done"
 DELIVER_HEADER = "x-mtq-deliver"
 # The job's x-delivery-count when it was answered (tests and a histogram read it).

@@ -19,6 +19,9 @@ DEAD_LETTER_EXCHANGE = "mtq.dlx"
 RESULTS_EXCHANGE = "mtq.results"
 RESULTS_QUEUE = "mtq.results"
 RESULTS_ROUTING_KEY = "mtq.results"
+# job.progress of jobs without options.progress: no webhook, so not for mtq.results; a queue
+# that wants every event (the HTTP gateway's) binds this key too. Unbound, it goes nowhere.
+PROGRESS_ROUTING_KEY = "mtq.progress"
 PARKED_QUEUE = "mtq.results.parked"
 # Control messages (mtq/core/control.py): every worker binds a queue of its own to the fanout;
 # the durable queue keeps them for workers that start later, a day at most, newest 100,000.

@@ -20,7 +20,13 @@ from mtq.core import result_batch
 from mtq.core.contract import DecodeOptions
 from mtq.core.control import CancelRequest
 from mtq.core.settings import Settings
-from mtq.core.topology import CONTROL_EXCHANGE, CONTROL_QUEUE, RESULTS_EXCHANGE
+from mtq.core.topology import (
+    CONTROL_EXCHANGE,
+    CONTROL_QUEUE,
+    PROGRESS_ROUTING_KEY,
+    RESULTS_EXCHANGE,
+    RESULTS_ROUTING_KEY,
+)
 from mtq.tools.tiny_corpus import generated_sentences
 from tests.cache.redis_server import RedisServer
 from tests.harness import TEST_SECRET, LoopbackReceiver, drain_queue, queue_depth, wait_until
@@ -204,7 +210,8 @@ def test_progress_webhooks_only_when_asked_and_throttled(
         connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
         channel = connection.channel()
         channel.queue_declare(gateway, durable=True)
-        channel.queue_bind(gateway, RESULTS_EXCHANGE, routing_key="mtq.results")
+        for key in (RESULTS_ROUTING_KEY, PROGRESS_ROUTING_KEY):  # every event, as documented
+            channel.queue_bind(gateway, RESULTS_EXCHANGE, routing_key=key)
         connection.close()
         sentences = list(generated_sentences(600, seed=4))
         publish_jobs(amqp_url, [
@@ -237,3 +244,5 @@ def test_progress_webhooks_only_when_asked_and_throttled(
     assert [r.event["done"] for r in loud] == seen["loud"]  # type: ignore[index]
     assert worker.metrics.progress_events_total._value.get() == len(seen["loud"]) + len(
         seen["quiet"])
+    # The dispatcher's queue never carried the quiet job's progress (no webhook, no cost).
+    assert worker.metrics.result_events_per_message._sum.get() == len(seen["loud"]) + 2

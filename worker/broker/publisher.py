@@ -7,6 +7,8 @@ returns, so an unroutable result is an error, never silently dropped.
 Result events published in the same turn of the event loop (a micro-batch finishes many jobs
 at once) travel in one message of up to ``per_message`` events (:mod:`mtq.core.result_batch`):
 each caller still gets its own answer, the confirm of the message that holds its event.
+The one exception: ``job.progress`` of a job that asked for no progress webhooks goes alone,
+not mandatory, with routing key ``mtq.progress`` (only the gateway's queue binds it).
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from aio_pika.exceptions import DeliveryError
 from pamqp.commands import Basic
 
 from mtq.core import result_batch
-from mtq.core.events import ResultEvent, encode_result
+from mtq.core.events import ProgressEvent, ResultEvent, encode_result
 from mtq.core.headers import DELIVERY_COUNT_HEADER, REASON_HEADER, ROUTE_HEADER
 from mtq.core.topology import (
     DEAD_LETTER_EXCHANGE,
+    PROGRESS_ROUTING_KEY,
     RESULTS_EXCHANGE,
     RESULTS_ROUTING_KEY,
     dead_letter_queue,
@@ -90,6 +93,12 @@ class ResultPublisher:
         assert self._results is not None, "open() first"
         outgoing = encode_result(event, callback_url)  # the contract lives in mtq/core/events.py
         headers = {**outgoing.headers, DELIVERY_COUNT_HEADER: delivery_count}
+        if isinstance(event, ProgressEvent) and not event.job.progress:
+            # No webhook wanted: only a queue bound to mtq.progress (the gateway's) takes it,
+            # and with none bound it is dropped by the broker (not mandatory), costing nothing.
+            await self._publish_results(headers, outgoing.body, outgoing.webhook_id,
+                                        routing_key=PROGRESS_ROUTING_KEY)
+            return outgoing.webhook_id
         if self._per_message == 1:
             await self._publish_results(headers, outgoing.body, outgoing.webhook_id)
             self._on_confirmed(1)
@@ -142,7 +151,8 @@ class ResultPublisher:
             self._on_confirmed(len(group))
 
     async def _publish_results(self, headers: dict[str, Any], body: bytes,
-                               message_id: str | None) -> None:
+                               message_id: str | None,
+                               routing_key: str = RESULTS_ROUTING_KEY) -> None:
         assert self._results is not None, "open() first"
         message = aio_pika.Message(
             body=body,
@@ -152,10 +162,11 @@ class ResultPublisher:
             timestamp=time.time(),
             headers=headers,
         )
-        await self._publish(self._results, message, RESULTS_ROUTING_KEY)
+        await self._publish(self._results, message, routing_key,
+                            mandatory=routing_key == RESULTS_ROUTING_KEY)
 
     async def _publish(self, exchange: AbstractExchange, message: aio_pika.Message,
-                       routing_key: str) -> None:
+                       routing_key: str, *, mandatory: bool = True) -> None:
         try:
             # aiormq's publish, not aio-pika's: without ``wait`` it does not hold the channel's
             # lock until the socket has drained, so publishes of one loop turn queue together
@@ -164,7 +175,7 @@ class ResultPublisher:
             underlay = cast(aiormq.Channel, await self.channel.get_underlay_channel())
             await underlay.basic_publish(
                 message.body, exchange=exchange.name, routing_key=routing_key,
-                properties=message.properties, mandatory=True, wait=False,
+                properties=message.properties, mandatory=mandatory, wait=False,
             )
         except DeliveryError as exc:
             # RabbitMQ keeps nacking a channel whose first publish to a quorum queue came while

@@ -1,10 +1,10 @@
 """``job.progress`` events: a ticker looks at the jobs held and publishes the ones due.
 
 Best effort: an event that is not confirmed is logged and forgotten (the final event is what
-counts, and a later progress event says more anyway). Events go to ``mtq.results`` like every
-result, so the gateway's queue sees them; the dispatcher POSTs only those of jobs with
-``options.progress: true`` (``x-mtq-deliver``, mtq/core/events.py). Cancelled and failed jobs
-report no more progress.
+counts, and a later progress event says more anyway). Those of jobs with ``options.progress:
+true`` go to ``mtq.results`` like every result, for the dispatcher to POST; the others go to
+the same exchange with the routing key ``mtq.progress``, which only the gateway's queue binds
+(``worker/broker/publisher.py``). Cancelled and failed jobs report no more progress.
 """
 
 from __future__ import annotations
