@@ -14,7 +14,10 @@ from mtq.core.control import CancelRequest
 from mtq.core.settings import Settings
 from tests.lifecycle.broker_double import ReversingEngine
 from tests.lifecycle.test_lifecycle import SETTINGS, Rig, job
+from worker.batching.fairness import Lane
+from worker.broker.message import Delivery
 from worker.engines.model_set import ModelSet
+from worker.lifecycle.outcomes import Admit
 
 SMALL_BATCHES = SETTINGS.replace(max_batch_segments=2)
 
@@ -178,3 +181,17 @@ async def test_progress_is_due_by_segments_and_time_and_never_for_cancelled_jobs
     now[0] = 5.0
     await cancel(rig, "q")
     assert [(e.job.job_id, event.done) for e, event in reporter.due()] == [("p", 20)]
+
+
+async def test_a_cancel_that_comes_while_the_job_is_admitted_still_cancels_it(rig: Rig) -> None:
+    message = rig.broker.message(job("racing", "abc", "  "))
+    delivery = Delivery(message, "en-de", Lane.BULK)
+    outcome = await rig.lifecycle.intake.admit(delivery)  # decided before the cancel came
+    assert isinstance(outcome, Admit)
+    await cancel(rig, "racing")  # no held job matched yet: remembered
+    await rig.lifecycle.execute(outcome, delivery)
+    await rig.until(lambda: bool(rig.broker.channel.acks))
+    [event] = rig.broker.published
+    assert event.body["type"] == "job.cancelled"
+    assert event.body["translations"] == [None, None] and event.body["done"] == 0
+    assert rig.metrics.jobs_cancelled_total.labels(stage="waiting")._value.get() == 1

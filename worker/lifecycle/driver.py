@@ -121,6 +121,7 @@ class Lifecycle:
         if self.cancels.cancelled(entry.job.job_id, entry.job.tenant):  # came while admitting
             self._metrics.segments_dropped_total.inc(entry.remaining)
             entry.cancelled, entry.remaining = True, 0
+            entry.outputs = [None] * len(entry.outputs)  # as at intake: every translation null
             self._answer(Answer(entry))
         elif admit.alone:
             self.solo.hold(entry, admit.work)
