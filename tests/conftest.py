@@ -54,6 +54,15 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
+@pytest.fixture(scope="session")
+def trained_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged model trained on the synthetic pair (its translations are right),
+    copied once per test session the way ``mtq tiny-model --kind trained`` copies it."""
+    from mtq.tools.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("trained-model"), kind="trained")
+
+
 @pytest.fixture(scope="module")
 def engine(tiny_model_path: Path) -> Any:
     """The tiny model's HF engine, loaded once per module (tests of other models define

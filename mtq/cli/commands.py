@@ -28,12 +28,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "tiny-model", help="build the small offline model (meaningless translations)",
         description="Build a small Marian model with random weights and a real SentencePiece "
         "tokenizer, loadable with from_pretrained. Its translations are meaningless. "
-        "--kind m2m100 or nllb builds a multilingual one with the family's language tokens.",
+        "--kind m2m100 or nllb builds a multilingual one with the family's language tokens; "
+        "--kind trained copies the packaged model trained on the synthetic en-tvo pair, "
+        "whose translations are right.",
     )
     tiny.add_argument("path", type=Path, help="directory to write the model into")
     tiny.add_argument(
-        "--kind", choices=("marian", "m2m100", "nllb"), default="marian",
-        help="model family: marian (en-de, default), m2m100 (__de__), nllb (deu_Latn)",
+        "--kind", choices=("marian", "m2m100", "nllb", "trained"), default="marian",
+        help="model family: marian (en-de, default), m2m100 (__de__), nllb (deu_Latn); "
+        "trained: the model that really translates the synthetic pair (en-tvo)",
     )
     tiny.set_defaults(func=run_tiny_model)
 
@@ -100,10 +103,11 @@ def run_topology(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_tiny_model(args: argparse.Namespace, settings: Settings) -> int:
     from mtq.tools.tiny_model import MEANINGLESS_NOTICE, build_tiny_model
+    from mtq.tools.trained_model import TRAINED_NOTICE
 
     path = build_tiny_model(args.path, kind=args.kind)
-    print(f"tiny model written to {path}")
-    print(f"NOTE: {MEANINGLESS_NOTICE}")
+    print(f"{'trained' if args.kind == 'trained' else 'tiny'} model written to {path}")
+    print(f"NOTE: {TRAINED_NOTICE if args.kind == 'trained' else MEANINGLESS_NOTICE}")
     return 0
 
 

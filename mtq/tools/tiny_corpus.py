@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,12 +69,17 @@ def generated_sentences(count: int, seed: int) -> Iterator[str]:
         yield " ".join(words) + rng.choice((".", ".", ".", "?", "!"))
 
 
-def train_sentencepiece(spec: TinyModelSpec, model_type: str = "unigram") -> bytes:
+def train_sentencepiece(
+    spec: TinyModelSpec, model_type: str = "unigram", sentences: Iterable[str] | None = None
+) -> bytes:
+    """A SentencePiece model of ``spec.vocab_size`` pieces (less </s> and <pad>), trained on
+    ``sentences`` (by default the generated English-like corpus)."""
     import sentencepiece as spm
 
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=generated_sentences(20_000, spec.seed),
+        sentence_iterator=iter(sentences) if sentences is not None
+        else generated_sentences(20_000, spec.seed),
         model_writer=model,
         vocab_size=spec.vocab_size - 2,  # room for </s> and <pad> in vocab.json
         model_type=model_type,

@@ -19,7 +19,7 @@ MEANINGLESS_NOTICE = (
     "It exists to exercise the real loading, batching and delivery paths offline."
 )
 
-KINDS = ("marian", "m2m100", "nllb")
+KINDS = ("marian", "m2m100", "nllb", "trained")
 
 
 def build_tiny_model(
@@ -29,11 +29,17 @@ def build_tiny_model(
 
     ``marian`` is bilingual (en-de) like Helsinki-NLP/opus-mt-*; ``m2m100`` and ``nllb`` are
     multilingual with the families' language tokens (``__de__``, ``deu_Latn``), built by
-    :mod:`mtq.tools.tiny_multilingual`.
+    :mod:`mtq.tools.tiny_multilingual`. ``trained`` is not built but copied: the Marian model
+    trained on the synthetic pair (:mod:`mtq.tools.trained_model`), whose translations are
+    right.
     """
     spec = spec or TinyModelSpec()
     if kind not in KINDS:
         raise ValueError(f"unknown tiny model kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if kind == "trained":
+        from mtq.tools.trained_model import copy_trained_model
+
+        return copy_trained_model(path)
     path.mkdir(parents=True, exist_ok=True)
     if kind == "marian":
         _build_marian(path, spec)
@@ -43,12 +49,14 @@ def build_tiny_model(
     return path
 
 
-def _build_marian(path: Path, spec: TinyModelSpec) -> None:
+def save_marian_tokenizer(
+    path: Path, spm_bytes: bytes, max_length: int, languages: tuple[str, str]
+) -> dict[str, int]:
+    """Save a Marian tokenizer (one SentencePiece model for both sides) to ``path``; return
+    its vocabulary (piece to id) for the model's config."""
     import sentencepiece as spm
-    import torch
-    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+    from transformers import MarianTokenizer
 
-    spm_bytes = train_sentencepiece(spec)
     processor = spm.SentencePieceProcessor(model_proto=spm_bytes)
     pieces = [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
     # Marian's layout: </s> first, <unk> next, the pieces, <pad> last.
@@ -65,11 +73,20 @@ def _build_marian(path: Path, spec: TinyModelSpec) -> None:
             source_spm=str(scratch_dir / "spm.model"),
             target_spm=str(scratch_dir / "spm.model"),
             vocab=str(scratch_dir / "vocab.json"),
-            source_lang="en",
-            target_lang="de",
-            model_max_length=spec.max_positions,
+            source_lang=languages[0],
+            target_lang=languages[1],
+            model_max_length=max_length,
         )
         tokenizer.save_pretrained(path)
+    return vocab
+
+
+def _build_marian(path: Path, spec: TinyModelSpec) -> None:
+    import torch
+    from transformers import MarianConfig, MarianMTModel
+
+    spm_bytes = train_sentencepiece(spec)
+    vocab = save_marian_tokenizer(path, spm_bytes, spec.max_positions, ("en", "de"))
 
     config = MarianConfig(
         vocab_size=len(vocab),

@@ -1,0 +1,1 @@
+"""The synthetic language pair and the model trained on it."""
