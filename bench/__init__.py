@@ -28,5 +28,7 @@ Module map:
   delivery pace, CPU threads, mixed-pair workers (``python -m bench <name>``).
 - ``terms`` (workloads in ``terms_workload``): terminology recall, report accuracy, exact
   match and cost per engine and method (``python -m bench terms``, docs/terminology.md).
+- ``placement``: markup placement on the trained model against its known alignment, per
+  engine and against a monotone baseline (``python -m bench placement``, docs/markup.md).
 - ``compat``: stand-ins that let ``gpu`` run where only torch and transformers are installed.
 """

@@ -12,6 +12,8 @@
                                               one worker per pair
     python -m bench terms [--model trained]   terminology: recall, report accuracy, exact
                                               match and cost per engine and method
+    python -m bench placement [--sentences N]  markup placement on the trained model, per
+                                              engine, against a monotone baseline
 
 Without a subcommand the suite runs (``python -m bench --help`` lists its options). Each
 subcommand's module is imported only when chosen: ``gpu`` must start on a machine that has
@@ -36,6 +38,7 @@ COMMANDS = {
     "contention": "bench.contention",
     "multilingual": "bench.multilingual",
     "terms": "bench.terms",
+    "placement": "bench.placement",
 }
 
 

@@ -7,7 +7,9 @@ exactly as the HF engine does, and both engines see the same token ids. A small
 the CTranslate2 files do not say (the source length limit).
 
 The folder is built next to the destination and moved into place only when complete, so a
-failed conversion never leaves a half-written model where ``MTQ_MODEL`` points.
+failed conversion never leaves a half-written model where ``MTQ_MODEL`` points. Before the
+move, :mod:`mtq.tools.convert_check` translates a sample with both models: a conversion that
+translates differently is refused (or, within quantization noise, reported).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 from mtq.core.errors import ConfigError
 from mtq.core.settings import Settings
+from mtq.tools.convert_check import verify_conversion
 from worker.engines.conversion import CONVERSION_FILE, Conversion
 
 log = logging.getLogger(__name__)
@@ -97,7 +100,7 @@ def convert_model(
         log.info("converting %s (%s) as %s", source, architecture, quantization or "stored")
         try:
             # force: the converter replaces our own (empty) staging folder.
-            TransformersConverter(str(source)).convert(
+            _all_heads_converter(TransformersConverter, str(source)).convert(
                 str(staging), quantization=quantization, force=True
             )
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
@@ -119,11 +122,35 @@ def convert_model(
         (staging / CONVERSION_FILE).write_text(
             json.dumps(asdict(conversion), indent=2) + "\n", encoding="utf-8"
         )
+        agreement = verify_conversion(source, staging, tokenizer)
+        if agreement.refused:
+            raise ConfigError(agreement.describe(source))
+        if not agreement.identical:
+            log.warning("%s", agreement.describe(source))
         _move_into_place(staging, destination)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return conversion
+
+
+def _all_heads_converter(base: Any, source: str) -> Any:
+    """The converter with every head of the last decoder layer kept for alignment.
+
+    CTranslate2 keeps one head by default; markup placement reads the attention returned
+    with ``return_attention`` and, measured on the trained model (docs/markup.md), the mean
+    of the last layer's heads places codes far better than a single head.
+    """
+
+    class Converter(base):  # type: ignore[misc, valid-type]
+        def _load(self) -> Any:
+            spec = super()._load()
+            decoder = getattr(spec, "decoder", None)
+            if decoder is not None and hasattr(decoder, "alignment_heads"):
+                decoder.alignment_heads = type(decoder.alignment_heads)(decoder.num_heads)
+            return spec
+
+    return Converter(source)
 
 
 def _check_source(source: Path) -> tuple[str, Any]:

@@ -160,17 +160,26 @@ def train(out: Path, recipe: Recipe = Recipe(), log: Any = print) -> dict[str, A
                     f"({time.monotonic() - started:.0f}s)")
             if step >= recipe.max_steps or dev_score >= recipe.goal:
                 break
+    return finish(out, model, tokenizer, recipe, step, history,
+                  round(time.monotonic() - started), log)
+
+
+def finish(out: Path, model: Any, tokenizer: Any, recipe: Recipe, step: int,
+           history: list[dict[str, Any]], seconds: int, log: Any = print) -> dict[str, Any]:
+    """Measure beam-4 exact match on the held-out set, save the weights in float16 and write
+    ``TRAINING.json``."""
+    import torch
+
     held_out = list(pairs(recipe.held_out_pairs, HELD_OUT_SEED))
     score = exact_match(model, tokenizer, held_out, beams=4)
     model.half().save_pretrained(out)
     report = {
         "recipe": asdict(recipe), "steps": step, "held_out_exact_beam4": score,
-        "held_out_seed": HELD_OUT_SEED, "train_seconds": round(time.monotonic() - started),
+        "held_out_seed": HELD_OUT_SEED, "train_seconds": seconds,
         "torch": torch.__version__, "history": history,
     }
     (out / "TRAINING.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    log(f"held-out exact match (beam 4): {score:.1%} after {step} steps, "
-        f"{report['train_seconds']}s")
+    log(f"held-out exact match (beam 4): {score:.1%} after {step} steps, {seconds}s")
     return report
 
 

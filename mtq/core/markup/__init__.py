@@ -5,7 +5,7 @@ code back into the translation (using an alignment when one is given) and report
 segment, any guarantee that could not be met.
 """
 
-from mtq.core.markup.align import CharLink, token_links, token_spans
+from mtq.core.markup.align import CharLink, token_links, token_spans, word_links
 from mtq.core.markup.check import verify
 from mtq.core.markup.codes import Code, Kind, MarkupWarning, SegmentWarning
 from mtq.core.markup.mask import Masked, mask
@@ -17,5 +17,5 @@ from mtq.core.markup.restore import Restored, restore
 __all__ = [
     "MARKUPS", "PLACEHOLDER_NAMES", "CharLink", "Code", "Kind", "MarkupOptions", "MarkupWarning",
     "Masked", "Restored", "SegmentWarning", "markup_options", "mask", "options_problem", "parse",
-    "restore", "token_links", "token_spans", "verify",
+    "restore", "token_links", "token_spans", "verify", "word_links",
 ]

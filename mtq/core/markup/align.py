@@ -1,17 +1,17 @@
 """Alignments between the masked source and the translation, at the level of units.
 
-An engine aligns tokens: :func:`token_spans` places them in the text, :func:`token_links` turns
-a target-by-source attention matrix into character-span links, and :func:`unit_links` turns
-those into unit links for placement. Without an
-alignment, :func:`lexical_links` finds units that are spelled the same on both sides (names,
-numbers) as anchors for the monotone fallback.
+An engine aligns tokens: :func:`token_spans` places them in the text, :func:`word_links`
+turns a target-by-source attention matrix into character-span links between words
+(:func:`token_links` does it token by token), and :func:`unit_links` turns those into unit
+links for placement. Without an alignment, :func:`lexical_links` finds units that are spelled
+the same on both sides (names, numbers) as anchors for the monotone fallback.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from mtq.core.markup.units import Span
+from mtq.core.markup.units import Span, units
 
 CharLink = tuple[Span, Span]  # (source chars in the masked text, target chars in the output)
 
@@ -63,6 +63,52 @@ def token_links(
             assert source is not None
             links.append((source, target))
     return links
+
+
+def word_links(
+    attention: Sequence[Sequence[float]],
+    source_spans: Sequence[Span | None], source_text: str,
+    target_spans: Sequence[Span | None], target_text: str,
+) -> list[CharLink]:
+    """Link each target word to the source word it attends to most, summing the weights of
+    the words' tokens first: a word split into pieces votes once, with all of its pieces,
+    instead of each piece taking its own argmax (pieces of one word disagree, and a piece
+    that sees little is a coin toss)."""
+    source_words, source_of = _grouped(source_spans, units(source_text))
+    target_words, target_of = _grouped(target_spans, units(target_text))
+    votes = [[0.0] * len(source_words) for _ in target_words]
+    for row, target in zip(attention, target_of, strict=False):
+        if target is None:
+            continue
+        for column, weight in enumerate(row[: len(source_of)]):
+            source = source_of[column]
+            if source is not None:
+                votes[target][source] += weight
+    links: list[CharLink] = []
+    for target, weights in enumerate(votes):
+        if weights and max(weights) > 0.0:
+            best = max(range(len(weights)), key=weights.__getitem__)
+            links.append((source_words[best], target_words[target]))
+    return links
+
+
+def _grouped(
+    spans: Sequence[Span | None], words: Sequence[Span]
+) -> tuple[list[Span], list[int | None]]:
+    """The words tokens fall in, and per token the index of its word (None: no span)."""
+    found: list[Span] = []
+    index: dict[Span, int] = {}
+    of: list[int | None] = []
+    for span in spans:
+        word = None if span is None else next(
+            (w for w in words if w[0] < span[1] and span[0] < w[1]), None)
+        if word is None:
+            of.append(None)
+            continue
+        of.append(index.setdefault(word, len(found)))
+        if len(found) < len(index):
+            found.append(word)
+    return found, of
 
 
 def unit_links(

@@ -263,10 +263,13 @@ class _Plan:
         parts: list[str] = []
         last = len(pending) - 1
         terms = any(codes[k].kind is Kind.TERM for _, k in pending)
+        # Where the model wrote its two words together (``bamon.``, CJK), the source's space
+        # next to a code would split them: codes only, no space.
+        joined = not gap and not at_start and not at_end and not terms
         for n, (kind, k) in enumerate(pending):
             if n == split:
                 parts.append(escaped_gap)
-            before, after = spacing[k]
+            before, after = (False, False) if joined else spacing[k]
             # Keep the source's space between a code and the text next to it where the gap
             # does not already provide it (``<b> Save </b>``, ``<x/> Hello``, ``%d files``).
             if (n == 0 and before and not at_start and kind != "open" and (
