@@ -142,7 +142,7 @@ def _all_heads_converter(base: Any, source: str) -> Any:
     of the last layer's heads places codes far better than a single head.
     """
 
-    class Converter(base):  # type: ignore[misc, valid-type]
+    class Converter(base):  # type: ignore[misc]
         def _load(self) -> Any:
             spec = super()._load()
             decoder = getattr(spec, "decoder", None)

@@ -103,7 +103,7 @@ def _model(recipe: Recipe, vocab: dict[str, int]) -> Any:
         scale_embedding=True, share_encoder_decoder_embeddings=True,
         dropout=recipe.dropout, attention_dropout=0.0, activation_dropout=0.0,
     )
-    model = MarianMTModel(config)  # type: ignore[no-untyped-call]
+    model = MarianMTModel(config)
     model.generation_config.num_beams = 4
     return model
 
@@ -147,7 +147,7 @@ def train(out: Path, recipe: Recipe = Recipe(), log: Any = print) -> dict[str, A
             loss = cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1),
                                  ignore_index=pad, label_smoothing=recipe.label_smoothing)
             optimizer.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             schedule.step()
