@@ -170,6 +170,9 @@ def finish(out: Path, model: Any, tokenizer: Any, recipe: Recipe, step: int,
     ``TRAINING.json``."""
     import torch
 
+    with torch.no_grad():  # the decoder-start (pad) row must be zero, as in Marian and
+        # CTranslate2; padding_idx only freezes it, after an initialisation that is not zero
+        model.get_input_embeddings().weight[model.config.pad_token_id].zero_()
     held_out = list(pairs(recipe.held_out_pairs, HELD_OUT_SEED))
     score = exact_match(model, tokenizer, held_out, beams=4)
     model.half().save_pretrained(out)
