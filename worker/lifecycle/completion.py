@@ -9,7 +9,8 @@ scheduler). :meth:`Completion.result` builds the event (detokenized in the pool)
 the table.
 
 Stages that post-process translations go into :meth:`Completion._translations` (after
-``decode``); stages that keep what was computed go after the event is built.
+``decode``); stages that keep what was computed go after the event is built. Every finished
+job's translations are then reviewed (worker/vouch: guard warnings, confidence metrics).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from mtq.core.contract import ErrorCode
 from mtq.core.events import CancelledEvent, CompletedEvent, FailedEvent, ResultEvent
-from worker.cache import SegmentReuse
+from worker.cache import CachedTranslation, SegmentReuse
 from worker.compute.inference import SegmentResult
 from worker.compute.tokenizing import run_tokenizer_work
 from worker.engines import Engine
@@ -30,6 +31,8 @@ from worker.lifecycle.jobtable import JobTable
 from worker.lifecycle.markup_steps import RestoredJob, restore_job
 from worker.lifecycle.outcomes import Publish
 from worker.metrics import WorkerMetrics
+from worker.vouch import OutputReview, Reviewed
+from worker.vouch.review import review
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class Completion:
         self._metrics = metrics
         self._pool = pool
         self._reuse = reuse  # in-flight dedup's fan-out, the translation cache's stores
+        self._review = OutputReview(metrics)  # guards and confidence (worker/vouch)
 
     def on_results(self, results: list[SegmentResult]) -> list[Answer]:
         """Record segment results; the jobs they finish (or fail) are returned to be answered."""
@@ -73,7 +77,8 @@ class Completion:
                                                          result.attention)
             first = not entry.started
             done = entry.record(
-                result.segment.index, result.output, result.started_at, result.finished_at
+                result.segment.index, result.output, result.started_at, result.finished_at,
+                confidence=result.confidence, ended=result.finished,
             )
             if first:
                 self._metrics.queue_wait_seconds.observe(entry.stats().queue_ms / 1000)
@@ -119,20 +124,36 @@ class Completion:
             # The model that served this job (engines/model_set.py) decodes it and is named in
             # the result's model block.
             engine = self._models.engine_for(job.options)
-            restored = await run_tokenizer_work(
-                self._pool, len(job.segments), lambda: self._restored(entry, engine)
+            bounds = self._review.bounds(engine.info.name, job)
+            restored, reviewed = await run_tokenizer_work(
+                self._pool, len(job.segments), lambda: self._assembled(entry, engine, bounds)
             )
+            self._review.record(engine.info.name, job, restored.translations, entry.confidence,
+                                reviewed)
             # Only a finished job's computed translations become entries (never partial ones).
-            await self._reuse.store_computed(entry.cache_keys, restored.translations,
-                                             entry.translated)
+            await self._reuse.store_computed(entry.cache_keys, [
+                CachedTranslation(text, confidence, ended) for text, confidence, ended
+                in zip(restored.translations, entry.confidence, entry.ended, strict=True)
+            ], entry.translated)
+            warnings = sorted(restored.warnings + reviewed.warnings, key=lambda w: w.segment)
             return CompletedEvent(job, restored.translations, engine.info, entry.stats(),
-                                  warnings=restored.warnings, terms=restored.terms)
+                                  tuple(entry.confidence), warnings=tuple(warnings),
+                                  terms=restored.terms)
         except Exception as exc:  # the job must still be answered, never left hanging
             log.exception("job %s: could not assemble the result", job.job_id)
             return FailedEvent.for_job(
                 job, ErrorCode.INTERNAL_ERROR,
                 f"the translations could not be assembled: {type(exc).__name__}",
             )
+
+    @staticmethod
+    def _assembled(
+        entry: InFlightJob, engine: Engine, bounds: tuple[float, float] | None
+    ) -> tuple[RestoredJob, Reviewed]:
+        """The translations restored, then reviewed by the guards (in the pool)."""
+        restored = Completion._restored(entry, engine)
+        return restored, review(entry.job, restored.translations, entry.confidence,
+                                entry.ended, bounds)
 
     @staticmethod
     def _restored(entry: InFlightJob, engine: Engine) -> RestoredJob:
