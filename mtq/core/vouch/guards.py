@@ -23,9 +23,10 @@ LOOP_COPIES = 3
 LOOP_MAX_UNIT = 40
 LOOP_MIN_SPAN = 16
 # untranslated: the letters and digits of source and output, case-folded, at least this similar;
-# sources with fewer than COPY_MIN_CHARS of them (names, codes, numbers) are not checked.
+# sources with fewer than COPY_MIN_LETTERS letters (names, codes, numbers: text a translation
+# may rightly copy) are not checked.
 COPY_SIMILARITY = 0.9
-COPY_MIN_CHARS = 8
+COPY_MIN_LETTERS = 16
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def trailing_loop(text: str) -> tuple[str, int] | None:
 def copy_similarity(source: str, output: str) -> float:
     """How much ``output`` is ``source`` (0 to 1), on letters and digits, case-folded."""
     left, right = _letters(source), _letters(output)
-    if len(left) < COPY_MIN_CHARS or not right:
+    if sum(ch.isalpha() for ch in left) < COPY_MIN_LETTERS or not right:
         return 0.0
     if left == right:
         return 1.0
