@@ -123,3 +123,16 @@ def test_a_cache_entry_keeps_the_confidence_and_an_old_one_is_a_miss() -> None:
     for damaged in (encode_entry(entry)[:-2], "\x1emtq2:{\"t\":\"x\",\"c\":2,\"f\":true}",
                     "\x1emtq2:[1]"):
         assert decode_entry(damaged) is None
+
+
+def test_the_guard_options_do_not_split_the_cache() -> None:
+    from mtq.core.contract import DecodeOptions, Job
+    from mtq.core.events import ModelInfo
+    from mtq.core.vouch import SuspectOptions
+    from worker.cache.keys import CacheScope
+
+    def key(vouch: SuspectOptions) -> bytes:
+        job = Job("j", "en", "de", ("x",), "http://h/", DecodeOptions(2, 8), vouch=vouch)
+        return CacheScope.for_job(ModelInfo("m", "r"), job).digest()
+
+    assert key(SuspectOptions()) == key(SuspectOptions(0.7, "retry"))
