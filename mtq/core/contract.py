@@ -65,6 +65,11 @@ class DecodeOptions:
 
     beam_size: int
     max_new_tokens: int
+    # Only a retry of a suspect segment sets these (options.on_suspect, mtq/core/vouch/retry.py);
+    # ``retry`` keeps retries out of ordinary batches.
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,12 +108,8 @@ class InvalidJob(PermanentError):
         metadata: dict[str, Any] | None = None, tenant: str | None = None,
     ) -> None:
         super().__init__(f"{code.value}: {message}")
-        self.code = code
-        self.message = message
-        self.job_id = job_id
-        self.callback_url = callback_url
-        self.metadata = metadata or {}
-        self.tenant = tenant
+        self.code, self.message, self.job_id = code, message, job_id
+        self.callback_url, self.metadata, self.tenant = callback_url, metadata or {}, tenant
 
     @classmethod
     def for_job(cls, job: Job, code: ErrorCode, message: str) -> InvalidJob:

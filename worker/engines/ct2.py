@@ -159,7 +159,7 @@ class CTranslate2Engine:
                 min_decoding_length=0,  # as HF: an empty translation may win
                 max_input_length=0,  # the worker already refused sources over the limit
                 return_scores=True, return_end_token=True,  # confidence (engines/scores.py)
-                asynchronous=True, **self._defaults.options,
+                asynchronous=True, **self._defaults.for_options(options),
             )
             submitted.append((chunk, futures))
         outputs: list[Hypothesis] = [Hypothesis([], 0.0, 0) for _ in sources]
@@ -262,6 +262,15 @@ class _GenerationDefaults:
     forced_eos: bool = False
     target_prefix: list[str] | None = None  # e.g. NLLB's target language token
     options: dict[str, Any] = field(default_factory=dict)
+
+    def for_options(self, options: DecodeOptions) -> dict[str, Any]:
+        """The saved defaults, with a retry's repetition settings over them."""
+        chosen = dict(self.options)
+        if options.repetition_penalty != 1.0:
+            chosen["repetition_penalty"] = options.repetition_penalty
+        if options.no_repeat_ngram_size:
+            chosen["no_repeat_ngram_size"] = options.no_repeat_ngram_size
+        return chosen
 
     @classmethod
     def read(cls, folder: Path, tokenizer: Any) -> _GenerationDefaults:

@@ -131,6 +131,7 @@ class HFEngine:
                 do_sample=False,
                 output_scores=True,
                 return_dict_in_generate=True,
+                **_retry_kwargs(options),
                 **({"min_new_tokens": min_new_tokens} if min_new_tokens else {}),
                 **forcing_kwargs(torch, prefixes, options.beam_size),
             )
@@ -207,6 +208,13 @@ def cpu_threads(configured: int) -> int:
     if configured > 0:
         return configured
     return max(1, usable_cpus() - 1)
+
+
+def _retry_kwargs(options: DecodeOptions) -> dict[str, Any]:
+    """A retry's repetition settings (mtq/core/vouch/retry.py); none for ordinary batches."""
+    return {name: getattr(options, name)
+            for name, neutral in (("repetition_penalty", 1.0), ("no_repeat_ngram_size", 0))
+            if getattr(options, name) != neutral}
 
 
 def _first(token_id: int | list[int]) -> int:

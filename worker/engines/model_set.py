@@ -53,7 +53,7 @@ class Served:
     pair: LanguagePair
 
     def options(self, options: DecodeOptions) -> ModelDecodeOptions:
-        return ModelDecodeOptions(options.beam_size, options.max_new_tokens, self.model)
+        return ModelDecodeOptions(options.beam_size, options.max_new_tokens, model=self.model)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """The job's token ids, its source language applied (bilingual: the tokenizer's own)."""

@@ -140,6 +140,8 @@ class Intake:
             else:
                 entry.outputs[index] = []
                 entry.translated[index] = ""
+            if text.strip() and entry.job.vouch.on_suspect == "retry":  # a cached one too
+                entry.retry_items[index] = WorkItem(index, ids, prefix, align=align[index])
         entry.remaining = len(work)
         return work
 

@@ -14,6 +14,7 @@ from mtq.core.contract import Job
 from mtq.core.events import JobStats
 from worker.batching.items import WorkItem
 from worker.broker.message import Delivery
+from worker.vouch.retrying import RetryState
 
 _sequence = itertools.count(1)
 
@@ -49,6 +50,10 @@ class InFlightJob:
     # (mtq/core/vouch); a blank segment's are 1.0 and True, a cached one's those stored with it.
     confidence: list[float] = field(default_factory=list)
     ended: list[bool] = field(default_factory=list)
+    # options.on_suspect "retry": every non-blank segment's work item (intake), and the
+    # retries out once the first outputs were reviewed (worker/vouch/retrying.py).
+    retry_items: dict[int, WorkItem] = field(default_factory=dict)
+    retry: RetryState | None = None
     # Markup segments: (source token ids, output attention) by index, for restoration.
     attention: dict[int, tuple[tuple[int, ...], list[list[float]]]] = field(
         default_factory=dict)
