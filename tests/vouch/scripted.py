@@ -64,8 +64,12 @@ class ScriptedProcessor:
 
 
 @contextlib.contextmanager
-def scripted(engine: Any, plan: Mapping[tuple[int, ...], Script]) -> Iterator[None]:
-    """While open, sources named in ``plan`` (by their token ids) decode as scripted."""
+def scripted(
+    engine: Any, plan: Mapping[tuple[int, ...], Script],
+    retry: Mapping[tuple[int, ...], Script] | None = None,
+) -> Iterator[None]:
+    """While open, sources named in ``plan`` (by their token ids) decode as scripted; a retry
+    against repetition (``no_repeat_ngram_size`` set) follows ``retry`` instead, if given."""
     from transformers import LogitsProcessorList
 
     model = engine.model
@@ -75,7 +79,8 @@ def scripted(engine: Any, plan: Mapping[tuple[int, ...], Script]) -> Iterator[No
     def generate(**kwargs: Any) -> Any:
         pad = int(engine.pad_id)
         sources = [tuple(t for t in row if t != pad) for row in kwargs["input_ids"].tolist()]
-        rows = [plan.get(source) for source in sources]
+        chosen = retry if retry is not None and "no_repeat_ngram_size" in kwargs else plan
+        rows = [chosen.get(source) for source in sources]
         processor = ScriptedProcessor(engine._torch, rows, kwargs["num_beams"], eos)
         return original(**kwargs, logits_processor=LogitsProcessorList([processor]))
 
