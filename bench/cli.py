@@ -12,6 +12,8 @@
                                               one worker per pair
     python -m bench terms [--model trained]   terminology: recall, report accuracy, exact
                                               match and cost per engine and method
+    python -m bench vouch [--model PATH]      confidence and guards: cost on plain batches,
+                                              recall on constructed failures, retry
 
 Without a subcommand the suite runs (``python -m bench --help`` lists its options). Each
 subcommand's module is imported only when chosen: ``gpu`` must start on a machine that has
@@ -36,6 +38,7 @@ COMMANDS = {
     "contention": "bench.contention",
     "multilingual": "bench.multilingual",
     "terms": "bench.terms",
+    "vouch": "bench.vouch",
 }
 
 
