@@ -117,8 +117,10 @@ def guard_rows(engine: HFEngine, texts: list[str]) -> list[str]:
     wide = DecodeOptions(beam_size=2, max_new_tokens=64)
     cases: list[tuple[str, str, DecodeOptions, dict[tuple[int, ...], Script] | None]] = [
         ("token cap of 3", "truncated", DecodeOptions(2, 3), None),
-        ("forced loop", "repetition", wide, {tuple(i): Loop(w[:2]) for i, w in zip(ids, words, strict=True)}),
-        ("copy-through", "untranslated", wide, {tuple(i): Force(w) for i, w in zip(ids, words, strict=True)}),
+        ("forced loop", "repetition", wide,
+         {tuple(i): Loop(w[:2]) for i, w in zip(ids, words, strict=True)}),
+        ("copy-through", "untranslated", wide,
+         {tuple(i): Force(w) for i, w in zip(ids, words, strict=True)}),
     ]
     lines = []
     for name, code, options, plan in cases:
