@@ -55,6 +55,15 @@ def _best(repeat: int, run: Callable[[], object]) -> float:
     return min(times)
 
 
+def _paired(repeat: int, before: Callable[[], object], after: Callable[[], object]
+            ) -> tuple[float, float]:
+    """Best times of ``before`` and ``after`` run in turn (one warm-up each first), so a
+    machine that gets busier or quieter during the run weighs on both alike."""
+    before(), after()
+    pairs = [(_best(1, before), _best(1, after)) for _ in range(repeat)]
+    return min(b for b, _ in pairs), min(a for _, a in pairs)
+
+
 def _hf_unscored(engine: HFEngine, sources: Sequence[Sequence[int]], options: DecodeOptions
                  ) -> Any:
     """The decode as it ran before confidence: no scores kept."""
@@ -84,7 +93,7 @@ def cost_rows(engine: HFEngine, texts: list[str], options: DecodeOptions, repeat
         for rows in batches:
             engine.generate_scored([ids[i] for i in rows], options)
 
-    before, after = _best(repeat, plain), _best(repeat, scored)
+    before, after = _paired(repeat, plain, scored)
     lines = [_cost("HF decode", before, after, len(texts))]
     hypotheses = engine.generate_scored(ids, options)
     outputs = engine.decode([h.tokens for h in hypotheses])
@@ -101,8 +110,8 @@ def cost_rows(engine: HFEngine, texts: list[str], options: DecodeOptions, repeat
                     [tokens[i] for i in rows], beam_size=options.beam_size,
                     max_decoding_length=options.max_new_tokens, return_scores=scores)
 
-        lines.append(_cost("CTranslate2 decode", _best(repeat, lambda: translate(False)),
-                           _best(repeat, lambda: translate(True)), len(texts)))
+        lines.append(_cost("CTranslate2 decode", *_paired(
+            repeat, lambda: translate(False), lambda: translate(True)), len(texts)))
     return lines
 
 
