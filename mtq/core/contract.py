@@ -65,8 +65,7 @@ class DecodeOptions:
 
     beam_size: int
     max_new_tokens: int
-    # Only a retry of a suspect segment sets these (options.on_suspect, mtq/core/vouch/retry.py);
-    # ``retry`` keeps retries out of ordinary batches.
+    # Set by retries only (core/vouch/retry.py); ``retry`` keeps them out of ordinary batches.
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
     retry: bool = False

@@ -140,8 +140,7 @@ class CompletedEvent:
             "source_lang": self.job.source_lang,
             "target_lang": self.job.target_lang,
             "translations": list(self.translations),
-            # Additive to v1: always present (docs/vouch.md).
-            "confidence": list(self.confidence),
+            "confidence": list(self.confidence),  # additive to v1, always (docs/vouch.md)
             "warnings": [w.to_json() for w in self.warnings],
             "model": self.model.to_json(),
             "metadata": self.job.metadata,
