@@ -147,7 +147,8 @@ class Completion:
             if state is None:
                 entry.retry = plan_retries(job, reviewed, entry.confidence, self._limits)
                 if entry.retry is not None:
-                    entry.remaining = len(entry.retry.plans)
+                    # ``remaining`` stays 0: every segment has an output, so a cancel now is a
+                    # no-op and progress counts the job done; the state counts the retries.
                     return RetrySuspects(entry, retry_work(entry.retry, entry.retry_items))
             self._review.record(engine.info.name, job, restored.translations, entry.confidence,
                                 reviewed)
