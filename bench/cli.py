@@ -14,6 +14,8 @@
                                               match and cost per engine and method
     python -m bench placement [--sentences N]  markup placement on the trained model, per
                                               engine, against a monotone baseline
+    python -m bench vouch [--model PATH]      confidence and guards: cost on plain batches,
+                                              recall on constructed failures, retry
 
 Without a subcommand the suite runs (``python -m bench --help`` lists its options). Each
 subcommand's module is imported only when chosen: ``gpu`` must start on a machine that has
@@ -39,6 +41,7 @@ COMMANDS = {
     "multilingual": "bench.multilingual",
     "terms": "bench.terms",
     "placement": "bench.placement",
+    "vouch": "bench.vouch",
 }
 
 

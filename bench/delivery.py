@@ -102,7 +102,8 @@ def _event_message(job_id: str, callback_url: str, tenant: str | None = None
     job = Job(job_id=job_id, source_lang="en", target_lang="de", segments=("Hello world.",),
               callback_url=callback_url, options=DecodeOptions(beam_size=4, max_new_tokens=64),
               tenant=tenant)
-    event = CompletedEvent(job, ("Hallo Welt.",), ModelInfo("bench", "0"), JobStats(1, 0, 1))
+    event = CompletedEvent(job, ("Hallo Welt.",), ModelInfo("bench", "0"), JobStats(1, 0, 1),
+                           (0.9,))
     outgoing = encode_result(event, callback_url)
     return aio_pika.Message(body=outgoing.body, headers=dict(outgoing.headers),
                             message_id=outgoing.webhook_id, content_type="application/json",

@@ -20,6 +20,7 @@ from typing import Any
 
 from bench.cpu import OTHER_USERS
 from mtq.core.contract import DecodeOptions
+from mtq.core.vouch import Hypothesis
 from worker.engines import Engine
 from worker.engines.languages import BILINGUAL, LanguagePair
 
@@ -70,14 +71,20 @@ class RecordingEngine:
         self, sources: Sequence[Sequence[int]], options: DecodeOptions, *,
         prefixes: Sequence[Sequence[int]] | None = None,
     ) -> list[list[int]]:
+        return [row.tokens for row in self.generate_scored(sources, options, prefixes=prefixes)]
+
+    def generate_scored(
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions, *,
+        prefixes: Sequence[Sequence[int]] | None = None,
+    ) -> list[Hypothesis]:
         started = time.perf_counter()
-        outputs = self.inner.generate(sources, options, prefixes=prefixes)
+        outputs = self.inner.generate_scored(sources, options, prefixes=prefixes)
         seconds = time.perf_counter() - started
         record = BatchRecord(
             segments=len(sources),
             longest=max(len(s) for s in sources),
             real_tokens=sum(len(s) for s in sources),
-            generated_tokens=sum(self._generated(row) for row in outputs),
+            generated_tokens=sum(self._generated(row.tokens) for row in outputs),
             seconds=seconds,
             finished_at=time.monotonic(),
         )

@@ -12,6 +12,7 @@ from worker.cache.metrics import CacheMetrics
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _RATIO_BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 _COUNT_BUCKETS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50)
+_CONFIDENCE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 _SECONDS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 
 
@@ -108,6 +109,15 @@ class WorkerMetrics:
         self.progress_events_total = Counter(
             "mtq_progress_events_total", "job.progress events confirmed into mtq.results",
             registry=registry,
+        )
+        # Output you can vouch for (worker/vouch): per route, as the result's pair.
+        self.segment_confidence = Histogram(
+            "mtq_segment_confidence", "Confidence of each translated segment (docs/vouch.md)",
+            ["route"], buckets=_CONFIDENCE_BUCKETS, registry=registry,
+        )
+        self.guard_warnings_total = Counter(
+            "mtq_guard_warnings_total", "Guard warnings on translated segments, by code",
+            ["route", "code"], registry=registry,
         )
         self.cache = CacheMetrics(registry)  # hits, misses, errors, segments saved by dedup
 

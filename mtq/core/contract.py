@@ -22,12 +22,12 @@ from mtq.core.errors import PermanentError
 from mtq.core.languages import LANGUAGE_TAG_PATTERN, MAX_TAG_CHARS
 from mtq.core.markup import MarkupOptions, markup_options, options_problem
 from mtq.core.terms.options import TermModel, TermOptions, terms_of, terms_problem_of
+from mtq.core.vouch.options import SuspectOptions, suspect_options, suspect_problem
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Who a job is for (fair shares between tenants, worker/batching/fairness.py); echoed in events.
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-# Unicode's control characters (Cc: U+0000-U+001F, U+007F-U+009F) but tab, LF and CR: one
-# regular expression, not a per-character lookup, as it runs over every character of every job.
+# Unicode's controls (Cc: U+0000-U+001F, U+007F-U+009F) but tab, LF, CR; one regex for speed.
 FORBIDDEN_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
@@ -65,6 +65,10 @@ class DecodeOptions:
 
     beam_size: int
     max_new_tokens: int
+    # Set by retries only (core/vouch/retry.py); ``retry`` keeps them out of ordinary batches.
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class Job:
     markup: MarkupOptions = field(default_factory=MarkupOptions)  # options.markup, .placeholders
     terms: TermOptions = field(default_factory=TermOptions)  # options.glossary, … (core/terms)
     progress: bool = False  # options.progress: job.progress events are delivered as webhooks
+    vouch: SuspectOptions = field(default_factory=SuspectOptions)  # min_confidence, on_suspect
 
     @property
     def route(self) -> str:
@@ -102,12 +107,8 @@ class InvalidJob(PermanentError):
         metadata: dict[str, Any] | None = None, tenant: str | None = None,
     ) -> None:
         super().__init__(f"{code.value}: {message}")
-        self.code = code
-        self.message = message
-        self.job_id = job_id
-        self.callback_url = callback_url
-        self.metadata = metadata or {}
-        self.tenant = tenant
+        self.code, self.message, self.job_id = code, message, job_id
+        self.callback_url, self.metadata, self.tenant = callback_url, metadata or {}, tenant
 
     @classmethod
     def for_job(cls, job: Job, code: ErrorCode, message: str) -> InvalidJob:
@@ -128,6 +129,8 @@ class _OptionsModel(BaseModel):
     terms_case_sensitive: bool | None = None
     terms_method: str | None = None
     progress: bool | None = None  # job.progress webhooks wanted (additive to v1)
+    min_confidence: float | None = None  # range checked by suspect_problem (core/vouch)
+    on_suspect: str | None = None
 
 
 class _JobModel(BaseModel):
@@ -233,6 +236,7 @@ def parse_job(body: bytes, limits: JobLimits, *, routes: tuple[str, ...] | None 
         tenant=model.tenant,
         terms=terms_of(model.options),
         progress=bool(model.options.progress),
+        vouch=suspect_options(model.options.min_confidence, model.options.on_suspect),
     )
 
 
@@ -258,26 +262,22 @@ def _check_limits(model: _JobModel, limits: JobLimits, fail: Any) -> None:
             )
     options = model.options
     if options.beam_size is not None and not 1 <= options.beam_size <= limits.max_beam_size:
-        raise fail(
-            ErrorCode.INVALID_JOB,
-            f"options.beam_size must be between 1 and {limits.max_beam_size}",
-        )
+        raise fail(ErrorCode.INVALID_JOB,
+                   f"options.beam_size must be between 1 and {limits.max_beam_size}")
     if options.max_new_tokens is not None and not (
         1 <= options.max_new_tokens <= limits.max_new_tokens_limit
     ):
-        raise fail(
-            ErrorCode.INVALID_JOB,
-            f"options.max_new_tokens must be between 1 and {limits.max_new_tokens_limit}",
-        )
-    problem = options_problem(options.markup, options.placeholders) or terms_problem_of(options)
+        raise fail(ErrorCode.INVALID_JOB,
+                   f"options.max_new_tokens must be between 1 and {limits.max_new_tokens_limit}")
+    problem = (options_problem(options.markup, options.placeholders)
+               or terms_problem_of(options)
+               or suspect_problem(options.min_confidence, options.on_suspect))
     if problem is not None:
         raise fail(ErrorCode.INVALID_JOB, problem)
     size = _json_size(model.metadata)
     if size > limits.max_metadata_bytes:
-        raise fail(
-            ErrorCode.INVALID_JOB,
-            f"metadata is {size} bytes as JSON; the limit is {limits.max_metadata_bytes}",
-        )
+        raise fail(ErrorCode.INVALID_JOB,
+                   f"metadata is {size} bytes as JSON; the limit is {limits.max_metadata_bytes}")
 
 
 def _json_size(value: dict[str, Any]) -> int:

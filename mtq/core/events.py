@@ -100,8 +100,10 @@ class CompletedEvent:
     translations: tuple[str, ...]
     model: ModelInfo
     stats: JobStats
-    # Per-segment notes of markup restoration and terminology (``term_missing``); reported
-    # for jobs with markup or terminology options only.
+    # One per translation, in [0, 1] (mtq/core/vouch/confidence.py); 1.0 for blank segments.
+    confidence: tuple[float, ...]
+    # Per-segment notes: markup restoration, terminology (``term_missing``) and the output
+    # guards (``truncated``, ``repetition``, …: mtq/core/vouch); always reported.
     warnings: tuple[SegmentWarning, ...] = ()
     # The terminology report, one per translation (jobs with terminology options only).
     terms: tuple[SegmentTerms, ...] = ()
@@ -109,11 +111,15 @@ class CompletedEvent:
     def __post_init__(self) -> None:
         # Frozen: normalise a list to a tuple through object.__setattr__.
         object.__setattr__(self, "translations", tuple(self.translations))
+        object.__setattr__(self, "confidence", tuple(self.confidence))
         if len(self.translations) != len(self.job.segments):
             raise ValueError(
                 f"job {self.job.job_id}: {len(self.translations)} translations for "
                 f"{len(self.job.segments)} segments"
             )
+        if len(self.confidence) != len(self.translations):
+            raise ValueError(f"job {self.job.job_id}: {len(self.confidence)} confidence values "
+                             f"for {len(self.translations)} translations")
 
     @property
     def type(self) -> str:
@@ -134,13 +140,13 @@ class CompletedEvent:
             "source_lang": self.job.source_lang,
             "target_lang": self.job.target_lang,
             "translations": list(self.translations),
+            "confidence": list(self.confidence),  # additive to v1, always (docs/vouch.md)
+            "warnings": [w.to_json() for w in self.warnings],
             "model": self.model.to_json(),
             "metadata": self.job.metadata,
             "stats": self.stats.to_json(),
             **({"tenant": self.job.tenant} if self.job.tenant is not None else {}),
         }
-        if self.job.markup.active or self.job.terms.requested:
-            body["warnings"] = [w.to_json() for w in self.warnings]
         if self.job.terms.requested:
             self._add_terms(body)
         return body

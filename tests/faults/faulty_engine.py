@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mtq.core.contract import DecodeOptions
+from mtq.core.vouch import Hypothesis
 from worker.engines import Engine
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,13 @@ class FaultyEngine:
     ) -> list[list[int]]:
         self._before(sources)
         return self._inner.generate(sources, options, prefixes=prefixes)
+
+    def generate_scored(
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions,
+        prefixes: Sequence[Sequence[int]] | None = None,
+    ) -> list[Hypothesis]:
+        self._before(sources)
+        return self._inner.generate_scored(sources, options, prefixes=prefixes)
 
     def _before(self, sources: Sequence[Sequence[int]]) -> None:
         actions = [

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from mtq.core.contract import DecodeOptions, Job
 from mtq.core.events import ModelInfo
+from mtq.core.vouch import Hypothesis
 from tests.faults.faulty_engine import FaultyEngine, InjectedFault, InjectedOutOfMemory
 from worker.batching.items import WorkItem
 from worker.batching.queue import BatchQueue
@@ -60,6 +61,12 @@ class FakeEngine:
             self.oom_once -= markers
             raise OutOfMemoryError("CUDA out of memory (fragmented)")
         return [[s[0], 2] for s in sources]
+
+    def generate_scored(
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions,
+        prefixes: Sequence[Sequence[int]] | None = None,
+    ) -> list[Hypothesis]:
+        return [Hypothesis(row, -0.5, 2) for row in self.generate(sources, options)]
 
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]:
         return [" ".join(map(str, o)) for o in outputs]

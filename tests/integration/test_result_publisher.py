@@ -24,13 +24,13 @@ from worker.broker.publisher import ResultPublisher
 
 JOB = Job("job-1", "en", "de", ("Hello",), "https://hooks.example/mt", DecodeOptions(2, 8))
 EVENT = CompletedEvent(JOB, ("Hallo",), ModelInfo("tiny", "r1", "hf", "float32"),
-                       JobStats(segments=1, queue_ms=1, compute_ms=1))
+                       JobStats(segments=1, queue_ms=1, compute_ms=1), (0.5,))
 
 
 def _event(job_id: str) -> CompletedEvent:
     job = Job(job_id, "en", "de", ("Hello",), "https://hooks.example/mt", DecodeOptions(2, 8))
     return CompletedEvent(job, ("Hallo",), ModelInfo("tiny", "r1", "hf", "float32"),
-                          JobStats(segments=1, queue_ms=1, compute_ms=1))
+                          JobStats(segments=1, queue_ms=1, compute_ms=1), (0.5,))
 
 
 async def _publisher(connection: aio_pika.abc.AbstractConnection,

@@ -13,6 +13,7 @@ from typing import Any
 
 from mtq.core.contract import DecodeOptions
 from mtq.core.events import ModelInfo, ResultEvent, webhook_id
+from mtq.core.vouch import Hypothesis
 from worker.batching.fairness import Lane
 
 
@@ -111,6 +112,13 @@ class ReversingEngine:
         prefixes: Sequence[Sequence[int]] | None = None,
     ) -> list[list[int]]:
         return [list(reversed(source)) for source in sources]
+
+    def generate_scored(
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions,
+        prefixes: Sequence[Sequence[int]] | None = None,
+    ) -> list[Hypothesis]:
+        """Certain of every reversal: each token (and the end) at probability 1."""
+        return [Hypothesis(row, 0.0, len(row) + 1) for row in self.generate(sources, options)]
 
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]:
         return ["".join(chr(i) for i in output) for output in outputs]

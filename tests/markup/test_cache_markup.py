@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from mtq.core.settings import Settings
+from mtq.core.vouch import CODES as GUARD_CODES
 from tests.cache.test_cache_worker import CALLBACK, running, settings_for
 from tests.markup.catalog import CATALOG
 from worker.engines.hf import HFEngine
@@ -38,9 +39,10 @@ def test_a_cached_markup_segment_comes_back_with_the_same_codes_and_warnings(
         assert second["stats"]["cached_segments"] == len([s for s in HTML if s.strip()])
         assert second["translations"] == first["translations"]
         assert second["warnings"] == first["warnings"] != []
+        assert second["confidence"] == first["confidence"]  # stored with the entry
         # The markup options are part of the key: the same text without them is not a hit.
         assert untagged["stats"]["cached_segments"] == 0
-        assert "warnings" not in untagged
+        assert {w["code"] for w in untagged["warnings"]} <= set(GUARD_CODES)  # no markup ones
 
     asyncio.run(scenario())
 

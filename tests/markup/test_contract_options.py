@@ -47,13 +47,13 @@ def test_invalid_markup_options_are_invalid_job(options: dict[str, Any], message
     assert raised.value.message == message
 
 
-def test_warnings_appear_only_for_jobs_with_markup() -> None:
+def test_warnings_appear_for_every_job() -> None:
     model, stats = ModelInfo("m", "r"), JobStats(1, 0, 0)
     plain = parse_job(body(), LIMITS)
-    assert "warnings" not in CompletedEvent(plain, ("x",), model, stats).to_json()
+    assert CompletedEvent(plain, ("x",), model, stats, (1.0,)).to_json()["warnings"] == []
     marked = parse_job(body(markup="xml"), LIMITS)
-    assert CompletedEvent(marked, ("x",), model, stats).to_json()["warnings"] == []
+    assert CompletedEvent(marked, ("x",), model, stats, (1.0,)).to_json()["warnings"] == []
     warning = SegmentWarning(0, "markup_unbalanced", "'<b>' has no matching tag")
-    event = CompletedEvent(marked, ("x",), model, stats, warnings=(warning,))
+    event = CompletedEvent(marked, ("x",), model, stats, (1.0,), warnings=(warning,))
     assert event.to_json()["warnings"] == [
         {"segment": 0, "code": "markup_unbalanced", "message": "'<b>' has no matching tag"}]

@@ -9,6 +9,7 @@ import pytest
 
 from mtq.core.markup import parse
 from mtq.core.markup.codes import UNBALANCED
+from mtq.core.vouch import CODES as GUARD_CODES
 from mtq.tools.tiny_model import build_tiny_model
 from tests.integration.helpers import make_job
 from tests.markup.catalog import CATALOG
@@ -35,7 +36,8 @@ def test_markup_jobs_of_several_pairs_keep_their_codes(
 
     for job in jobs:
         event = events[job["job_id"]]
-        assert event["warnings"] == []
+        # No markup warning (the random model's outputs are cut off at 8 tokens: guards speak).
+        assert [w for w in event["warnings"] if w["code"] not in GUARD_CODES] == []
         for segment, output in zip(job["segments"], event["translations"], strict=True):
             source, result = parse(segment, "xml"), parse(output, "xml")
             assert Counter(c.raw for c in result.codes) == Counter(c.raw for c in source.codes)

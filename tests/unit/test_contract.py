@@ -166,11 +166,13 @@ def test_tab_newline_and_unicode_are_allowed_in_segments() -> None:
 def test_completed_event_matches_the_contract() -> None:
     parsed = parse(job())
     typed = CompletedEvent(
-        parsed, ("Hallo Welt.", "Wie geht's?"), ModelInfo("opus", "abc"), JobStats(2, 5, 7)
+        parsed, ("Hallo Welt.", "Wie geht's?"), ModelInfo("opus", "abc"), JobStats(2, 5, 7),
+        (0.75, 0.5),
     )
     event = typed.to_json()
     assert event["type"] == "job.completed"
     assert event["translations"] == ["Hallo Welt.", "Wie geht's?"]
+    assert event["confidence"] == [0.75, 0.5] and event["warnings"] == []
     assert event["model"]["name"] == "opus" and event["model"]["revision"] == "abc"
     assert event["metadata"] == parsed.metadata
     assert event["stats"] == {"segments": 2, "queue_ms": 5, "compute_ms": 7,
@@ -181,7 +183,8 @@ def test_completed_event_matches_the_contract() -> None:
 
 def test_completed_event_refuses_misaligned_translations() -> None:
     with pytest.raises(ValueError, match="1 translations for 2 segments"):
-        CompletedEvent(parse(job()), ("only one",), ModelInfo("m", "r"), JobStats(2, 0, 0))
+        CompletedEvent(parse(job()), ("only one",), ModelInfo("m", "r"), JobStats(2, 0, 0),
+                       (1.0,))
 
 
 def test_failed_event_matches_the_contract() -> None:

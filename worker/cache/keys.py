@@ -26,8 +26,12 @@ KEY_PREFIX = "mtq:tr:"
 # Job fields that never change a segment's translation; every other field (language pair,
 # decode options, and whatever later issues add) is part of the key, so a new field starts
 # out as a miss, never as a stale hit.
+# ``progress`` only asks for progress webhooks. ``vouch`` (options.min_confidence,
+# options.on_suspect) only decides what is reported, and which suspect segments are decoded
+# again: an entry holds the delivered translation with its confidence, and the guards run on
+# cached segments as on computed ones (docs/vouch.md).
 NOT_OUTPUT_FIELDS = frozenset({"job_id", "segments", "callback_url", "metadata", "tenant",
-                               "progress"})
+                               "progress", "vouch"})
 
 
 @dataclass(frozen=True)

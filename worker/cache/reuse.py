@@ -23,6 +23,7 @@ from mtq.core.events import ModelInfo
 from mtq.core.settings import Settings
 from worker.cache.backends import CacheBackend, MemoryCache, RedisCache
 from worker.cache.dedup import Holder, InFlightSegments, Item, Rehomed
+from worker.cache.entries import CachedTranslation, decode_entry, encode_entry
 from worker.cache.guard import DEFAULT_TIMEOUT_S, GuardedCache
 from worker.cache.keys import ScopeDigests, segment_key
 from worker.cache.metrics import CacheMetrics
@@ -69,21 +70,30 @@ class SegmentReuse:
         scope = self._digests.digest(info, job, tenant)
         return [segment_key(scope, text) for text in job.segments]
 
-    async def lookup_job(self, info: ModelInfo, job: Job) -> tuple[list[str], dict[int, str]]:
-        """The job's keys, and the cached translations of its non-blank segments by index."""
+    async def lookup_job(
+        self, info: ModelInfo, job: Job
+    ) -> tuple[list[str], dict[int, CachedTranslation]]:
+        """The job's keys, and the cached translations of its non-blank segments by index
+        (an entry of the old format, without confidence, is a miss: cache/entries.py)."""
         keys = self.keys_for(info, job)
         asked = {i: key for i, key in enumerate(keys) if job.segments[i].strip()}
-        return keys, await self.lookup(asked)
+        raw = await self.lookup(asked, decode=decode_entry)
+        return keys, {i: entry for i, entry in raw.items() if entry is not None}
 
-    async def lookup(self, keys: Mapping[int, str]) -> dict[int, str]:
-        """Cached translations of the segments ``keys`` names (index -> key), by index."""
+    async def lookup(
+        self, keys: Mapping[int, str], decode: Callable[[str], Any] | None = None
+    ) -> dict[int, Any]:
+        """Cached values of the segments ``keys`` names (index -> key), by index; ``decode``
+        (value -> entry, or None for one that does not count) applied when given."""
         if self.cache is None or not keys:
             return {}
         indices = list(keys)
         values = await self.cache.get_many([keys[i] for i in indices])
-        hits = {i: v for i, v in zip(indices, values, strict=True) if v is not None}
-        self.metrics.hits_total.inc(len(hits))
-        self.metrics.misses_total.inc(len(indices) - len(hits))
+        hits = {i: v if decode is None else decode(v)
+                for i, v in zip(indices, values, strict=True) if v is not None}
+        found = sum(1 for v in hits.values() if v is not None)
+        self.metrics.hits_total.inc(found)
+        self.metrics.misses_total.inc(len(indices) - found)
         return hits
 
     def claim(
@@ -135,12 +145,14 @@ class SegmentReuse:
             await self.cache.put_many(entries)
 
     async def store_computed(
-        self, keys: Sequence[str], translations: Sequence[str], answered: Container[int]
+        self, keys: Sequence[str], translations: Sequence[CachedTranslation],
+        answered: Container[int],
     ) -> None:
         """Store a finished job's translations, except those ``answered`` without the model."""
         if keys:
             await self.store({
-                keys[i]: text for i, text in enumerate(translations) if i not in answered
+                keys[i]: encode_entry(entry) for i, entry in enumerate(translations)
+                if i not in answered
             })
 
     async def aclose(self) -> None:

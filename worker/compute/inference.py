@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mtq.core.vouch import Hypothesis
 from worker.batching.items import Batch, Segment
 from worker.batching.queue import BatchQueue
 from worker.engines import Engine
@@ -34,6 +35,8 @@ class SegmentResult:
     started_at: float
     finished_at: float
     attention: list[list[float]] | None = None  # markup segments only (worker/engines/alignment.py)
+    confidence: float = 0.0  # of the output (mtq/core/vouch/confidence.py)
+    finished: bool = True  # False when decoding stopped at the token cap without EOS
 
 
 ResultSink = Callable[[list[SegmentResult]], None]
@@ -78,22 +81,24 @@ class InferenceThread(threading.Thread):
     def _run(self, batch: Batch, *, retried: bool = False) -> list[SegmentResult]:
         started = time.monotonic()
         try:
-            outputs = self._generate(batch)
+            hypotheses = self._generate(batch)
         except Exception as exc:  # the per-batch error boundary
             return self._isolate(batch, exc, retried=retried)
         finished = time.monotonic()
+        outputs = [h.tokens for h in hypotheses]
         attention = attention_for(self._engine, [s.tokens for s in batch.segments], outputs,
                                   [s.align for s in batch.segments], batch.options)
         return [
-            SegmentResult(segment, output, None, started, finished, rows)
-            for segment, output, rows in zip(batch.segments, outputs, attention, strict=True)
+            SegmentResult(segment, h.tokens, None, started, finished, rows,
+                          confidence=h.confidence, finished=h.finished)
+            for segment, h, rows in zip(batch.segments, hypotheses, attention, strict=True)
         ]
 
-    def _generate(self, batch: Batch) -> list[list[int]]:
+    def _generate(self, batch: Batch) -> list[Hypothesis]:
         self._metrics.batches_started_total.inc()
         started = time.perf_counter()
         prefixes = [s.prefix for s in batch.segments]
-        outputs = self._engine.generate(
+        outputs = self._engine.generate_scored(
             [s.tokens for s in batch.segments], batch.options,
             prefixes=prefixes if any(prefixes) else None,
         )
@@ -102,7 +107,7 @@ class InferenceThread(threading.Thread):
             raise RuntimeError(
                 f"engine returned {len(outputs)} outputs for {len(batch.segments)} segments"
             )
-        self._metrics.observe_batch(batch, elapsed, outputs)
+        self._metrics.observe_batch(batch, elapsed, [h.tokens for h in outputs])
         return outputs
 
     def _isolate(self, batch: Batch, exc: Exception, *, retried: bool) -> list[SegmentResult]:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from mtq.core.contract import DecodeOptions
 from mtq.core.events import ModelInfo
+from mtq.core.vouch import Hypothesis
 from worker.engines.languages import LanguagePair, ModelLanguages
 
 
@@ -25,6 +26,13 @@ class Engine(Protocol):
         self, sources: Sequence[Sequence[int]], options: DecodeOptions, *,
         prefixes: Sequence[Sequence[int]] | None = None,
     ) -> list[list[int]]: ...
+
+    def generate_scored(
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions, *,
+        prefixes: Sequence[Sequence[int]] | None = None,
+    ) -> list[Hypothesis]:
+        """As ``generate``, with each row's score and whether it ended (mtq/core/vouch)."""
+        ...
 
     def decode(self, outputs: Sequence[Sequence[int]]) -> list[str]: ...
 

@@ -30,6 +30,7 @@ from mtq.core.errors import ConfigError
 from mtq.core.events import ModelInfo
 from mtq.core.languages import LanguageCodes
 from mtq.core.settings import Settings
+from mtq.core.vouch import Hypothesis
 from worker.engines.base import model_display_name, model_revision
 from worker.engines.codec import (
     decode_ids,
@@ -38,10 +39,12 @@ from worker.engines.codec import (
     warmup_options,
 )
 from worker.engines.conversion import Conversion
+from worker.engines.cpu.replicas import split_for_replicas
 from worker.engines.cpu.threads import ct2_plan
 from worker.engines.cpu.tuning import Threads
 from worker.engines.languages import BILINGUAL, LanguagePair, ModelLanguages
 from worker.engines.probe import probe_batch
+from worker.engines.scores import ct2_hypothesis
 
 log = logging.getLogger(__name__)
 
@@ -58,33 +61,6 @@ def decoding_cap(longest_source: int, max_new_tokens: int) -> int:
     Counted as HF counts ``max_new_tokens``: a final forced ``</s>`` takes one of them.
     """
     return max(1, min(max_new_tokens, LENGTH_FACTOR * longest_source + LENGTH_SLACK))
-
-
-def split_for_replicas(lengths: Sequence[int], parts: int) -> list[list[int]]:
-    """Indexes of a batch in at most ``parts`` chunks, one per replica.
-
-    Indexes are sorted by length, so each chunk holds similar lengths (little padding, a
-    tight :func:`decoding_cap`), and cut where the running token count passes an equal share,
-    so the replicas finish at about the same time.
-    """
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    parts = max(1, min(parts, len(order)))
-    total = sum(lengths)
-    chunks: list[list[int]] = []
-    current: list[int] = []
-    running = 0
-    for position, index in enumerate(order):
-        current.append(index)
-        running += lengths[index]
-        chunks_left = parts - len(chunks) - 1
-        items_left = len(order) - position - 1
-        share_reached = running * parts >= total * (len(chunks) + 1)
-        if chunks_left > 0 and (share_reached or items_left == chunks_left):
-            chunks.append(current)
-            current = []
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 class CTranslate2Engine:
@@ -163,6 +139,13 @@ class CTranslate2Engine:
         self, sources: Sequence[Sequence[int]], options: DecodeOptions,
         prefixes: Sequence[Sequence[int]] | None = None,
     ) -> list[list[int]]:
+        """Output token rows of :meth:`generate_scored`."""
+        return [row.tokens for row in self.generate_scored(sources, options, prefixes)]
+
+    def generate_scored(
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions,
+        prefixes: Sequence[Sequence[int]] | None = None,
+    ) -> list[Hypothesis]:
         """``prefixes[i]`` (the target language) is row i's ``target_prefix``."""
         submitted = []
         for chunk in split_for_replicas([len(s) for s in sources], self.replicas):
@@ -171,32 +154,37 @@ class CTranslate2Engine:
             if self._defaults.forced_eos:
                 cap = max(1, cap - 1)  # HF spends the last slot of the cap on a forced </s>
             futures = self.translator.translate_batch(
-                tokens,
-                target_prefix=self._target_prefixes(chunk, prefixes),
-                beam_size=options.beam_size,
-                max_decoding_length=cap,
+                tokens, target_prefix=self._target_prefixes(chunk, prefixes),
+                beam_size=options.beam_size, max_decoding_length=cap,
                 min_decoding_length=0,  # as HF: an empty translation may win
                 max_input_length=0,  # the worker already refused sources over the limit
-                asynchronous=True,
-                **self._defaults.options,
+                return_scores=True, return_end_token=True,  # confidence (engines/scores.py)
+                asynchronous=True, **self._defaults.for_options(options),
             )
             submitted.append((chunk, futures))
-        outputs: list[list[int]] = [[] for _ in sources]
+        outputs: list[Hypothesis] = [Hypothesis([], 0.0, 0) for _ in sources]
         error: Exception | None = None
         # Wait for every chunk, even after a failure, so no replica still works on this batch
         # when the inference thread retries its halves.
         for chunk, futures in submitted:
             for index, future in zip(chunk, futures, strict=True):
                 try:
-                    hypothesis = future.result().hypotheses[0]
+                    result = future.result()
                 except Exception as exc:  # re-raised below, once every chunk is done
                     error = error or exc
                     continue
-                ids = self.tokenizer.convert_tokens_to_ids(hypothesis)
-                outputs[index] = [ids] if isinstance(ids, int) else list(ids)
+                outputs[index] = self._hypothesis(result.hypotheses[0], result.scores[0])
         if error is not None:
             raise error
         return outputs
+
+    def _hypothesis(self, tokens: list[str], score: float) -> Hypothesis:
+        """Token ids without the end token (as before scores were asked for), and the score."""
+        end = str(self.tokenizer.eos_token)
+        ids = self.tokenizer.convert_tokens_to_ids(tokens[:-1] if tokens[-1:] == [end] else tokens)
+        penalty = float(self._defaults.options.get("length_penalty", 1.0))
+        return ct2_hypothesis([ids] if isinstance(ids, int) else list(ids), tokens, score,
+                              length_penalty=penalty, end_token=end)
 
     def _target_prefixes(
         self, chunk: Sequence[int], prefixes: Sequence[Sequence[int]] | None
@@ -274,6 +262,15 @@ class _GenerationDefaults:
     forced_eos: bool = False
     target_prefix: list[str] | None = None  # e.g. NLLB's target language token
     options: dict[str, Any] = field(default_factory=dict)
+
+    def for_options(self, options: DecodeOptions) -> dict[str, Any]:
+        """The saved defaults, with a retry's repetition settings over them."""
+        chosen = dict(self.options)
+        if options.repetition_penalty != 1.0:
+            chosen["repetition_penalty"] = options.repetition_penalty
+        if options.no_repeat_ngram_size:
+            chosen["no_repeat_ngram_size"] = options.no_repeat_ngram_size
+        return chosen
 
     @classmethod
     def read(cls, folder: Path, tokenizer: Any) -> _GenerationDefaults:

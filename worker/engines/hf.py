@@ -14,6 +14,7 @@ from mtq.core.errors import ConfigError
 from mtq.core.events import ModelInfo
 from mtq.core.languages import LanguageCodes
 from mtq.core.settings import Settings
+from mtq.core.vouch import Hypothesis
 from worker.engines.base import model_display_name, model_revision
 from worker.engines.codec import (
     decode_ids,
@@ -27,6 +28,7 @@ from worker.engines.cpu.tuning import Threads
 from worker.engines.forcing import forcing_kwargs
 from worker.engines.languages import BILINGUAL, LanguagePair, ModelLanguages
 from worker.engines.probe import probe_batch
+from worker.engines.scores import hf_hypotheses
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,14 @@ class HFEngine:
         self, sources: Sequence[Sequence[int]], options: DecodeOptions, min_new_tokens: int = 0,
         prefixes: Sequence[Sequence[int]] | None = None,
     ) -> list[list[int]]:
+        """Output token rows of :meth:`generate_scored`."""
+        scored = self.generate_scored(sources, options, min_new_tokens, prefixes=prefixes)
+        return [row.tokens for row in scored]
+
+    def generate_scored(
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions, min_new_tokens: int = 0,
+        prefixes: Sequence[Sequence[int]] | None = None,
+    ) -> list[Hypothesis]:
         """Beam search; ``prefixes[i]`` (the target language) is forced at the start of row i."""
         live = self._live
         if live is None:
@@ -88,7 +98,7 @@ class HFEngine:
         rows = self._generate(sources, options, min_new_tokens, prefixes)
         elapsed = time.perf_counter() - started
         work = batch_work(len(rows), options.beam_size, max(len(s) for s in sources),
-                          max((len(r) for r in rows), default=0))
+                          max((len(r.tokens) for r in rows), default=0))
         kept = live.record(threads, work, elapsed, time.monotonic())
         if kept is not None:
             self._set_threads(kept)
@@ -104,7 +114,7 @@ class HFEngine:
     def _generate(
         self, sources: Sequence[Sequence[int]], options: DecodeOptions, min_new_tokens: int,
         prefixes: Sequence[Sequence[int]] | None,
-    ) -> list[list[int]]:
+    ) -> list[Hypothesis]:
         torch = self._torch
         longest = max(len(s) for s in sources)
         input_ids = torch.full((len(sources), longest), self.pad_id, dtype=torch.long)
@@ -119,11 +129,18 @@ class HFEngine:
                 num_beams=options.beam_size,
                 max_new_tokens=options.max_new_tokens,
                 do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
+                **_retry_kwargs(options),
                 **({"min_new_tokens": min_new_tokens} if min_new_tokens else {}),
                 **forcing_kwargs(torch, prefixes, options.beam_size),
             )
-        rows: list[list[int]] = output.cpu().tolist()
-        return rows
+            generation = self.model.generation_config
+            return hf_hypotheses(
+                self.model, output, beams=options.beam_size,
+                max_new_tokens=options.max_new_tokens, eos_id=_first(generation.eos_token_id),
+                forced_eos=generation.forced_eos_token_id is not None, prefixes=prefixes,
+            )
 
     def attention(
         self, sources: Sequence[Sequence[int]], outputs: Sequence[Sequence[int]]
@@ -191,6 +208,18 @@ def cpu_threads(configured: int) -> int:
     if configured > 0:
         return configured
     return max(1, usable_cpus() - 1)
+
+
+def _retry_kwargs(options: DecodeOptions) -> dict[str, Any]:
+    """A retry's repetition settings (mtq/core/vouch/retry.py); none for ordinary batches."""
+    return {name: getattr(options, name)
+            for name, neutral in (("repetition_penalty", 1.0), ("no_repeat_ngram_size", 0))
+            if getattr(options, name) != neutral}
+
+
+def _first(token_id: int | list[int]) -> int:
+    """A generation config's end-of-sentence id (some configs list several: the first)."""
+    return int(token_id[0] if isinstance(token_id, list) else token_id)
 
 
 def _pick_dtype(torch: Any, device: str, wanted: str) -> Any:

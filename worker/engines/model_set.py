@@ -30,6 +30,7 @@ from mtq.core.events import ModelInfo
 from mtq.core.languages import parse_route
 from mtq.core.model_routes import RouteTable, route_table
 from mtq.core.settings import Settings
+from mtq.core.vouch import Hypothesis
 from worker.engines import Engine, load_engine
 from worker.engines.languages import BILINGUAL, LanguagePair, ModelLanguages
 
@@ -52,7 +53,7 @@ class Served:
     pair: LanguagePair
 
     def options(self, options: DecodeOptions) -> ModelDecodeOptions:
-        return ModelDecodeOptions(options.beam_size, options.max_new_tokens, self.model)
+        return ModelDecodeOptions(options.beam_size, options.max_new_tokens, model=self.model)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """The job's token ids, its source language applied (bilingual: the tokenizer's own)."""
@@ -182,11 +183,17 @@ class ModelSet:
         self, sources: Sequence[Sequence[int]], options: DecodeOptions, *,
         prefixes: Sequence[Sequence[int]] | None = None,
     ) -> list[list[int]]:
+        return [row.tokens for row in self.generate_scored(sources, options, prefixes=prefixes)]
+
+    def generate_scored(
+        self, sources: Sequence[Sequence[int]], options: DecodeOptions, *,
+        prefixes: Sequence[Sequence[int]] | None = None,
+    ) -> list[Hypothesis]:
         engine = self.engine_for(options)
         if prefixes is None:  # engines wrapped by tests may not know prefixes
-            outputs = engine.generate(sources, options)
+            outputs = engine.generate_scored(sources, options)
         else:
-            outputs = engine.generate(sources, options, prefixes=prefixes)
+            outputs = engine.generate_scored(sources, options, prefixes=prefixes)
         if self._metrics is not None:
             self._metrics.batches.labels(model=engine.info.name).inc()
             self._metrics.segments.labels(model=engine.info.name).inc(len(sources))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from typing import Any
 
+from mtq.core.contract import JobLimits
 from mtq.core.control import InvalidControl, parse_control
 from mtq.core.settings import Settings
 from worker.batching.fairness import DEFAULT_TENANT, Lane
@@ -37,7 +38,7 @@ from worker.lifecycle.intake import Intake
 from worker.lifecycle.jobs import InFlightJob
 from worker.lifecycle.jobtable import JobTable
 from worker.lifecycle.outbox import Outbox
-from worker.lifecycle.outcomes import Admit, JobOutcome, Requeue
+from worker.lifecycle.outcomes import Admit, JobOutcome, Requeue, RetrySuspects
 from worker.lifecycle.ports import Link
 from worker.lifecycle.recovery import Recovery
 from worker.lifecycle.settler import JobSettler
@@ -74,7 +75,7 @@ class Lifecycle:
         self.solo = SoloRunner(self.table, link.set_consuming, control, self.start)
         self.recovery = Recovery(self.table, queue, settings.consumer_timeout_s)
         self.completion = Completion(models, self.table, metrics=metrics, pool=pool,
-                                     reuse=reuse)
+                                     reuse=reuse, limits=JobLimits.from_settings(settings))
         store = (GlossaryCache(settings.database_url, settings.glossary_schema,
                                settings.glossary_ttl_s) if settings.database_url else None)
         self.glossaries = GlossaryResolver(store)  # options.glossary_id (worker/terms)
@@ -183,11 +184,25 @@ class Lifecycle:
 
     async def _settle_answer(self, answer: Answer) -> None:
         entry = answer.entry
+        retrying = False
         try:
-            await self.execute(await self.completion.result(answer), entry.delivery, entry)
+            outcome = await self.completion.result(answer)
+            if isinstance(outcome, RetrySuspects):  # answered when the retries are back
+                retrying = True
+                self._retry(outcome)
+                return
+            await self.execute(outcome, entry.delivery, entry)
         finally:
-            self.table.forget(entry)
-            self.solo.pump()
+            if not retrying:
+                self.table.forget(entry)
+                self.solo.pump()
+
+    def _retry(self, retry: RetrySuspects) -> None:
+        """A job's suspect segments, queued again with their retry options (worker/vouch)."""
+        entry = retry.entry
+        tenant = entry.job.tenant or DEFAULT_TENANT
+        for options, items in retry.work:
+            self._queue.add(entry.key, options, items, lane=entry.delivery.lane, tenant=tenant)
 
     # -- control -----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from mtq.core.events import CancelledEvent, JobStats
 from mtq.core.settings import Settings
 from worker.batching.items import WorkItem
 from worker.broker.message import Delivery
-from worker.cache import SegmentReuse
+from worker.cache import CachedTranslation, SegmentReuse
 from worker.compute.tokenizing import JobEncoder
 from worker.engines.model_set import ModelSet
 from worker.lifecycle.admission import blocked_reason, job_limits, size_problem
@@ -124,20 +124,24 @@ class Intake:
     @staticmethod
     def _work_items(
         entry: InFlightJob, tokens: list[list[int]], prefix: tuple[int, ...],
-        hits: dict[int, str], align: list[bool],
+        hits: dict[int, CachedTranslation], align: list[bool],
     ) -> list[WorkItem]:
         """The segments that need the model; the others (blank, cached) are answered here."""
         work: list[WorkItem] = []
         for index, (text, ids) in enumerate(zip(entry.job.segments, tokens, strict=True)):
             if index in hits:  # the translation cache knows it
                 entry.outputs[index] = []
-                entry.translated[index] = hits[index]
+                hit = hits[index]
+                entry.translated[index] = hit.text
+                entry.confidence[index], entry.ended[index] = hit.confidence, hit.finished
                 entry.cached += 1
             elif text.strip():
                 work.append(WorkItem(index, ids, prefix, align=align[index]))
             else:
                 entry.outputs[index] = []
                 entry.translated[index] = ""
+            if text.strip() and entry.job.vouch.on_suspect == "retry":  # a cached one too
+                entry.retry_items[index] = WorkItem(index, ids, prefix, align=align[index])
         entry.remaining = len(work)
         return work
 

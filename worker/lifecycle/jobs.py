@@ -14,6 +14,7 @@ from mtq.core.contract import Job
 from mtq.core.events import JobStats
 from worker.batching.items import WorkItem
 from worker.broker.message import Delivery
+from worker.vouch.retrying import RetryState
 
 _sequence = itertools.count(1)
 
@@ -45,6 +46,14 @@ class InFlightJob:
     cached: int = 0
     # Work held back while the job waits in the quarantine.
     held: list[WorkItem] = field(default_factory=list)
+    # Per segment: the confidence of its output and whether decoding reached end-of-sentence
+    # (mtq/core/vouch); a blank segment's are 1.0 and True, a cached one's those stored with it.
+    confidence: list[float] = field(default_factory=list)
+    ended: list[bool] = field(default_factory=list)
+    # options.on_suspect "retry": every non-blank segment's work item (intake), and the
+    # retries out once the first outputs were reviewed (worker/vouch/retrying.py).
+    retry_items: dict[int, WorkItem] = field(default_factory=dict)
+    retry: RetryState | None = None
     # Markup segments: (source token ids, output attention) by index, for restoration.
     attention: dict[int, tuple[tuple[int, ...], list[list[float]]]] = field(
         default_factory=dict)
@@ -52,6 +61,8 @@ class InFlightJob:
     def __post_init__(self) -> None:
         self.key = f"{self.job.job_id}#{next(_sequence)}"
         self.outputs = [None] * len(self.job.segments)
+        self.confidence = [1.0] * len(self.job.segments)
+        self.ended = [True] * len(self.job.segments)
 
     @property
     def started(self) -> bool:
@@ -61,10 +72,14 @@ class InFlightJob:
     def fingerprint(self) -> str:
         return self.delivery.fingerprint
 
-    def record(self, index: int, output: list[int], started: float, finished: float) -> bool:
+    def record(
+        self, index: int, output: list[int], started: float, finished: float, *,
+        confidence: float = 1.0, ended: bool = True,
+    ) -> bool:
         """Store one segment's output; True when that completed the job."""
         if self.outputs[index] is None:
             self.outputs[index] = output
+            self.confidence[index], self.ended[index] = confidence, ended
             self.remaining -= 1
         self.first_started = started if self.first_started is None else min(
             self.first_started, started

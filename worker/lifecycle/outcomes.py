@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mtq.core.contract import InvalidJob
+from mtq.core.contract import DecodeOptions, InvalidJob
 from mtq.core.events import CancelledEvent, FailedEvent, ResultEvent
 from worker.batching.items import WorkItem
 from worker.lifecycle.jobs import InFlightJob
@@ -70,6 +70,15 @@ class Hold:
     """Nothing to settle now: the job is already held (adopted after a link loss)."""
 
     why: str
+
+
+@dataclass(frozen=True)
+class RetrySuspects:
+    """Decode a reviewed job's suspect segments again (``options.on_suspect: "retry"``): queue
+    ``work`` (by retry options) and answer the job when it is back."""
+
+    entry: InFlightJob
+    work: list[tuple[DecodeOptions, list[WorkItem]]]
 
 
 JobOutcome = AckJob | Requeue | DeadLetter | Publish | Admit | Hold
