@@ -3,5 +3,6 @@
 - ``plan`` (+ ``plan_sim``, ``route_scaling``): KEDA settings from a measured throughput.
 - ``convert``: a HF model into a CTranslate2 folder (``mtq convert``).
 - ``tiny_model`` (+ ``tiny_multilingual``, ``tiny_corpus``): small offline test models.
+- ``loop/``: the training loop's steps: ``mtq split``, ``mtq evaluate``, ``mtq promote``.
 - ``demo``: the whole pipeline on this machine, ending with a verified webhook.
 """
