@@ -1,0 +1,134 @@
+"""``mtq evaluate`` and ``mtq promote`` against a real tracking server, broker and worker.
+
+The test set's references are version 1's own translations (under the decoding defaults the
+evaluation worker uses), so version 1 scores 100 and version 2, which translates differently,
+scores less: what is measured is what the serving path answered, version by version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mtq.cli.main import main
+from mtq.client.declare import declare_all
+from mtq.core.contract import DecodeOptions
+from mtq.core.settings import Settings
+from mtq.tools.loop.corpus import digest, load_examples
+from mtq.tools.loop.tracking import Tracking, metric_key
+from tests.harness import publish_jobs
+from tests.integration.helpers import make_job
+from tests.registry.conftest import Registered
+from worker.engines import Engine
+
+pytestmark = pytest.mark.integration
+SOURCES = ["Hello world.", "How are you today?", "The cat sat on the mat.",
+           "Send the report by Friday.", "Rain is expected tomorrow.", "Where is the station?",
+           "I like green tea.", "The meeting starts at nine.", "Please close the door.",
+           "Our office moved last year.", "Prices rose in March.", "She reads every night."]
+DECODING = DecodeOptions(beam_size=2, max_new_tokens=8)
+
+
+@pytest.fixture(scope="module")
+def testset(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    references = engine.decode(engine.generate(engine.encode(SOURCES), DECODING))
+    assert all(r.strip() for r in references)
+    path = tmp_path_factory.mktemp("testset") / "test.tsv"
+    path.write_text("".join(f"{s}\t{r}\n" for s, r in zip(SOURCES, references, strict=True)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def registry_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("registry-cache")
+
+
+@pytest.fixture
+def loop_env(champion: Registered, amqp_url: str, registry_cache: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[Registered]:
+    env = {"MLFLOW_TRACKING_URI": champion.url, "MTQ_AMQP_URL": amqp_url,
+           "MTQ_REGISTRY_CACHE": str(registry_cache), "MTQ_DEVICE": "cpu",
+           "MTQ_TORCH_THREADS": "1", "MTQ_BATCH_MAX_WAIT_MS": "5",
+           "MTQ_DEFAULT_BEAM_SIZE": str(DECODING.beam_size),
+           "MTQ_DEFAULT_MAX_NEW_TOKENS": str(DECODING.max_new_tokens)}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    yield champion
+
+
+def logged(registered: Registered, version: str, testset: Path) -> dict[str, float]:
+    tracking = Tracking(registered.url)
+    found = digest(load_examples(testset, "tsv"))
+    return tracking.logged(registered.run_ids[version], found)
+
+
+def test_evaluate_serves_scores_and_logs_to_the_versions_run(
+    loop_env: Registered, testset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = loop_env.name
+    assert main(["evaluate", f"models:/{name}@champion", str(testset), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"^answered by +models:/{name}/1$", out, re.MULTILINE), out
+    assert "chrF" in out and loop_env.run_ids["1"] in out
+    first = logged(loop_env, "1", testset)
+    assert first["chrF"] == pytest.approx(100.0) and first["BLEU"] == pytest.approx(100.0)
+    assert first["segments"] == len(SOURCES)
+    run = Tracking(loop_env.url)._client.get_run(loop_env.run_ids["1"])
+    tag = run.data.tags[metric_key(digest(load_examples(testset, "tsv")), "confidence")]
+    # confidence is reported exactly when the events carry it
+    assert (tag == "present") == ("confidence_p50" in first)
+    assert ("absent" in out) == (tag == "absent")
+
+    assert main(["evaluate", f"models:/{name}/2", str(testset), "--quiet"]) == 0
+    second = logged(loop_env, "2", testset)
+    assert second["chrF"] < first["chrF"]
+
+
+def test_promote_moves_only_a_better_candidate_and_says_why(
+    loop_env: Registered, testset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = loop_env.name
+    tracking = Tracking(loop_env.url)
+    # version 2 is worse on this test set: the alias stays on 1 (scores evaluated if missing)
+    code = main(["promote", name, "--alias", "champion", "--candidate", "2",
+                 "--if-better", "chrF", "--testset", str(testset)])
+    out = capsys.readouterr().out
+    assert code == 3, out
+    assert "kept champion" in out and "does not beat" in out
+    assert tracking.holder(name, "champion") == "1"
+    # the other way round: champion on 2, candidate 1 wins, from the logged scores alone
+    loop_env.move_alias("2")
+    assert main(["promote", name, "--candidate", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "moved champion" in out and "from version 2 to 1" in out
+    assert tracking.holder(name, "champion") == "1"
+    assert main(["promote", name, "--candidate", "1"]) == 0
+    assert "already on version 1" in capsys.readouterr().out
+    # an alias nobody holds yet goes to the candidate
+    assert main(["promote", name, "--alias", "challenger", "--candidate", "2"]) == 0
+    assert tracking.holder(name, "challenger") == "2"
+
+
+def test_promote_without_scores_or_version_is_one_line(
+    loop_env: Registered, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["promote", loop_env.name, "--candidate", "99"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"mtq: models:/{loop_env.name}/99:") and err.count("\n") == 1
+
+
+def test_evaluate_refuses_a_vhost_in_use(
+    loop_env: Registered, testset: Path, amqp_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+
+
+    asyncio.run(declare_all(Settings(amqp_url=amqp_url)))
+    publish_jobs(amqp_url, [make_job("someone-elses", ["Hi."], "https://x.example/h")])
+    assert main(["evaluate", f"models:/{loop_env.name}/1", str(testset)]) == 2
+    err = capsys.readouterr().err
+    assert "mtq.jobs.en-de has 0 consumer(s) and 1 message(s)" in err
+    assert err.count("\n") == 1
