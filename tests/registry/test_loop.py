@@ -1,4 +1,5 @@
-"""``mtq evaluate`` and ``mtq promote`` against a real tracking server, broker and worker.
+"""``mtq evaluate``, ``mtq promote`` and MTQ_CANARY against a real tracking server, broker
+and worker.
 
 The test set's references are version 1's own translations (under the decoding defaults the
 evaluation worker uses), so version 1 scores 100 and version 2, which translates differently,
@@ -11,19 +12,26 @@ import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mtq.cli.main import main
 from mtq.client.declare import declare_all
+from mtq.core.canary import canary_point
 from mtq.core.contract import DecodeOptions
 from mtq.core.settings import Settings
 from mtq.tools.loop.corpus import digest, load_examples
 from mtq.tools.loop.tracking import Tracking, metric_key
 from tests.harness import publish_jobs
-from tests.integration.helpers import make_job
+from tests.integration.helpers import events_by_job, make_job, worker_settings
 from tests.registry.conftest import Registered
-from worker.engines import Engine
+from tests.registry.test_rollover import RunningWorker, wait_for
+from worker.app import Worker
+from worker.engines import Engine, load_engine
+from worker.engines.hf import HFEngine
+from worker.engines.model_set import ModelSet
+from worker.registry.loader import RegistryLoader
 
 pytestmark = pytest.mark.integration
 SOURCES = ["Hello world.", "How are you today?", "The cat sat on the mat.",
@@ -132,3 +140,39 @@ def test_evaluate_refuses_a_vhost_in_use(
     err = capsys.readouterr().err
     assert "mtq.jobs.en-de has 0 consumer(s) and 1 message(s)" in err
     assert err.count("\n") == 1
+
+
+def test_a_canary_job_goes_to_the_challenger_and_is_stamped(
+    champion: Registered, amqp_url: str, registry_cache: Path, engine: Engine
+) -> None:
+    champion.move_alias("2", alias="challenger")
+    name = champion.name
+    settings = worker_settings(amqp_url, Path("unused"), torch_threads=1).replace(
+        model=f"models:/{name}@champion", canary=f"models:/{name}@challenger:0.5",
+        registry_poll_s=0)
+    loader = RegistryLoader(load_engine, cache=str(registry_cache), tracking_uri=champion.url)
+    asyncio.run(declare_all(settings))
+    ids = [f"canary-{n}" for n in range(20)]
+    to_canary = next(i for i in ids if canary_point(i) < 0.5)
+    to_champion = next(i for i in ids if canary_point(i) >= 0.5)
+    running = RunningWorker(Worker(settings, ModelSet.load(settings, loader), loader=loader))
+    running.thread.start()
+    try:
+        publish_jobs(amqp_url, [make_job(i, SOURCES[:3], "https://x.example/h")
+                                for i in (to_canary, to_champion)])
+        events: dict[str, dict[str, Any]] = {}
+        wait_for(lambda: (events.update(events_by_job(amqp_url)), len(events) == 2)[1],
+                 "both jobs' events", 120)
+    finally:
+        running.stop()
+    challenger = HFEngine(Settings(model=str(champion.v2_folder)))
+    options = DecodeOptions(beam_size=2, max_new_tokens=8)  # make_job's
+    for engine_used, job_id in ((challenger, to_canary), (engine, to_champion)):
+        expected = engine_used.decode(engine_used.generate(engine_used.encode(SOURCES[:3]),
+                                                           options))
+        assert events[job_id]["translations"] == expected
+    assert events[to_canary]["model"]["registry"] == {
+        "name": name, "version": "2", "alias": "challenger", "run_id": champion.run_ids["2"],
+        "role": "canary"}
+    assert events[to_champion]["model"]["registry"] == {
+        "name": name, "version": "1", "alias": "champion", "run_id": champion.run_ids["1"]}
