@@ -59,6 +59,6 @@ def score(hypotheses: list[str], references: list[str], target_lang: str,
     return Scores(
         chrf=round(chrf_score.score, 4), bleu=round(bleu_score.score, 4),
         segments=len(references),
-        signature=f"{chrf.get_signature()} | {bleu.get_signature()}",
+        signature=f"chrF {chrf.get_signature()}; BLEU {bleu.get_signature()}",
         confidence=confidence_spread(confidence) if confidence else None,
     )
