@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from mtq.core.canary import Canary, canary_point, parse_canary
 from mtq.core.errors import ConfigError
 from mtq.core.events import RegistryRef
+from mtq.core.model_routes import Canary, canary_point, parse_canary
 from mtq.core.settings import Settings
 
 

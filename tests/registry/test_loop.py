@@ -18,8 +18,8 @@ import pytest
 
 from mtq.cli.main import main
 from mtq.client.declare import declare_all
-from mtq.core.canary import canary_point
 from mtq.core.contract import DecodeOptions
+from mtq.core.model_routes import canary_point
 from mtq.core.settings import Settings
 from mtq.tools.loop.corpus import digest, load_examples
 from mtq.tools.loop.tracking import Tracking, metric_key

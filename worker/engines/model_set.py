@@ -25,12 +25,11 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter
 
-from mtq.core.canary import Canary, parse_canary
 from mtq.core.contract import DecodeOptions, Job
 from mtq.core.errors import ConfigError
 from mtq.core.events import ModelInfo
 from mtq.core.languages import parse_route
-from mtq.core.model_routes import RouteTable, route_table
+from mtq.core.model_routes import Canary, RouteTable, parse_canary, route_table
 from mtq.core.settings import Settings
 from worker.engines import Engine, load_engine
 from worker.engines.languages import BILINGUAL, LanguagePair, ModelLanguages

@@ -16,10 +16,9 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mtq.core.broker_urls import parse_urls
-from mtq.core.canary import parse_canary
 from mtq.core.contract import JobLimits
 from mtq.core.languages import LanguageCodes
-from mtq.core.model_routes import parse_models
+from mtq.core.model_routes import parse_canary, parse_models
 from mtq.core.settings.values import (
     Accepts,
     EnvSource,

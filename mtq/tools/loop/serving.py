@@ -101,6 +101,8 @@ class Collector(threading.Thread):
     def _take(self, headers: Any, body: bytes) -> None:
         for _, part in result_batch.events(headers, body):
             event = json.loads(part)
+            if event.get("type") == "job.progress":  # not an answer; only asked-for anyway
+                continue
             if str(event.get("job_id", "")).startswith(self._prefix):
                 self.events[event["job_id"]] = event
                 self._on_event(event)
