@@ -125,6 +125,10 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.job_segments < 1:
         raise ConfigError("--job-segments must be at least 1")
+    if args.log and not args.model_uri.startswith("models:/"):
+        raise ConfigError(f"{args.model_uri} is not a registry model, so there is no run to "
+                          "log to: name models:/NAME@ALIAS or models:/NAME/VERSION, or pass "
+                          "--no-log")
     fmt = detect_format(args.testset, args.format)
     route = pick_route(settings, args.route)
     progress = Progress(len(load_examples(args.testset, fmt)), args.quiet)

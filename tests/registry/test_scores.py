@@ -3,10 +3,12 @@ the events carry one number per translation."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mtq.cli.main import main
 from mtq.core.errors import MtqError
 from mtq.tools.loop.scores import confidence_spread, score
 from mtq.tools.loop.serving import _assemble
@@ -62,3 +64,11 @@ def test_a_failed_or_missing_job_stops_the_evaluation() -> None:
         _assemble(JOBS, {"eval-a-0": completed("eval-a-0", ["A", "B"]), "eval-a-1": failed})
     with pytest.raises(MtqError, match="1 of 2 evaluation jobs got no result"):
         _assemble(JOBS, {"eval-a-0": completed("eval-a-0", ["A", "B"])})
+
+
+def test_evaluate_of_a_folder_must_say_no_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "t.tsv").write_text("a\tb\n")
+    assert main(["evaluate", str(tmp_path), str(tmp_path / "t.tsv")]) == 2
+    assert "not a registry model" in capsys.readouterr().err

@@ -111,3 +111,4 @@ def test_bad_shares_are_one_line(
     assert main(["split", str(tmp_path / "c.tsv"), "--out", str(tmp_path), "--shares",
                  shares]) == 2
     assert "--shares" in capsys.readouterr().err
+
