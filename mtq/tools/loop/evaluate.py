@@ -3,9 +3,10 @@ serving path, and the scores logged to the version's MLflow run.
 
 The test set's sources go through a real worker and the real queues (``serving.py``), so the
 score is the one clients get: same batching, same decoding defaults, same engine. The
-translation cache is off for the run (a cached segment would be another version's), and an
-alias is resolved once (no rollover mid-evaluation); the events' ``model.registry`` says which
-version answered, and that version's run receives the metrics (``tracking.py``).
+translation cache is off for the run (a cached segment would be another version's), and so is
+MTQ_CANARY (it would send jobs to another version); an alias is resolved once (no rollover
+mid-evaluation). The events' ``model.registry`` says which version answered, and that
+version's run receives the metrics (``tracking.py``).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def evaluate(
     examples = load_examples(testset, fmt)
     started = time.monotonic()
     served_settings = settings.replace(model=model_uri, models=(), routes=(route,),
-                                       metrics_port=0, cache="off", registry_poll_s=0)
+                                       metrics_port=0, cache="off", registry_poll_s=0,
+                                       canary="")
     served = serve_test_set(served_settings, route, [e.source for e in examples],
                             job_segments=job_segments, run_worker=worker, on_event=on_event)
     scores = score(served.translations, [e.target for e in examples],
