@@ -62,7 +62,9 @@ def loop_env(champion: Registered, amqp_url: str, registry_cache: Path,
            "MTQ_REGISTRY_CACHE": str(registry_cache), "MTQ_DEVICE": "cpu",
            "MTQ_TORCH_THREADS": "1", "MTQ_BATCH_MAX_WAIT_MS": "5",
            "MTQ_DEFAULT_BEAM_SIZE": str(DECODING.beam_size),
-           "MTQ_DEFAULT_MAX_NEW_TOKENS": str(DECODING.max_new_tokens)}
+           "MTQ_DEFAULT_MAX_NEW_TOKENS": str(DECODING.max_new_tokens),
+           # set on purpose: an evaluation never canaries (version 1 must answer every job)
+           "MTQ_CANARY": f"models:/{champion.name}@challenger:0.99"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     yield champion
