@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,12 +124,17 @@ def test_promote_moves_only_a_better_candidate_and_says_why(
     assert tracking.holder(name, "challenger") == "2"
 
 
-def test_promote_without_scores_or_version_is_one_line(
-    loop_env: Registered, capsys: pytest.CaptureFixture[str]
+def test_an_unknown_version_is_one_line(
+    loop_env: Registered, testset: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["promote", loop_env.name, "--candidate", "99"]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"mtq: models:/{loop_env.name}/99:") and err.count("\n") == 1
+    # a version that does not exist cannot be evaluated: one line, nothing left running
+    assert main(["evaluate", f"models:/{loop_env.name}/99", str(testset), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot resolve models:/{loop_env.name}/99" in err and "Traceback" not in err
+    assert not [t for t in threading.enumerate() if t.name == "mtq-evaluate-results"]
 
 
 def test_evaluate_refuses_a_vhost_in_use(

@@ -125,7 +125,12 @@ def serve_test_set(
         for job in jobs:
             publisher.publish(job)
     collector.start()
-    code = run_worker(settings)  # burst: returns once the queue is empty, results published
+    try:
+        code = run_worker(settings)  # burst: returns once the queue is empty, results published
+    except BaseException:  # the model did not load, or Ctrl-C: stop collecting at once
+        collector.finish_by(time.monotonic())
+        collector.join()
+        raise
     collector.finish_by(time.monotonic() + 60)
     collector.join()
     if collector.error is not None:
