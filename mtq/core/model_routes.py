@@ -141,6 +141,6 @@ def parse_canary(text: str) -> Canary | None:
         except ValueError:
             share = -1.0
     if match is None or not 0 < share < 1:
-        raise ConfigError(f"{text!r} is not a canary: use models:/NAME@ALIAS:SHARE with a share "
-                          "between 0 and 1, e.g. models:/opus-en-de@challenger:0.1")
+        raise ConfigError(f"{text!r} is not a challenger share: use models:/NAME@ALIAS:SHARE "
+                          "with a share between 0 and 1, e.g. models:/opus-en-de@challenger:0.1")
     return Canary(match["reference"], match["name"], share)

@@ -64,3 +64,12 @@ def test_a_bad_canary_is_one_line_naming_the_setting(
 def test_the_stamp_names_the_role_only_for_the_canary() -> None:
     assert "role" not in RegistryRef("m", "1", "champion").to_json()
     assert RegistryRef("m", "2", "challenger", role="canary").to_json()["role"] == "canary"
+
+
+def test_shadow_agreement_of_the_same_and_of_other_output() -> None:
+    from worker.registry.shadow import agreement
+
+    same = agreement(["Der Hund schläft.", "Es regnet."], ["Der Hund schläft.", "Es regnet."])
+    assert same.chrf == pytest.approx(100) and same.length_ratio == 1.0
+    other = agreement(["Der Hund schläft."], ["Die Katze"])
+    assert other.chrf < 50 and other.length_ratio == pytest.approx(9 / 17)

@@ -184,3 +184,42 @@ def test_a_canary_job_goes_to_the_challenger_and_is_stamped(
         "role": "canary"}
     assert events[to_champion]["model"]["registry"] == {
         "name": name, "version": "1", "alias": "champion", "run_id": champion.run_ids["1"]}
+
+
+def test_shadow_translates_again_drops_and_exports_agreement(
+    champion: Registered, amqp_url: str, registry_cache: Path, engine: Engine
+) -> None:
+    champion.move_alias("2", alias="challenger")
+    name = champion.name
+    settings = worker_settings(amqp_url, Path("unused"), torch_threads=1).replace(
+        model=f"models:/{name}@champion", shadow=f"models:/{name}@challenger:0.5",
+        registry_poll_s=0)
+    loader = RegistryLoader(load_engine, cache=str(registry_cache), tracking_uri=champion.url)
+    asyncio.run(declare_all(settings))
+    ids = [f"shadow-{n}" for n in range(12)]
+    shadowed = [i for i in ids if canary_point(i) < 0.5]
+    assert 0 < len(shadowed) < len(ids)
+    running = RunningWorker(Worker(settings, ModelSet.load(settings, loader), loader=loader))
+    running.thread.start()
+    registry = running.worker.registry
+    try:
+        publish_jobs(amqp_url, [make_job(i, SOURCES[:3], "https://x.example/h") for i in ids])
+        events: dict[str, dict[str, Any]] = {}
+        wait_for(lambda: (events.update(events_by_job(amqp_url)), len(events) == len(ids))[1],
+                 "every job's event", 120)
+        wait_for(lambda: (registry.get_sample_value("mtq_shadow_jobs_total") or 0)
+                 >= len(shadowed), "the shadow to compare its share", 120)
+    finally:
+        running.stop()
+    expected = engine.decode(engine.generate(engine.encode(SOURCES[:3]),
+                                             DecodeOptions(beam_size=2, max_new_tokens=8)))
+    for event in events.values():  # clients see the champion only
+        assert event["translations"] == expected
+        assert event["model"]["registry"]["version"] == "1"
+        assert "role" not in event["model"]["registry"]
+    assert registry.get_sample_value("mtq_shadow_jobs_total") == len(shadowed)
+    assert registry.get_sample_value("mtq_shadow_segments_total") == 3 * len(shadowed)
+    assert registry.get_sample_value("mtq_shadow_dropped_total") == 0
+    count = registry.get_sample_value("mtq_shadow_chrf_count")
+    total = registry.get_sample_value("mtq_shadow_chrf_sum")
+    assert count == len(shadowed) and total is not None and total < 100 * count  # v2 differs

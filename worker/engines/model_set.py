@@ -66,13 +66,14 @@ class ModelSet:
     """Every model of the route table, by model reference; an Engine for the worker."""
 
     def __init__(self, engines: Mapping[str, Engine], table: RouteTable,
-                 canary: Canary | None = None) -> None:
+                 canary: Canary | None = None, shadow: Canary | None = None) -> None:
         if not engines:
             raise ConfigError("no model to serve")
         self._engines = dict(engines)
         self._table = table
         # MTQ_CANARY: its challenger is one more engine, keyed by its reference.
         self.canary = canary
+        self.shadow = shadow  # MTQ_SHADOW's challenger: one more engine, never stamped
         if canary is not None:
             _stamp_canary(self._engines[canary.reference])
         # A reference (as configured) to the key of the engine serving it now: the same key
@@ -103,16 +104,18 @@ class ModelSet:
         for model in table.models:
             log.info("loading %s for %s", model, ", ".join(table.routes_of(model)))
             engines[model] = loader(settings.replace(model=model, models=()))
-        canary = parse_canary(settings.canary)
-        if canary is not None:
-            if not any(_of_model(m, canary.name) for m in table.models):
-                raise ConfigError(f"MTQ_CANARY names models:/{canary.name}, which serves no "
-                                  f"route of this worker (models: {', '.join(table.models)})")
-            log.info("loading %s for a canary share of %.1f%%", canary.reference,
-                     100 * canary.share)
-            engines[canary.reference] = loader(settings.replace(model=canary.reference,
-                                                                models=()))
-        return cls(engines, table, canary)
+        canary, shadow = parse_canary(settings.canary), parse_canary(settings.shadow)
+        for variable, challenger in (("MTQ_CANARY", canary), ("MTQ_SHADOW", shadow)):
+            if challenger is None or challenger.reference in engines:
+                continue
+            if not any(_of_model(m, challenger.name) for m in table.models):
+                raise ConfigError(f"{variable} names models:/{challenger.name}, which serves "
+                                  f"no route of this worker (models: {', '.join(table.models)})")
+            log.info("loading %s for a %s share of %.1f%%", challenger.reference,
+                     variable[4:].lower(), 100 * challenger.share)
+            engines[challenger.reference] = loader(settings.replace(model=challenger.reference,
+                                                                    models=()))
+        return cls(engines, table, canary, shadow)
 
     @classmethod
     def of(cls, engine: Engine | ModelSet, routes: Sequence[str]) -> ModelSet:

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
         "", description="models:/NAME@ALIAS:SHARE: that share of jobs (by a hash of job_id) "
         "on the routes of models:/NAME… goes to the challenger alias, stamped role canary "
         "(empty: none)")
+    shadow: Annotated[str, checked_by(parse_canary)] = Field(
+        "", description="models:/NAME@ALIAS:SHARE: that share of the jobs answered on "
+        "models:/NAME… is translated again by the challenger when the worker is idle, the "
+        "results dropped, agreement exported as mtq_shadow_* metrics (empty: none)")
     routes: Annotated[Words, checked_by(check_routes)] = Field(
         ("en-de",), description="language pairs this worker serves ('en-de', 'en-pt_BR')")
     models: Annotated[Words, checked_by(parse_models)] = Field(
