@@ -41,6 +41,7 @@ from worker.lifecycle.jobs import InFlightJob
 from worker.metrics import WorkerMetrics
 from worker.registry.loader import RegistryLoader
 from worker.registry.rollover import Rollover
+from worker.registry.shadow import Shadow
 from worker.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class Worker:
         # Aliases of the registry followed (registry/rollover.py), when loaded through one.
         self.rollover = Rollover(settings, self.models, loader, self._models_in_use,
                                  self.registry) if loader is not None else None
+        # MTQ_SHADOW: completed jobs translated again by a challenger when idle, then dropped.
+        self.shadow = self._shadow() if self.models.shadow is not None else None
         self._stop = asyncio.Event()
         self._abandon = asyncio.Event()
         self._signals = 0
@@ -119,6 +122,8 @@ class Worker:
             log.info("warming up %s", self.engine.info.name)
             await self._loop.run_in_executor(self._pool, self._warmup)
             self._inference.start()
+            if self.shadow is not None:
+                self.shadow.start()
             if self._stop.is_set():
                 return 0
             if not await self.link.open(self._stop):  # stopped while waiting for the broker
@@ -135,6 +140,8 @@ class Worker:
             return 0
         finally:
             self.queue.close()
+            if self.shadow is not None:
+                self.shadow.close()
             await self.link.close()
             self._control.cancel_all()
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -167,6 +174,18 @@ class Worker:
         )
 
     # -- wiring ------------------------------------------------------------------------------
+
+    def _shadow(self) -> Shadow:
+        share = self.models.shadow
+        assert share is not None
+        shadow = Shadow(
+            share, lambda: self.models.current(share.reference)[1],
+            lambda: not self._inference.busy and self.queue.waiting() == 0,
+            DecodeOptions(self.settings.default_beam_size, self.settings.default_max_new_tokens),
+            self.registry,
+        )
+        self.lifecycle.completed_observers.append(shadow.offer)
+        return shadow
 
     def _models_in_use(self) -> set[str]:
         """The engine keys the jobs in flight were admitted on (one version each)."""

@@ -12,8 +12,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from mtq.cli import commands, glossary
-from mtq.core.errors import BrokerUnreachable, ConfigError, MtqError
+from mtq.cli import commands, glossary, loop
+from mtq.core.errors import BrokerUnreachable, ConfigError, InputError, MtqError
 from mtq.core.settings import Settings
 from mtq.tools import convert, plan
 from webhooks import cli as webhooks_cli
@@ -26,7 +26,7 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 def _registrars() -> list[Registrar]:
     return [commands.register, worker_cli.register, webhooks_cli.register, plan.register,
-            convert.register, glossary.register]
+            convert.register, glossary.register, loop.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args, settings)
         return result
     except BrokerUnreachable as exc:
+        print(f"mtq: {exc}", file=sys.stderr)
+        return 2
+    except InputError as exc:
         print(f"mtq: {exc}", file=sys.stderr)
         return 2
     except ConfigError as exc:

@@ -6,7 +6,8 @@
 - ``settings/``: every ``MTQ_*`` setting, typed, documented and validated in one place.
 - ``topology``: RabbitMQ names and their declaration; ``broker_urls``: the nodes of a cluster.
 - ``languages`` (+ ``language_table``): the language-tag rule and model codes;
-  ``model_routes``: which model serves which route.
+  ``model_routes``: which model serves which route, and which jobs a canary serves
+  (``MTQ_CANARY``).
 - ``callback_policy``: where a callback may point; ``markup/``: tags and placeholders;
   ``terms/``: glossaries and do-not-translate lists (matching, the report, glossary files).
 - ``intake_rule``: the intake window's rule; ``cpus``: usable CPUs; ``health``: probes and

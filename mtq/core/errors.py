@@ -11,6 +11,11 @@ class ConfigError(MtqError):
     """A setting or flag is wrong; the message says which and how to fix it."""
 
 
+class InputError(ConfigError):
+    """An input file is unusable (missing, not UTF-8, a bad line); the message names the file
+    and the line. Reported like a bad flag (exit status 2), without "configuration error"."""
+
+
 class TransientError(MtqError):
     """Worth retrying later: the same input may succeed (broker blip, endpoint down)."""
 

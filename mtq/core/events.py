@@ -58,10 +58,14 @@ class RegistryRef:
     version: str
     alias: str | None = None  # the alias the worker was told to follow; None for a version
     run_id: str | None = None  # the MLflow run that produced the version, when known
+    role: str | None = None  # "canary" when MTQ_CANARY sent the job to this version
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "alias": self.alias,
-                "run_id": self.run_id}
+        body: dict[str, Any] = {"name": self.name, "version": self.version,
+                                "alias": self.alias, "run_id": self.run_id}
+        if self.role is not None:  # additive
+            body["role"] = self.role
+        return body
 
 
 @dataclass(frozen=True)

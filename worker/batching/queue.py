@@ -51,6 +51,11 @@ class BatchQueue:
         with self._cond:
             return self._scheduler.withdraw_unstarted(job_key, expected)
 
+    def waiting(self) -> int:
+        """Segments waiting for a batch (the shadow waits for none)."""
+        with self._cond:
+            return self._scheduler.waiting
+
     def shrink_budget(self) -> int:
         with self._cond:
             return self._scheduler.shrink_budget()

@@ -18,6 +18,7 @@ Size the pod for the sum of the models; run separate Deployments when they do no
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from mtq.core.contract import DecodeOptions, Job
 from mtq.core.errors import ConfigError
 from mtq.core.events import ModelInfo
 from mtq.core.languages import parse_route
-from mtq.core.model_routes import RouteTable, route_table
+from mtq.core.model_routes import Canary, RouteTable, parse_canary, route_table
 from mtq.core.settings import Settings
 from mtq.core.vouch import Hypothesis
 from worker.engines import Engine, load_engine
@@ -65,11 +66,17 @@ class Served:
 class ModelSet:
     """Every model of the route table, by model reference; an Engine for the worker."""
 
-    def __init__(self, engines: Mapping[str, Engine], table: RouteTable) -> None:
+    def __init__(self, engines: Mapping[str, Engine], table: RouteTable,
+                 canary: Canary | None = None, shadow: Canary | None = None) -> None:
         if not engines:
             raise ConfigError("no model to serve")
         self._engines = dict(engines)
         self._table = table
+        # MTQ_CANARY: its challenger is one more engine, keyed by its reference.
+        self.canary = canary
+        self.shadow = shadow  # MTQ_SHADOW's challenger: one more engine, never stamped
+        if canary is not None:
+            _stamp_canary(self._engines[canary.reference])
         # A reference (as configured) to the key of the engine serving it now: the same key
         # until a rollover (registry/rollover.py) switches it to a new version's engine.
         self._current = {reference: reference for reference in self._engines}
@@ -98,7 +105,18 @@ class ModelSet:
         for model in table.models:
             log.info("loading %s for %s", model, ", ".join(table.routes_of(model)))
             engines[model] = loader(settings.replace(model=model, models=()))
-        return cls(engines, table)
+        canary, shadow = parse_canary(settings.canary), parse_canary(settings.shadow)
+        for variable, challenger in (("MTQ_CANARY", canary), ("MTQ_SHADOW", shadow)):
+            if challenger is None or challenger.reference in engines:
+                continue
+            if not any(_of_model(m, challenger.name) for m in table.models):
+                raise ConfigError(f"{variable} names models:/{challenger.name}, which serves "
+                                  f"no route of this worker (models: {', '.join(table.models)})")
+            log.info("loading %s for a %s share of %.1f%%", challenger.reference,
+                     variable[4:].lower(), 100 * challenger.share)
+            engines[challenger.reference] = loader(settings.replace(model=challenger.reference,
+                                                                    models=()))
+        return cls(engines, table, canary, shadow)
 
     @classmethod
     def of(cls, engine: Engine | ModelSet, routes: Sequence[str]) -> ModelSet:
@@ -135,6 +153,8 @@ class ModelSet:
         one version only; the old engine stays until :meth:`free` (nothing holds it).
         """
         old = self._current.get(reference, reference)
+        if self.canary is not None and reference == self.canary.reference:
+            _stamp_canary(engine)  # the challenger alias moved: still the canary
         self._engines[key] = engine
         self._current[reference] = key
         return old
@@ -155,6 +175,9 @@ class ModelSet:
         reference = self._table.model_for(job.route)
         if reference is None:
             return None
+        if self.canary is not None and _of_model(reference, self.canary.name) and \
+                self.canary.takes(job.job_id):
+            reference = self.canary.reference
         model, engine = self.current(reference)
         pair = _languages(engine).pair(job.source_lang, job.target_lang)
         if pair is None:
@@ -235,3 +258,16 @@ def _languages(engine: Engine) -> ModelLanguages:
 
 
 _BILINGUAL_MODEL = ModelLanguages(None, {})
+
+
+def _of_model(reference: str, name: str) -> bool:
+    """Whether ``reference`` is a version or an alias of registered model ``name``."""
+    return reference.startswith((f"models:/{name}@", f"models:/{name}/"))
+
+
+def _stamp_canary(engine: Engine) -> None:
+    """Results of this engine say they came from the canary (``model.registry.role``)."""
+    registry = engine.info.registry
+    if registry is not None:
+        engine.info = dataclasses.replace(
+            engine.info, registry=dataclasses.replace(registry, role="canary"))

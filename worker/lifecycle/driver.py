@@ -19,6 +19,7 @@ from typing import Any
 
 from mtq.core.contract import JobLimits
 from mtq.core.control import InvalidControl, parse_control
+from mtq.core.events import CompletedEvent
 from mtq.core.settings import Settings
 from worker.batching.fairness import DEFAULT_TENANT, Lane
 from worker.batching.intake_window import IntakeWindow
@@ -38,7 +39,7 @@ from worker.lifecycle.intake import Intake
 from worker.lifecycle.jobs import InFlightJob
 from worker.lifecycle.jobtable import JobTable
 from worker.lifecycle.outbox import Outbox
-from worker.lifecycle.outcomes import Admit, JobOutcome, Requeue, RetrySuspects
+from worker.lifecycle.outcomes import Admit, JobOutcome, Publish, Requeue, RetrySuspects
 from worker.lifecycle.ports import Link
 from worker.lifecycle.recovery import Recovery
 from worker.lifecycle.settler import JobSettler
@@ -68,6 +69,8 @@ class Lifecycle:
         self._window = window
         self._control = control  # the worker's own tasks (intake switches, window resizes)
         self.settling = TaskSet("settling")  # tasks that answer a job: the drain waits
+        # Told of every job.completed once it is settled (registry/shadow.py).
+        self.completed_observers: list[Callable[[CompletedEvent], None]] = []
         self.table = JobTable(settings.delivery_limit, metrics.inflight_jobs,
                               on_forget=self._released)
         self.outbox = Outbox(link, settings.result_publish_timeout_s)
@@ -192,6 +195,9 @@ class Lifecycle:
                 self._retry(outcome)
                 return
             await self.execute(outcome, entry.delivery, entry)
+            if isinstance(outcome, Publish) and isinstance(outcome.event, CompletedEvent):
+                for observe in self.completed_observers:  # e.g. the shadow (never blocks)
+                    observe(outcome.event)
         finally:
             if not retrying:
                 self.table.forget(entry)

@@ -13,4 +13,6 @@ Module map:
   else straight to ``load_engine``; the engine's ``model`` block gains ``registry``.
 - ``rollover.py``: watch each alias served; load and warm a moved alias's version beside the
   old one, switch new jobs to it, free the old one when no job in flight holds it.
+- ``shadow.py``: ``MTQ_SHADOW``: a share of answered jobs translated again by a challenger
+  while the worker is idle, the results dropped, agreement exported.
 """

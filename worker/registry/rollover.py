@@ -61,6 +61,9 @@ class Rollover:
         self._retired: list[str] = []
         self.watched = [ref for ref in models.table.models
                         if is_registry_uri(ref) and parse_registry_uri(ref).alias]
+        for challenger in (models.canary, models.shadow):  # challenger aliases are followed too
+            if challenger is not None and challenger.reference not in self.watched:
+                self.watched.append(challenger.reference)
         for reference in self.watched:
             self.metrics.version.labels(model=reference).set(self._serving(reference))
 

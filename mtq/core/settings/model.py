@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from mtq.core.broker_urls import parse_urls
 from mtq.core.contract import JobLimits
 from mtq.core.languages import LanguageCodes
-from mtq.core.model_routes import parse_models
+from mtq.core.model_routes import parse_canary, parse_models
 from mtq.core.settings.values import (
     Accepts,
     EnvSource,
@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     registry_poll_s: Annotated[float, Accepts("0 (never) or more seconds")] = Field(
         30.0, ge=0, description="how often the worker checks where each models:/NAME@ALIAS "
         "it serves points (0: never; the version found at start keeps serving)")
+    canary: Annotated[str, checked_by(parse_canary)] = Field(
+        "", description="models:/NAME@ALIAS:SHARE: that share of jobs (by a hash of job_id) "
+        "on the routes of models:/NAME… goes to the challenger alias, stamped role canary "
+        "(empty: none)")
+    shadow: Annotated[str, checked_by(parse_canary)] = Field(
+        "", description="models:/NAME@ALIAS:SHARE: that share of the jobs answered on "
+        "models:/NAME… is translated again by the challenger when the worker is idle, the "
+        "results dropped, agreement exported as mtq_shadow_* metrics (empty: none)")
     routes: Annotated[Words, checked_by(check_routes)] = Field(
         ("en-de",), description="language pairs this worker serves ('en-de', 'en-pt_BR')")
     models: Annotated[Words, checked_by(parse_models)] = Field(
