@@ -7,6 +7,7 @@ the other commands work without them.
 from __future__ import annotations
 
 import argparse
+from types import FrameType
 
 from mtq.core.settings import Settings
 
@@ -43,7 +44,14 @@ def run_gateway(args: argparse.Namespace, settings: Settings) -> int:
         from mtq.core.errors import ConfigError
 
         raise ConfigError("the gateway needs MTQ_DATABASE_URL (a PostgreSQL URL)")
-    server = uvicorn.Server(uvicorn.Config(
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal once drained; a drained gateway exits 0 instead,
+            # like mtq's workers and dispatchers.
+            self._captured_signals.clear()
+
+    server = Server(uvicorn.Config(
         create_app(settings, config), host=config.host, port=config.port, log_config=None,
         access_log=False, timeout_graceful_shutdown=int(config.sync_timeout_s) + 5))
     server.run()
