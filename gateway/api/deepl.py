@@ -70,7 +70,8 @@ async def translate(request: Request) -> DeeplTranslations:
     out = await gateway.translate(tenant, "deepl", pair[0], pair[1], texts, tag_handling)
     code = deepl_code(pair[0])
     return DeeplTranslations(translations=[
-        DeeplText(detected_source_language=code, text=text) for text in out])
+        DeeplText(detected_source_language=code, text=text, billed_characters=len(source_text))
+        for text, source_text in zip(out, texts, strict=True)])
 
 
 @router.get("/languages", response_model=list[DeeplLanguage], responses=_ERRORS,
@@ -78,9 +79,13 @@ async def translate(request: Request) -> DeeplTranslations:
 async def languages(request: Request,
                     type: Literal["source", "target"] = Query("source")) -> list[DeeplLanguage]:
     await deepl_tenant(request)
+    # DeepL's clients send ``type`` as a form body, even on a GET.
+    kind = (await read_fields(request)).one("type") or type
+    if kind not in ("source", "target"):
+        raise GatewayError(400, "invalid_request", "Value for 'type' not supported.")
     gateway: Gateway = request.app.state.gateway
     served = pairs(gateway.routes)
-    tags = dict.fromkeys(s if type == "source" else t for s, t in served)
-    formality = False if type == "target" else None
+    tags = dict.fromkeys(s if kind == "source" else t for s, t in served)
+    formality = False if kind == "target" else None
     return [DeeplLanguage(language=deepl_code(tag), name=name_of(tag),
                           supports_formality=formality) for tag in tags]

@@ -78,6 +78,7 @@ class DeeplError(BaseModel):
 class DeeplText(BaseModel):
     detected_source_language: str
     text: str
+    billed_characters: int = Field(description="characters of the source text")
 
 
 class DeeplTranslations(BaseModel):

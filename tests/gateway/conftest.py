@@ -89,7 +89,8 @@ def stack(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> It
                                      "MTQ_CACHE": "off", "MTQ_BATCH_MAX_WAIT_MS": "5"},
                         logs / "worker.log")
     gateway = MtqProcess(["gateway"], {
-        **common, "MTQ_ROUTES": "en-de en-fr", "MTQ_DATABASE_URL": DATABASE_URL, "MTQ_GATEWAY_DB_SCHEMA": schema,
+        **common, "MTQ_ROUTES": "en-de en-fr", "MTQ_DATABASE_URL": DATABASE_URL,
+        "MTQ_GATEWAY_DB_SCHEMA": schema,
         "MTQ_GATEWAY_PORT": str(port), "MTQ_GATEWAY_HOST": "127.0.0.1",
         "MTQ_GATEWAY_RATE_PER_S": "1000", "MTQ_GATEWAY_BURST": "1000"}, logs / "gateway.log")
     found = Stack(amqp_url, f"http://127.0.0.1:{port}", schema, keys, worker, gateway)
