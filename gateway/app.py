@@ -1,7 +1,7 @@
 """The ASGI application: its parts started and stopped with it, routes, offline docs, probes.
 
 Everything a request needs lives in PostgreSQL or RabbitMQ, so replicas are interchangeable.
-The docs page loads Swagger UI from the installed ``swagger-ui-bundle`` package: it works
+The docs page loads Swagger UI from the installed ``swagger-ui-py`` package: it works
 with no internet access.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.resources
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +20,6 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool
-from swagger_ui_bundle import swagger_ui_path
 
 from gateway.access import Access, RateLimiter
 from gateway.api import deepl, jobs, libre
@@ -82,7 +82,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _docs(app: FastAPI) -> None:
-    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    # Swagger UI 5 (OpenAPI 3.1, which FastAPI writes) as shipped in the swagger-ui-py wheel.
+    assets = importlib.resources.files("swagger_ui") / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
