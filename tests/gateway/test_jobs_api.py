@@ -3,9 +3,16 @@ progress and cancelled events from the feed, and a restart that keeps every job.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import psycopg
+
 from gateway.broker import FEED_QUEUE
+from gateway.keys import key_hash
 from tests.gateway.amqp import control_messages, control_queue, publish_event
-from tests.gateway.conftest import Stack
+from tests.gateway.conftest import DATABASE_URL, Stack
 from tests.harness import queue_depth, wait_for
 
 SEGMENTS = ["Hello world.", "How are you?", "The weather is fine."]
@@ -99,7 +106,10 @@ def test_a_restarted_gateway_keeps_every_job_and_catches_up(stack: Stack) -> Non
     key = stack.keys["globex"]
     completed = 'mtq_jobs_total{outcome="completed"}'
     before = stack.worker.metric(completed) or 0
-    assert stack.request("POST", "/v1/jobs", job("restart-1"), key=key)[0] == 202
+    # Long enough (24 segments of up to 256 tokens) to outlast the gateway's stop.
+    long_job = {**job("restart-1"), "segments": [f"Sentence number {n}." for n in range(24)],
+                "options": {}}
+    assert stack.request("POST", "/v1/jobs", long_job, key=key)[0] == 202
     assert stack.gateway.stop(30) == 0
     # The worker finishes the job while no gateway runs: its event waits in the gateway's
     # queue.
@@ -108,6 +118,23 @@ def test_a_restarted_gateway_keeps_every_job_and_catches_up(stack: Stack) -> Non
     stack.gateway.start()
     wait_for(stack.ready, 60, "the gateway ready again")
     final = stack.wait_status("restart-1", key, ("completed",))
-    assert len(final["event"]["translations"]) == 3
+    assert len(final["event"]["translations"]) == 24 and final["done"] == 24
     status, earlier, _ = stack.request("GET", "/v1/jobs/life-1", key=stack.keys["acme"])
     assert status == 200 and earlier["status"] == "completed"
+
+
+def test_mtq_keys_create_prints_a_key_and_stores_only_its_hash(stack: Stack) -> None:
+    env = {**os.environ, "MTQ_DATABASE_URL": DATABASE_URL, "MTQ_GATEWAY_DB_SCHEMA": stack.schema}
+    made = subprocess.run([sys.executable, "-m", "mtq", "keys", "create", "--tenant", "cli-t"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("mtqk_") and len(key) > 40
+    assert stack.request("GET", "/v1/languages", key=key)[0] == 200
+    with psycopg.connect(DATABASE_URL) as conn:
+        stored = conn.execute(f"SELECT * FROM {stack.schema}.api_keys").fetchall()
+    assert key not in repr(stored) and key_hash(key) in repr(stored)
+    bad = subprocess.run([sys.executable, "-m", "mtq", "keys", "create", "--tenant", "a b"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert "--tenant 'a b'" in bad.stderr
