@@ -2,30 +2,32 @@
 
 Jobs are published like ``mtq submit`` does: persistent, with a publisher confirm and
 ``mandatory``, so a pair no queue serves is known at once (:class:`Unroutable`). A cancel is
-the control message the workers listen for on the fanout exchange ``mtq.control``.
+the control message of ``mtq.core.control`` on the fanout exchange ``mtq.control``.
 """
 
 from __future__ import annotations
 
-import json
 import time
 
 import aio_pika
 import aio_pika.exceptions
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustConnection
 
+from mtq.core.control import CancelRequest
 from mtq.core.topology import (
+    CONTROL_EXCHANGE,
     JOBS_EXCHANGE,
+    PROGRESS_ROUTING_KEY,
     RESULTS_EXCHANGE,
     RESULTS_ROUTING_KEY,
     interactive_routing_key,
 )
 
-CONTROL_EXCHANGE = "mtq.control"
-CANCEL_TYPE = "job.cancel"
-# Every result event reaches this queue too (a second binding of the results routing key),
+# Every event reaches this queue too: the results routing key (final events, and progress
+# that was asked for as webhooks) and the progress key (progress nobody asked webhooks for),
 # so the dispatcher's own queue and its webhooks are untouched.
 FEED_QUEUE = "mtq.results.gateway"
+FEED_KEYS = (RESULTS_ROUTING_KEY, PROGRESS_ROUTING_KEY)
 
 
 class Unroutable(Exception):
@@ -41,7 +43,8 @@ async def declare_feed(channel: AbstractChannel) -> AbstractQueue:
                                              durable=True)
     queue = await channel.declare_queue(FEED_QUEUE, durable=True,
                                         arguments={"x-queue-type": "quorum"})
-    await queue.bind(results, routing_key=RESULTS_ROUTING_KEY)
+    for key in FEED_KEYS:
+        await queue.bind(results, routing_key=key)
     return queue
 
 
@@ -78,7 +81,7 @@ class Publisher:
 
     async def publish_cancel(self, job_id: str, tenant: str) -> None:
         assert self._control is not None
-        body = json.dumps({"type": CANCEL_TYPE, "job_id": job_id, "tenant": tenant}).encode()
+        body = CancelRequest(job_id, tenant).encode()
         message = aio_pika.Message(body, content_type="application/json",
                                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
         try:

@@ -86,7 +86,10 @@ def stack(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     port = free_port()
     common = {"MTQ_AMQP_URL": amqp_url, "MTQ_ROUTES": "en-de", "MTQ_THREAD_TUNING_S": "0"}
     worker = MtqProcess(["worker"], {**common, "MTQ_MODEL": str(tiny_model_path),
-                                     "MTQ_CACHE": "off", "MTQ_BATCH_MAX_WAIT_MS": "5"},
+                                     "MTQ_CACHE": "off", "MTQ_BATCH_MAX_WAIT_MS": "5",
+                                     # Small batches: a long job spans several, so a cancel
+                                     # finds segments not yet in one.
+                                     "MTQ_MAX_BATCH_SEGMENTS": "8"},
                         logs / "worker.log")
     gateway = MtqProcess(["gateway"], {
         **common, "MTQ_ROUTES": "en-de en-fr", "MTQ_DATABASE_URL": DATABASE_URL,

@@ -102,6 +102,22 @@ def test_cancel_progress_and_cancelled_events(stack: Stack) -> None:
     assert control_messages(stack.amqp_url, control) == []
 
 
+def test_delete_cancels_a_running_job_on_the_real_worker(stack: Stack) -> None:
+    key = stack.keys["acme"]
+    long_job = {**job("cancel-real"), "segments": [f"Line {n} of the manual." for n in range(48)],
+                "options": {}}
+    assert stack.request("POST", "/v1/jobs", long_job, key=key)[0] == 202
+    running = stack.wait_status("cancel-real", key, ("running",))  # its first progress event
+    assert 0 < running["done"] < 48
+    status, body, _ = stack.request("DELETE", "/v1/jobs/cancel-real", key=key)
+    assert status == 202 and body["status"] in ("cancelling", "completed")
+    final = stack.wait_status("cancel-real", key, ("cancelled",))
+    translations = final["event"]["translations"]
+    assert len(translations) == 48 and translations[-1] is None
+    done = sum(1 for t in translations if t is not None)
+    assert running["done"] <= done == final["done"] < 48
+
+
 def test_a_restarted_gateway_keeps_every_job_and_catches_up(stack: Stack) -> None:
     key = stack.keys["globex"]
     completed = 'mtq_jobs_total{outcome="completed"}'
