@@ -1,4 +1,4 @@
-"""One real stack per test module: a vhost, a PostgreSQL schema, a worker on the tiny model
+"""One real stack for the gateway tests: a vhost, a PostgreSQL schema, a worker on the tiny model
 (no cache, so every translation is computed) and ``mtq gateway``, plus a key per tenant."""
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Stack:
         wait_for(self.ready, 60, "the gateway ready again")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     vhost = f"mtq-test-gateway-{uuid.uuid4().hex[:8]}"
     schema = f"mtq_gateway_test_{uuid.uuid4().hex[:10]}"
