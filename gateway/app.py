@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 DOCS_ASSETS = "/docs-assets"
 
 
-def _migrate(settings: Settings, config: GatewaySettings) -> None:
+def migrate_schema(settings: Settings, config: GatewaySettings) -> None:
+    """Bring the gateway's tables up to date (before serving: a failure is one line)."""
     with connect(settings.database_url) as conn:
         version = migrate(conn, config.db_schema)
     log.info("gateway: database schema %s at version %d", config.db_schema, version)
@@ -50,7 +51,6 @@ def _migrate(settings: Settings, config: GatewaySettings) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     config: GatewaySettings = app.state.config
-    await asyncio.to_thread(_migrate, settings, config)
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         settings.database_url, min_size=1, max_size=config.db_pool, open=False,
         kwargs={"autocommit": True})

@@ -34,16 +34,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_gateway(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
+    from mtq.core.errors import ConfigError
 
-    from gateway.app import create_app
+    try:
+        import uvicorn
+
+        from gateway.app import create_app, migrate_schema
+    except ImportError as exc:
+        raise ConfigError(f"mtq gateway needs the gateway extra (pip install 'mtq[gateway]'): "
+                          f"{exc}") from None
     from gateway.settings import GatewaySettings
 
     config = GatewaySettings.from_env(host=args.host, port=args.port)
     if not settings.database_url:
-        from mtq.core.errors import ConfigError
-
         raise ConfigError("the gateway needs MTQ_DATABASE_URL (a PostgreSQL URL)")
+    migrate_schema(settings, config)
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             super().handle_exit(sig, frame)

@@ -85,4 +85,5 @@ def connect(database_url: str) -> Any:
     try:
         return psycopg.connect(database_url, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        raise ConfigError(f"cannot reach PostgreSQL at MTQ_DATABASE_URL: {exc}") from exc
+        detail = " ".join(str(exc).split())  # psycopg spreads it over lines
+        raise ConfigError(f"cannot reach PostgreSQL at MTQ_DATABASE_URL: {detail}") from exc

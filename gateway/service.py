@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.access import Access
@@ -38,8 +38,7 @@ class Gateway:
     waiters: Waiters
     access: Access
     limits: JobLimits
-    waiting: int = 0
-    ready_checks: dict[str, Any] = field(default_factory=dict)
+    waiting: int = 0  # translation requests this replica is waiting on
 
     @property
     def routes(self) -> tuple[str, ...]:
