@@ -32,8 +32,10 @@ from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from gateway.store import Store
 from gateway.waiters import Waiters
+from mtq.client.broker_wait import wait_for_broker
 from mtq.client.connect import connect_robust
 from mtq.core.contract import JobLimits
+from mtq.core.errors import MtqError
 from mtq.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,14 +51,31 @@ def migrate_schema(settings: Settings, config: GatewaySettings) -> None:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    stack = contextlib.AsyncExitStack()
+    try:
+        await stack.enter_async_context(_parts(app))
+    except MtqError as exc:
+        # Not a traceback from the server: the CLI reports it in one line once it stopped.
+        app.state.startup_error = exc
+        app.state.stop_server()
+    async with stack:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _parts(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     config: GatewaySettings = app.state.config
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         settings.database_url, min_size=1, max_size=config.db_pool, open=False,
         kwargs={"autocommit": True})
     await pool.open(wait=True, timeout=30)
-    connection = await connect_robust(settings.amqp_url, "mtq-gateway")
     stop = asyncio.Event()
+    # A broker that is down at start is waited for, like the worker and dispatcher do.
+    connection = await wait_for_broker(
+        lambda: connect_robust(settings.amqp_url, "mtq-gateway"), amqp_url=settings.amqp_url,
+        wait_s=settings.broker_wait_s, max_delay_s=settings.reconnect_max_delay_s)
+    assert connection is not None  # no stop event: it connects or raises
     try:
         store = Store(pool, config.db_schema)
         publisher = Publisher(connection)
@@ -119,6 +138,8 @@ def create_app(settings: Settings, config: GatewaySettings) -> FastAPI:
                   "DeepL- and LibreTranslate-compatible endpoints, over mtq's workers.")
     app.state.settings = settings
     app.state.config = config
+    app.state.startup_error = None
+    app.state.stop_server = lambda: None  # the CLI points it at its server
     metrics = GatewayMetrics()
 
     @app.exception_handler(GatewayError)

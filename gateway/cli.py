@@ -56,10 +56,14 @@ def run_gateway(args: argparse.Namespace, settings: Settings) -> int:
             # like mtq's workers and dispatchers.
             self._captured_signals.clear()
 
+    app = create_app(settings, config)
     server = Server(uvicorn.Config(
-        create_app(settings, config), host=config.host, port=config.port, log_config=None,
+        app, host=config.host, port=config.port, log_config=None,
         access_log=False, timeout_graceful_shutdown=int(config.sync_timeout_s) + 5))
+    app.state.stop_server = lambda: setattr(server, "should_exit", True)
     server.run()
+    if app.state.startup_error is not None:
+        raise app.state.startup_error
     return 0 if server.started else 1
 
 

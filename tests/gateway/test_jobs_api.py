@@ -154,3 +154,15 @@ def test_mtq_keys_create_prints_a_key_and_stores_only_its_hash(stack: Stack) -> 
                          env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
     assert "--tenant 'a b'" in bad.stderr
+
+
+def test_a_gateway_without_its_broker_waits_then_stops_in_one_line(stack: Stack) -> None:
+    env = {**os.environ, "MTQ_DATABASE_URL": DATABASE_URL, "MTQ_GATEWAY_DB_SCHEMA": stack.schema,
+           "MTQ_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/%2F", "MTQ_BROKER_WAIT_S": "1",
+           "MTQ_GATEWAY_PORT": "0"}
+    ran = subprocess.run([sys.executable, "-m", "mtq", "gateway"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 2
+    assert "Traceback" not in ran.stderr
+    assert ran.stderr.splitlines()[-1].startswith("mtq: no connection to RabbitMQ at "
+                                                  "amqp://127.0.0.1:1/%2F within 1s")
