@@ -94,7 +94,7 @@ class Gateway:
         return row
 
     async def translate(self, tenant: str, api: str, source: str, target: str,
-                        texts: list[str], markup: str | None) -> list[str]:
+                        texts: list[str], options: dict[str, object]) -> list[str]:
         """Translate through the interactive lane and wait, bounded by ``sync_timeout_s``."""
         if self.waiting >= self.config.max_waiting:
             raise GatewayError(429, "overloaded", "too many translations in flight; retry",
@@ -102,8 +102,8 @@ class Gateway:
         job_id = f"{api}.{uuid.uuid4().hex}"
         raw: dict[str, Any] = {"job_id": job_id, "source_lang": source, "target_lang": target,
                                "segments": texts}
-        if markup:
-            raw["options"] = {"markup": markup}
+        if options:
+            raw["options"] = options
         self.waiting += 1
         try:
             row = await self._wait_for(tenant, job_id, raw, api)

@@ -1,7 +1,8 @@
 """A DeepL API v2 subset: ``POST /v2/translate`` and ``GET /v2/languages``.
 
 Auth is the ``Authorization: DeepL-Auth-Key KEY`` header; errors are DeepL's ``{"message"}``
-with its status codes (400, 403, 413, 429, 503). ``source_lang`` is required: there is no
+with its status codes (400, 403, 413, 429, 503). ``glossary_id`` names a glossary stored
+with ``mtq glossary create`` for the key's tenant. ``source_lang`` is required: there is no
 language detection, and a request without it gets a 400 that says so.
 """
 
@@ -29,6 +30,7 @@ class DeeplRequest(BaseModel):
     source_lang: str
     target_lang: str
     tag_handling: Literal["html", "xml"] | None = None
+    glossary_id: str | None = None
 
 
 _BODY = {"required": True, "content": {
@@ -67,7 +69,11 @@ async def translate(request: Request) -> DeeplTranslations:
     if pair is None:
         raise GatewayError(400, "unsupported_language_pair",
                            f"Language pair {source}-{target} not supported.")
-    out = await gateway.translate(tenant, "deepl", pair[0], pair[1], texts, tag_handling)
+    options: dict[str, object] = {"markup": tag_handling} if tag_handling else {}
+    glossary = fields.one("glossary_id")
+    if glossary:  # a glossary stored with `mtq glossary create` for the key's tenant
+        options["glossary_id"] = glossary
+    out = await gateway.translate(tenant, "deepl", pair[0], pair[1], texts, options)
     code = deepl_code(pair[0])
     return DeeplTranslations(translations=[
         DeeplText(detected_source_language=code, text=text, billed_characters=len(source_text))

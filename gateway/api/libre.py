@@ -57,7 +57,7 @@ async def translate(request: Request) -> LibreTranslation:
         raise GatewayError(400, "unsupported_language_pair",
                            f"{source}-{target} is not a supported language pair")
     out = await gateway.translate(tenant, "libre", pair[0], pair[1], texts,
-                                  "html" if kind == "html" else None)
+                                  {"markup": "html"} if kind == "html" else {})
     return LibreTranslation(translatedText=out if fields.is_list("q") else out[0])
 
 

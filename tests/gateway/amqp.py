@@ -15,11 +15,13 @@ from tests.harness import drain_queue, drain_results, wait_for
 CONTROL_EXCHANGE = "mtq.control"
 
 
-def reference(amqp_url: str, segments: list[str], markup: str | None = None) -> list[str]:
-    """The translations of ``segments`` sent as an ordinary AMQP job (default options)."""
+def reference(amqp_url: str, segments: list[str], markup: str | None = None,
+              **extra: Any) -> list[str]:
+    """The translations of ``segments`` sent as an ordinary AMQP job (default options, or
+    ``markup`` and the job fields in ``extra``)."""
     job: dict[str, Any] = {"job_id": f"ref-{uuid.uuid4().hex}", "source_lang": "en",
                            "target_lang": "de", "segments": segments,
-                           "callback_url": "https://client.example/hooks/mt"}
+                           "callback_url": "https://client.example/hooks/mt", **extra}
     if markup:
         job["options"] = {"markup": markup}
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))

@@ -31,6 +31,7 @@ class Stack:
     amqp_url: str
     base_url: str
     schema: str
+    glossary_schema: str
     keys: dict[str, str]  # tenant -> key
     worker: MtqProcess
     gateway: MtqProcess
@@ -76,6 +77,7 @@ class Stack:
 def stack(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     vhost = f"mtq-test-gateway-{uuid.uuid4().hex[:8]}"
     schema = f"mtq_gateway_test_{uuid.uuid4().hex[:10]}"
+    glossaries = f"{schema}_terms"
     create_vhost(vhost)
     amqp_url = amqp_url_for(vhost)
     logs = tmp_path_factory.mktemp("gateway-stack")
@@ -89,14 +91,17 @@ def stack(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> It
                                      "MTQ_CACHE": "off", "MTQ_BATCH_MAX_WAIT_MS": "5",
                                      # Small batches: a long job spans several, so a cancel
                                      # finds segments not yet in one.
-                                     "MTQ_MAX_BATCH_SEGMENTS": "8"},
+                                     "MTQ_MAX_BATCH_SEGMENTS": "8",
+                                     "MTQ_DATABASE_URL": DATABASE_URL,
+                                     "MTQ_GLOSSARY_SCHEMA": glossaries},
                         logs / "worker.log")
     gateway = MtqProcess(["gateway"], {
         **common, "MTQ_ROUTES": "en-de en-fr", "MTQ_DATABASE_URL": DATABASE_URL,
         "MTQ_GATEWAY_DB_SCHEMA": schema,
         "MTQ_GATEWAY_PORT": str(port), "MTQ_GATEWAY_HOST": "127.0.0.1",
         "MTQ_GATEWAY_RATE_PER_S": "1000", "MTQ_GATEWAY_BURST": "1000"}, logs / "gateway.log")
-    found = Stack(amqp_url, f"http://127.0.0.1:{port}", schema, keys, worker, gateway)
+    found = Stack(amqp_url, f"http://127.0.0.1:{port}", schema, glossaries, keys, worker,
+                  gateway)
     try:
         worker.start()
         gateway.start()
@@ -108,4 +113,5 @@ def stack(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         worker.kill()
         with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            conn.execute(f"DROP SCHEMA IF EXISTS {glossaries} CASCADE")
         delete_vhost(vhost)

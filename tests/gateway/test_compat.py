@@ -7,12 +7,15 @@ import concurrent.futures
 import time
 
 import deepl
+import psycopg
 import pytest
 import requests
 from libretranslatepy import LibreTranslateAPI
 
+from mtq.client.glossaries import admin
+from mtq.core.terms.entries import TermEntry
 from tests.gateway.amqp import control_messages, control_queue, reference
-from tests.gateway.conftest import Stack
+from tests.gateway.conftest import DATABASE_URL, Stack
 from tests.harness import MtqProcess, free_port, wait_for
 
 TEXTS = ["Hello world.", "How are you today?", "The invoice is attached."]
@@ -35,6 +38,21 @@ def test_the_deepl_client_translates_lists_like_amqp(stack: Stack) -> None:
     assert tagged[0].text.startswith("<p>") and "<b>" in tagged[0].text
     assert [lang.code for lang in client.get_source_languages()] == ["EN"]
     assert {lang.code for lang in client.get_target_languages()} == {"DE", "FR"}
+
+
+def test_the_deepl_client_uses_a_stored_glossary_of_its_tenant(stack: Stack) -> None:
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        admin.create(conn, "acme", "shop", ("en", "de"), [TermEntry("invoice", "Rechnung")],
+                     stack.glossary_schema)
+    result = translator(stack).translate_text(TEXTS[2], source_lang="EN", target_lang="DE",
+                                              glossary="shop")
+    assert "Rechnung" in result.text
+    assert [result.text] == reference(stack.amqp_url, [TEXTS[2]], tenant="acme",
+                                      options={"glossary_id": "shop"})
+    # Another tenant's key does not see acme's glossary.
+    with pytest.raises(deepl.DeepLException, match="glossary"):
+        translator(stack, stack.keys["globex"]).translate_text(
+            TEXTS[2], source_lang="EN", target_lang="DE", glossary="shop")
 
 
 def test_deepl_forms_codes_and_errors(stack: Stack) -> None:
