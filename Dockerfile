@@ -36,7 +36,8 @@ FROM python AS deps
 ARG TORCH_VERSION=2.13.0
 # Empty: pip's default index.
 ARG TORCH_INDEX_URL=""
-ARG EXTRAS=""
+# gateway: the HTTP gateway's packages (FastAPI, uvicorn; small), so one image runs every part.
+ARG EXTRAS="gateway"
 RUN python3.11 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 RUN if [ -n "${TORCH_INDEX_URL}" ]; then export PIP_INDEX_URL="${TORCH_INDEX_URL}"; fi \
@@ -55,6 +56,7 @@ COPY README.md ./
 COPY mtq ./mtq
 COPY worker ./worker
 COPY webhooks ./webhooks
+COPY gateway ./gateway
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 
 # The model, in a stage of its own so that code changes never re-download it.

@@ -22,4 +22,4 @@ if ! python -c "import torch" >/dev/null 2>&1; then
 fi
 
 echo "setup: installing mtq and its test tools"
-python -m pip install --quiet -e ".[test,ctranslate2,registry]"
+python -m pip install --quiet -e ".[test,ctranslate2,registry,gateway]"

@@ -31,6 +31,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from mtq.core import result_batch
+from mtq.core.callback_policy import STATUS_ONLY_CALLBACK
 from mtq.core.headers import JOB_ID_HEADER
 from mtq.core.settings import Settings
 from mtq.core.topology import RESULTS_QUEUE
@@ -170,7 +171,9 @@ class Dispatcher:
                           message.message_id, exc)
                 await self._settler.park(message, job_id, "invalid_message", 0, None, str(exc))
                 return
-            if not event.deliver:  # the gateway's queue has its copy; no webhook was asked for
+            # No webhook was asked for: progress for the gateway's queue only, or a job answered
+            # through the gateway's status API only (its status-only callback).
+            if not event.deliver or event.callback_url == STATUS_ONLY_CALLBACK:
                 self._metrics.skipped.inc()
                 await self._settler.ack(message, event.job_id)
                 return

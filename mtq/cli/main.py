@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from gateway import cli as gateway_cli
 from mtq.cli import commands, glossary, loop
 from mtq.core.errors import BrokerUnreachable, ConfigError, InputError, MtqError
 from mtq.core.settings import Settings
@@ -26,7 +27,7 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 def _registrars() -> list[Registrar]:
     return [commands.register, worker_cli.register, webhooks_cli.register, plan.register,
-            convert.register, glossary.register, loop.register]
+            convert.register, glossary.register, loop.register, gateway_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# A job answered through the HTTP gateway's status API only carries this callback (additive to
+# v1): a valid URL under the reserved .invalid TLD, which the dispatcher acks without a POST.
+STATUS_ONLY_CALLBACK = "https://status-only.invalid/"
 
 _V4_BLOCKED: tuple[tuple[str, str], ...] = (
     ("0.0.0.0/8", "this-network (0/8)"),
