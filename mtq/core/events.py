@@ -1,11 +1,9 @@
 """Public contract v1, the way out: ``job.completed`` / ``job.failed`` (and, additive,
 ``job.cancelled`` and the non-final ``job.progress``).
 
-The one owner of the result message: the typed events, the exact bytes that are signed and
-POSTed, the headers the worker sets on ``mtq.results`` and the stable ``webhook-id``. The
-worker builds a :class:`CompletedEvent` or :class:`FailedEvent` and publishes what
-:func:`encode_result` returns; the dispatcher reads the headers back (``webhooks/events.py``)
-and never parses the body. Future fields are additive (e.g. ``stats.cached_segments``).
+The one owner of the result message: typed events, the signed bytes, the headers on
+``mtq.results`` and the stable ``webhook-id``; the worker publishes what :func:`encode_result`
+returns and the dispatcher reads the headers back (``webhooks/events.py``). Additive only.
 """
 
 from __future__ import annotations
