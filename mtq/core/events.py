@@ -1,9 +1,7 @@
 """Public contract v1, the way out: ``job.completed`` / ``job.failed`` (and, additive,
-``job.cancelled`` and the non-final ``job.progress``).
-
-The one owner of the result message: typed events, the signed bytes, the headers on
-``mtq.results`` and the stable ``webhook-id``; the worker publishes what :func:`encode_result`
-returns and the dispatcher reads the headers back (``webhooks/events.py``). Additive only.
+``job.cancelled`` and the non-final ``job.progress``). The one owner of the result message:
+typed events, the signed bytes, the headers on ``mtq.results`` and the stable ``webhook-id``;
+the dispatcher reads the headers back (``webhooks/events.py``). Additive only.
 """
 
 from __future__ import annotations
@@ -39,9 +37,8 @@ EVENT_TYPES = frozenset({EVENT_COMPLETED, EVENT_FAILED, EVENT_CANCELLED, EVENT_P
 def webhook_id(job_id: str, event_type: str, done: int | None = None) -> str:
     """The ``webhook-id`` of one event: ``msg_`` + 32 lowercase base32 chars of a SHA-256.
 
-    Derived from the job id and event type only (and a ``job.progress`` event's ``done``), so
-    every retry, redrive and recomputation of the same result carries the same id and receivers
-    can dedupe on it. The NUL separator keeps ``("a.b", "c")`` and ``("a", "b.c")`` apart.
+    From the job id and event type (and a progress event's ``done``) only, so every retry and
+    redrive carries the same id; the NUL separator keeps ``("a.b", "c")`` from ``("a", "b.c")``.
     """
     key = f"{job_id}\0{event_type}" + (f"\0{done}" if done is not None else "")
     digest = hashlib.sha256(key.encode()).digest()
