@@ -22,7 +22,7 @@ def completed(job_id: str, callback_url: str) -> tuple[dict[str, str], bytes]:
     job = parse_job(json.dumps({"job_id": job_id, "source_lang": "en", "target_lang": "de",
                                 "segments": ["a"], "callback_url": callback_url}).encode(),
                     JobLimits())
-    event = CompletedEvent(job, ("x",), ModelInfo("m", "r"), JobStats(1, 0, 0))
+    event = CompletedEvent(job, ("x",), ModelInfo("m", "r"), JobStats(1, 0, 0), (0.5,))
     outgoing = encode_result(event, callback_url)
     return outgoing.headers, outgoing.body
 
