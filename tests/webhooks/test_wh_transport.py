@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 import ssl
 import subprocess
@@ -152,6 +153,37 @@ async def test_tls_uses_original_name_for_sni_and_certificate(
     assert names == ["hooks.example.com"]
     [seen] = server.seen()
     assert seen.headers["host"] == f"hooks.example.com:{server.port}"
+
+
+def sockets_to(port: int) -> int:
+    """This process's open TCP sockets whose peer is ``port`` on loopback (Linux /proc)."""
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if link.startswith("socket:["):
+            ours.add(link[8:-1])
+    found = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].split(":")[1], 16) == port and fields[9] in ours:
+            found += 1
+    return found
+
+
+async def test_a_single_post_leaves_no_tls_socket_behind(
+    pki: Pki, tls_server: tuple[Endpoint, list[str | None]]
+) -> None:
+    # A graceful TLS close waits for the receiver's close_notify: a post that returned before
+    # it came left its socket to the garbage collector once the event loop was gone.
+    server, _ = tls_server
+    destination = pinned(f"https://hooks.example.com:{server.port}/", server.port)
+    for _ in range(5):
+        result = await post(destination, b"{}", {}, HttpLimits(ca_certs=str(pki.ca)))
+        assert result.status == 200, result.error
+        assert sockets_to(server.port) == 0
 
 
 async def test_tls_certificate_for_another_name_is_refused(

@@ -113,9 +113,18 @@ class ConnectionPools:
         return context
 
     async def close(self) -> None:
+        """Close every connection held; when this returns, their sockets are gone.
+
+        TLS connections are aborted rather than shut down: a graceful close waits for the
+        receiver's close_notify (up to asyncio's 30 s), so a receiver could hold the close, and
+        an event loop closed meanwhile would leave the socket to the garbage collector.
+        aiohttp waits for each connection it holds to be lost; a force-closed connection is
+        not held, hence the turn of the loop after."""
         if self._session is not None:
+            connector = self._session.connector
+            if connector is not None:
+                await connector.close(abort_ssl=True)
             await self._session.close()
-            # A closed transport lets go of its socket on the loop's next turn.
             await asyncio.sleep(0)
         self._contexts.clear()
 

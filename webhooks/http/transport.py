@@ -52,7 +52,8 @@ async def post(
     """POST ``body`` to the pinned destination; never raises for network trouble."""
     if pools is not None:
         return await _post(destination, body, headers, limits, pools, kept_alive=True)
-    single = ConnectionPools(ca_certs=limits.ca_certs, keepalive_idle_s=-1)
+    # Kept in the pool (not force-closed on release) so that closing the pool waits for it.
+    single = ConnectionPools(ca_certs=limits.ca_certs)
     try:
         return await _post(destination, body, headers, limits, single, kept_alive=False)
     finally:
