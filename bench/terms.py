@@ -13,6 +13,8 @@ same sentences as a plain job (no terminology) are timed in the same run.
 - report accuracy: the report's ``found`` equal to that independent count, item by item;
 - exact match (trained model only): the plain output against the known translation, and the
   terminology output against the known translation with the terms' targets put in;
+- placement (trained model only): the share of term targets found at the target word the
+  known alignment gives their source term;
 - cost: seconds for the glossary job over seconds for the plain job.
 """
 
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.terms_workload import Workload, tiny, trained
+from bench.terms_workload import Workload, split, tiny, trained
 from mtq.core.contract import DecodeOptions, Job
 from mtq.core.terms import TermMatcher, TermOptions
 from worker.engines.alignment import attention_for
@@ -92,7 +94,20 @@ def score(workload: Workload, result: dict[str, Any]) -> dict[str, Any]:
         items += abs(len(truth) - len(report.results))
     return {"matched": matched, "recall": found / matched if matched else 1.0,
             "model": _by_the_model(workload, result) if result["method"] == "inline" else None,
-            "report": agree / items if items else 1.0}
+            "report": agree / items if items else 1.0,
+            "placed": placed(workload, result["translations"])}
+
+
+def placed(workload: Workload, outputs: Sequence[str]) -> float | None:
+    """The share of term targets at their aligned target word (trained model only)."""
+    if workload.slots is None:
+        return None
+    total = right = 0
+    for slots, output in zip(workload.slots, outputs, strict=True):
+        words = split(output)
+        total += len(slots)
+        right += sum(k < len(words) and words[k] == target for k, target in slots)
+    return right / total if total else 1.0
 
 
 def _by_the_model(workload: Workload, result: dict[str, Any]) -> float:
@@ -153,12 +168,13 @@ def table(model: str, workload: Workload, rows: list[dict[str, Any]]) -> str:
     lines = [f"model `{model}`, {len(workload.sources)} sentences, {len(workload.entries)} "
              "entries", "",
              "| engine | method | entries matched | recall | by the model | report accuracy "
-             "| exact match plain → terms | plain s | terms s | cost |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| exact match plain → terms | at aligned position | plain s | terms s | cost |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         em = "—" if r["plain_em"] is None else f"{pct(r['plain_em'])} → {pct(r['terms_em'])}"
         lines.append(f"| {r['engine']} | {r['method']} | {r['matched']} | {pct(r['recall'])} "
-                     f"| {pct(r['model'])} | {pct(r['report'])} | {em} | {r['plain_s']:.1f} "
+                     f"| {pct(r['model'])} | {pct(r['report'])} | {em} | {pct(r['placed'])} "
+                     f"| {r['plain_s']:.1f} "
                      f"| {r['terms_s']:.1f} | {r['cost']:.2f}× |")
     return "\n".join(lines)
 
@@ -173,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         if args.model == "trained":
-            from mtq.tools.trained import copy_trained_model
+            from mtq.tools.trained_model import copy_trained_model
 
             model = copy_trained_model(scratch / "trained")
             workload = trained(args.sentences)
