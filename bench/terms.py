@@ -15,6 +15,10 @@ same sentences as a plain job (no terminology) are timed in the same run.
   terminology output against the known translation with the terms' targets put in;
 - placement (trained model only): the share of term targets found at the target word the
   known alignment gives their source term;
+- others right (trained model only): the share of sentences whose words outside the terms
+  the model translated right, before any term was put in (``inline``: every word but the
+  terms' as in the reference; ``mask``: the reference without the terms' words), which
+  separates the model's misses from the repair's and the placement's;
 - cost: seconds for the glossary job over seconds for the plain job.
 """
 
@@ -95,7 +99,25 @@ def score(workload: Workload, result: dict[str, Any]) -> dict[str, Any]:
     return {"matched": matched, "recall": found / matched if matched else 1.0,
             "model": _by_the_model(workload, result) if result["method"] == "inline" else None,
             "report": agree / items if items else 1.0,
-            "placed": placed(workload, result["translations"])}
+            "placed": placed(workload, result["translations"]),
+            "others": others_right(workload, result["decoded"], result["method"])}
+
+
+def others_right(workload: Workload, decoded: Sequence[str], method: str) -> float | None:
+    """The share of sentences the model got right outside the terms (trained model only)."""
+    if workload.slots is None or workload.references is None:
+        return None
+    right = 0
+    for slots, output, reference in zip(workload.slots, decoded, workload.references,
+                                        strict=True):
+        words, wanted = split(output), split(reference)
+        at = {k for k, _ in slots}
+        if method == "mask":  # the model never saw the terms: their words are missing
+            right += words == [w for k, w in enumerate(wanted) if k not in at]
+        else:
+            right += len(words) == len(wanted) and all(
+                a == b for k, (a, b) in enumerate(zip(words, wanted)) if k not in at)
+    return right / len(decoded)
 
 
 def placed(workload: Workload, outputs: Sequence[str]) -> float | None:
@@ -168,12 +190,14 @@ def table(model: str, workload: Workload, rows: list[dict[str, Any]]) -> str:
     lines = [f"model `{model}`, {len(workload.sources)} sentences, {len(workload.entries)} "
              "entries", "",
              "| engine | method | entries matched | recall | by the model | report accuracy "
-             "| exact match plain → terms | at aligned position | plain s | terms s | cost |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| exact match plain → terms | others right | at aligned position | plain s "
+             "| terms s | cost |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         em = "—" if r["plain_em"] is None else f"{pct(r['plain_em'])} → {pct(r['terms_em'])}"
         lines.append(f"| {r['engine']} | {r['method']} | {r['matched']} | {pct(r['recall'])} "
-                     f"| {pct(r['model'])} | {pct(r['report'])} | {em} | {pct(r['placed'])} "
+                     f"| {pct(r['model'])} | {pct(r['report'])} | {em} | {pct(r['others'])} "
+                     f"| {pct(r['placed'])} "
                      f"| {r['plain_s']:.1f} "
                      f"| {r['terms_s']:.1f} | {r['cost']:.2f}× |")
     return "\n".join(lines)
