@@ -1,23 +1,23 @@
 """``python -m bench terms``: terminology recall, report accuracy, quality and cost.
 
 For each engine (HF; CTranslate2 on the same weights converted by ``mtq convert``, float32)
-and method (``mask``, ``inline``), the workload's sentences go through exactly the worker's
-steps, without the broker: ``model_inputs`` (masked or inlined texts, which segments want
-attention), ``encode``, ``generate`` in length-sorted batches of 16, ``attention_for``,
-``decode``, ``restore_job`` (codes and terms put back, the inline repair, the report). The
-same sentences as a plain job (no terminology) are timed in the same run.
+and method (``mask``, ``inline``, ``replace``), the workload's sentences go through exactly
+the worker's steps, without the broker: ``model_inputs`` (the texts the model reads, which
+segments want attention), ``encode``, ``generate`` in length-sorted batches of 16,
+``attention_for``, ``decode``, ``restore_job`` (codes and terms put back, the repair, the
+report). The same sentences as a plain job (no terminology) are timed in the same run.
 
 - recall: entries found in the output / entries matched in the sources, counted here
   independently of the report (a regex per target, whole words, every occurrence);
-  ``model`` is the share the model wrote itself (inline: before the repair);
+  ``model`` is the share the model wrote itself (inline, replace: before the repair);
 - report accuracy: the report's ``found`` equal to that independent count, item by item;
 - exact match (trained model only): the plain output against the known translation, and the
   terminology output against the known translation with the terms' targets put in;
 - placement (trained model only): the share of term targets found at the target word the
   known alignment gives their source term;
 - others right (trained model only): the share of sentences whose words outside the terms
-  the model translated right, before any term was put in (``inline``: every word but the
-  terms' as in the reference; ``mask``: the reference without the terms' words), which
+  the model translated right, before any term was put in (``inline``, ``replace``: every
+  word but the terms' as in the reference; ``mask``: the reference without the terms' words), which
   separates the model's misses from the repair's and the placement's;
 - cost: seconds for the glossary job over seconds for the plain job.
 """
@@ -34,7 +34,7 @@ from typing import Any
 
 from bench.terms_workload import Workload, split, tiny, trained
 from mtq.core.contract import DecodeOptions, Job
-from mtq.core.terms import TermMatcher, TermOptions
+from mtq.core.terms import METHODS, TermMatcher, TermOptions
 from worker.engines.alignment import attention_for
 from worker.lifecycle.markup_steps import model_inputs, restore_job
 
@@ -97,7 +97,7 @@ def score(workload: Workload, result: dict[str, Any]) -> dict[str, Any]:
             agree += item.found == truth.get(item.target)
         items += abs(len(truth) - len(report.results))
     return {"matched": matched, "recall": found / matched if matched else 1.0,
-            "model": _by_the_model(workload, result) if result["method"] == "inline" else None,
+            "model": None if result["method"] == "mask" else _by_the_model(workload, result),
             "report": agree / items if items else 1.0,
             "placed": placed(workload, result["translations"]),
             "others": others_right(workload, result["decoded"], result["method"])}
@@ -116,7 +116,8 @@ def others_right(workload: Workload, decoded: Sequence[str], method: str) -> flo
             right += words == [w for k, w in enumerate(wanted) if k not in at]
         else:
             right += len(words) == len(wanted) and all(
-                a == b for k, (a, b) in enumerate(zip(words, wanted)) if k not in at)
+                a == b for k, (a, b) in enumerate(zip(words, wanted, strict=True))
+                if k not in at)
     return right / len(decoded)
 
 
@@ -133,7 +134,7 @@ def placed(workload: Workload, outputs: Sequence[str]) -> float | None:
 
 
 def _by_the_model(workload: Workload, result: dict[str, Any]) -> float:
-    """Inline: the share of matched entries the model wrote itself (before the repair)."""
+    """The share of matched entries the model wrote itself (before the repair)."""
     matcher = TermMatcher(workload.entries)
     matched = written = 0
     for source, decoded in zip(workload.sources, result["decoded"], strict=True):
@@ -172,7 +173,7 @@ def rows_for(engine_name: str, engine: Any, workload: Workload) -> list[dict[str
     plain = run_method(engine, workload, None)
     base = exact(plain["translations"], workload.references)
     rows = []
-    for method in ("mask", "inline"):
+    for method in METHODS:
         result = run_method(engine, workload, method)
         again = run_method(engine, workload, None)  # the plain job again: the machine's noise
         plain["seconds"] = min(plain["seconds"], again["seconds"])

@@ -13,7 +13,7 @@ def test_the_terms_bench_prints_its_table(tiny_model_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--model", str(tiny_model_path), "--engines", "hf", "--sentences", "6"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| hf")]
-    assert [row.split("|")[2].strip() for row in rows] == ["mask", "inline"]
+    assert [row.split("|")[2].strip() for row in rows] == ["mask", "inline", "replace"]
     assert all("| 100.0% |" in row for row in rows)  # recall and report accuracy
 
 
@@ -37,7 +37,7 @@ def test_the_terms_bench_runs_on_the_trained_model(capsys: pytest.CaptureFixture
     assert main(["--model", "trained", "--engines", "hf", "--sentences", "12"]) == 0
     out = capsys.readouterr().out
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| hf")]
-    assert [row[2].strip() for row in rows] == ["mask", "inline"]
+    assert [row[2].strip() for row in rows] == ["mask", "inline", "replace"]
     for row in rows:
         assert int(row[3]) > 0 and row[4].strip() == row[6].strip() == "100.0%"
         assert "→" in row[7] and row[8].strip().endswith("%")  # exact match, placement
