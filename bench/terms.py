@@ -8,7 +8,8 @@ segments want attention), ``encode``, ``generate`` in length-sorted batches of 1
 report). The same sentences as a plain job (no terminology) are timed in the same run.
 
 - recall: entries found in the output / entries matched in the sources, counted here
-  independently of the report (a regex per target, whole words, every occurrence);
+  independently of the report (a regex per target, whole words, every occurrence), and
+  the same for the do-not-translate entries alone;
   ``model`` is the share the model wrote itself (inline, replace: before the repair);
 - report accuracy: the report's ``found`` equal to that independent count, item by item;
 - exact match (trained model only): the plain output against the known translation, and the
@@ -83,7 +84,8 @@ def _count(target: str, text: str) -> int:
 
 def score(workload: Workload, result: dict[str, Any]) -> dict[str, Any]:
     matcher = TermMatcher(workload.entries)
-    matched = found = agree = items = 0
+    matched = found = agree = items = kept = kept_found = 0
+    keep = {e.target for e in workload.entries if e.keep}
     for source, output, report in zip(workload.sources, result["translations"],
                                       result["reports"], strict=True):
         wanted: dict[str, int] = {}
@@ -92,11 +94,14 @@ def score(workload: Workload, result: dict[str, Any]) -> dict[str, Any]:
         truth = {target: _count(target, output) >= n for target, n in wanted.items()}
         matched += len(truth)
         found += sum(truth.values())
+        kept += sum(t in keep for t in truth)
+        kept_found += sum(ok for t, ok in truth.items() if t in keep)
         for item in report.results:
             items += 1
             agree += item.found == truth.get(item.target)
         items += abs(len(truth) - len(report.results))
     return {"matched": matched, "recall": found / matched if matched else 1.0,
+            "kept": kept_found / kept if kept else None,
             "model": None if result["method"] == "mask" else _by_the_model(workload, result),
             "report": agree / items if items else 1.0,
             "placed": placed(workload, result["translations"]),
@@ -190,17 +195,17 @@ def table(model: str, workload: Workload, rows: list[dict[str, Any]]) -> str:
 
     lines = [f"model `{model}`, {len(workload.sources)} sentences, {len(workload.entries)} "
              "entries", "",
-             "| engine | method | entries matched | recall | by the model | report accuracy "
+             "| engine | method | entries matched | recall | do-not-translate recall "
+             "| by the model | report accuracy "
              "| exact match plain → terms | others right | at aligned position | plain s "
              "| terms s | cost |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         em = "—" if r["plain_em"] is None else f"{pct(r['plain_em'])} → {pct(r['terms_em'])}"
-        lines.append(f"| {r['engine']} | {r['method']} | {r['matched']} | {pct(r['recall'])} "
-                     f"| {pct(r['model'])} | {pct(r['report'])} | {em} | {pct(r['others'])} "
-                     f"| {pct(r['placed'])} "
-                     f"| {r['plain_s']:.1f} "
-                     f"| {r['terms_s']:.1f} | {r['cost']:.2f}× |")
+        cells = [r["engine"], r["method"], str(r["matched"]), pct(r["recall"]), pct(r["kept"]),
+                 pct(r["model"]), pct(r["report"]), em, pct(r["others"]), pct(r["placed"]),
+                 f"{r['plain_s']:.1f}", f"{r['terms_s']:.1f}", f"{r['cost']:.2f}×"]
+        lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines)
 
 

@@ -39,5 +39,5 @@ def test_the_terms_bench_runs_on_the_trained_model(capsys: pytest.CaptureFixture
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| hf")]
     assert [row[2].strip() for row in rows] == ["mask", "inline", "replace"]
     for row in rows:
-        assert int(row[3]) > 0 and row[4].strip() == row[6].strip() == "100.0%"
-        assert "→" in row[7] and row[8].strip().endswith("%")  # exact match, placement
+        assert int(row[3]) > 0 and row[4].strip() == row[7].strip() == "100.0%"
+        assert "→" in row[8] and row[10].strip().endswith("%")  # exact match, placement
