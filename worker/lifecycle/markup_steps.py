@@ -64,7 +64,7 @@ class RestoredJob:
     translations: tuple[str, ...]
     warnings: tuple[SegmentWarning, ...]
     terms: tuple[SegmentTerms, ...] = ()
-    repaired: int = 0  # inline terms the model did not write, put in afterwards
+    repaired: int = 0  # inline/replace terms the model did not write, put in afterwards
 
 
 def restore_job(
