@@ -3,10 +3,11 @@
 
 - ``tiny``: the tiny model's generated English-like sentences; its translations are
   meaningless, so only recall, report accuracy and cost mean something.
-- ``trained``: held-out sentences of the synthetic pair (``mtq.tools.synthetic_pair``) that the
-  trained model really translates; glossary nouns get new invented targets, some nouns are
-  kept untranslated, names and places are do-not-translate strings; the reference is the
-  known translation with each term's aligned target word replaced.
+- ``trained``: held-out sentences of the synthetic pair (``mtq.tools.synth_pair``) that the
+  trained model (``mtq.tools.trained_model``) really translates; 30 glossary nouns get new
+  invented targets, 10 nouns are kept untranslated (do-not-translate: the pair has no names or
+  places); the term reference is the known translation with each term's aligned target word
+  replaced.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from mtq.core.terms import TermEntry
+from mtq.tools.synth_pair import NOUNS, Pair, dictionary, pairs
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -27,6 +29,8 @@ class Workload:
     entries: list[TermEntry]
     references: list[str] | None = None  # plain reference translations
     term_references: list[str] | None = None  # with the terms' targets in
+    # per sentence, (target word index, term target) where the alignment puts each term
+    slots: list[list[tuple[int, str]]] | None = None
 
 
 def invented(rng: random.Random, taken: set[str]) -> str:
@@ -56,38 +60,52 @@ def tiny(count: int, seed: int = 7) -> Workload:
 
 
 def trained(count: int, seed: int = 11) -> Workload:
-    from mtq.tools.synthetic_pair import NAMES, NOUNS, PLACES, lexicon
-    from mtq.tools.trained import held_out_pairs
+    """``count`` sentence pairs of the held-out seed (the first 500 are ``TRAINING.json``'s
+    held-out set); the synthetic pair has no proper nouns, so do-not-translate entries are
+    nouns kept in English."""
+    from mtq.tools.train_pair import HELD_OUT_SEED
 
-    pairs = held_out_pairs(count)
+    examples = list(pairs(count, HELD_OUT_SEED))
+    table = dictionary()
+    nouns = sorted(NOUNS)  # the same glossary whatever the count
     rng = random.Random(seed)
-    table = lexicon()
-    taken = {*table, *table.values(), *(n.lower() for n in NAMES + PLACES)}
-    nouns = sorted(NOUNS)
     rng.shuffle(nouns)
-    glossary = {noun: invented(rng, taken) for noun in nouns[:30]}
-    kept_nouns = nouns[30:40]
+    taken = {*table, *table.values()}
+    # lower case like the target language's words: a glossary term the model could write
+    glossary = {noun: invented(rng, taken).lower() for noun in nouns[:30]}
+    kept = nouns[30:40]
     entries = [TermEntry(s, t) for s, t in glossary.items()]
-    entries += [TermEntry(n, n) for n in kept_nouns]
-    entries += [TermEntry(n, n) for n in NAMES[:8] + PLACES[:6]]
-    replaced = {**glossary, **{n: n for n in kept_nouns}}
-    term_refs = []
-    for pair in pairs:
-        words = _words(pair.source)
-        target = _words(pair.target)
-        swapped = [replaced.get(words[pair.alignment[j]].lower(), w) if j < len(pair.alignment)
-                   else w for j, w in enumerate(target)]
-        term_refs.append(_rejoin(swapped, pair.target))
-    return Workload("trained", [p.source for p in pairs], entries,
-                    [p.target for p in pairs], term_refs)
+    entries += [TermEntry(n, n) for n in kept]
+    replaced = {**glossary, **{n: n for n in kept}}
+    slots = [term_slots(p, replaced) for p in examples]
+    return Workload("trained", [p.source for p in examples], entries,
+                    [p.target for p in examples],
+                    [term_reference(p, s) for p, s in zip(examples, slots, strict=True)],
+                    slots)
 
 
-def _words(text: str) -> list[str]:
-    return text[:-1].split() if text[-1:] in ".!" else text.split()
+def term_slots(pair: Pair, replaced: dict[str, str]) -> list[tuple[int, str]]:
+    """Where each term's target belongs: the target word aligned with the source term."""
+    return [(pair.alignment[index], replaced[word])
+            for index, word in enumerate(pair.source_words) if word in replaced]
 
 
-def _rejoin(words: list[str], like: str) -> str:
-    mark = like[-1] if like[-1:] in ".!" else ""
-    if words and like[:1].isupper():
-        words[0] = words[0][:1].upper() + words[0][1:]
-    return " ".join(words) + mark
+def term_reference(pair: Pair, slots: list[tuple[int, str]]) -> str:
+    """The known translation with the aligned target word of each term replaced."""
+    words = pair.target_words
+    for position, target in slots:
+        words[position] = target
+    return joined(words)
+
+
+def joined(words: list[str]) -> str:
+    """Words back into a sentence, the final mark against the last word."""
+    return " ".join(words[:-1]) + words[-1]
+
+
+def split(sentence: str) -> list[str]:
+    """A sentence of the pair as words, the final mark one of them (as ``Pair`` splits)."""
+    stripped = sentence.strip()
+    if stripped[-1:] in ".?":
+        return [*stripped[:-1].split(), stripped[-1]]
+    return stripped.split()

@@ -49,6 +49,7 @@ _INTRANSITIVE = (
     "sleeps runs walks sings dances waits sits stands laughs cries swims jumps falls "
     "works rests smiles talks listens dreams shouts"
 ).split()
+NOUNS: tuple[str, ...] = tuple(_NOUNS)  # public: benchmarks pick glossary terms among them
 _PREPOSITIONS = "in on near under behind with from to over beside into across".split()
 _DETERMINERS = "the a this that my your every some his her our their".split()
 _CONJUNCTIONS = "and but while because".split()

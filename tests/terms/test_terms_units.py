@@ -83,7 +83,7 @@ def test_the_contract_reads_terminology_options() -> None:
     ({"do_not_translate": ["ok", " "]}, "options.do_not_translate[1]: string is empty"),
     ({"do_not_translate": [f"w{n}" for n in range(1001)]}, "hold 1001 entries; the limit is 1000"),
     ({"glossary_id": "no spaces"}, "options.glossary_id must be 1-64 characters"),
-    ({"terms_method": "magic"}, "options.terms_method must be one of mask, inline"),
+    ({"terms_method": "magic"}, "options.terms_method must be one of mask, inline, replace"),
 ])
 def test_an_invalid_glossary_is_an_invalid_job_naming_the_entry(
     options: dict[str, object], message: str
@@ -147,6 +147,35 @@ def test_inline_lets_the_model_read_the_target_and_repairs_what_it_did_not_copy(
     lost = repair(masked.sites, "Geh jetzt.", [], source_length=len(masked.text))
     assert lost.repaired == 2
     assert all(r.found for r in check_segment(masked.terms, lost.text).results)
+
+
+def test_replace_lets_the_model_read_the_term_and_replaces_its_translation() -> None:
+    matcher = TermMatcher([E("checkout", "Kasse"), E("Acme", "Acme")])
+    masked = mask("Go to checkout at Acme now.", "none", (), matcher, replace=True)
+    assert masked.text == "Go to checkout at Acme now." and not masked.codes
+    assert [(masked.text[s:e], t) for s, e, t in masked.sites] == [
+        ("checkout", "Kasse"), ("Acme", "Acme")]
+    links = [((6, 14), (8, 15)), ((18, 22), (20, 24))]
+    mended = repair(masked.sites, "Geh zur Zahlung bei Acme jetzt.", links)
+    assert mended.text == "Geh zur Kasse bei Acme jetzt." and mended.repaired == 1
+    entity = mask("Ask R&amp;D now", "html", (), TermMatcher([E("R&amp;D", "F&amp;E")]),
+                  replace=True)
+    assert entity.text == "Ask R&D now" and entity.sites == ((4, 7, "F&amp;E"),)
+
+
+def test_the_inline_repair_replaces_no_more_words_than_the_target_has() -> None:
+    # Measured on the trained model: the word after an unknown term often attends to it too;
+    # a one-word target replaced both, and the verb was lost.
+    masked = mask("Go to checkout now.", "none", (), TermMatcher([E("checkout", "Kasse")]),
+                  inline=True)
+    site = masked.sites[0][:2]
+    links = [(site, (8, 12)), (site, (13, 18)), ((0, 2), (0, 3))]
+    mended = repair(masked.sites, "Geh zur Kase jetzt.", links)
+    assert mended.text == "Geh zur Kasse jetzt." and mended.repaired == 1
+    two = mask("Go to checkout now.", "none", (), TermMatcher([E("checkout", "die Kasse")]),
+               inline=True)
+    assert repair(two.sites, "Geh zur Kase jetzt.", [(two.sites[0][:2], (8, 12)),
+                  (two.sites[0][:2], (13, 18))]).text == "Geh zur die Kasse."
 
 
 def test_glossary_files() -> None:

@@ -1,4 +1,4 @@
-"""Terminology end to end: the worker on the real broker, both engines, both methods.
+"""Terminology end to end: the worker on the real broker, both engines, every method.
 
 Jobs with a glossary and do-not-translate strings ride in the same batches as a plain job;
 every matched entry's target is in the delivered text and the report says so; the plain job
@@ -17,6 +17,7 @@ from mtq.client.declare import declare_all
 from mtq.client.submit import publish_all
 from mtq.core.contract import DecodeOptions
 from mtq.core.settings import Settings
+from mtq.core.terms import METHODS
 from mtq.core.vouch import CODES as GUARD_CODES
 from tests.integration.helpers import events_by_job, make_job
 from worker.app import Worker
@@ -69,7 +70,7 @@ def test_terms_are_honoured_on_both_engines_and_plain_jobs_are_untouched(
     engine: Engine = load_engine(settings)
     jobs = [make_job("plain", [s for s in SEGMENTS if s and "<" not in s], CALLBACK,
                      options=dict(OPTIONS))]
-    for method in ("mask", "inline"):
+    for method in METHODS:
         options = {**OPTIONS, "glossary": GLOSSARY, "do_not_translate": KEEP,
                    "terms_method": method, "markup": "html", "placeholders": ["printf"]}
         jobs.append(make_job(f"terms-{method}", SEGMENTS, CALLBACK, options=options))
@@ -88,7 +89,7 @@ def test_terms_are_honoured_on_both_engines_and_plain_jobs_are_untouched(
     options = DecodeOptions(OPTIONS["beam_size"], OPTIONS["max_new_tokens"])
     alone = engine.decode(engine.generate(engine.encode(jobs[0]["segments"]), options))
     assert plain["translations"] == alone  # batched with terminology jobs, as alone
-    for method in ("mask", "inline"):
+    for method in METHODS:
         event = events[f"terms-{method}"]
         assert len(event["terms"]) == len(SEGMENTS)
         matched = [[(t["source"], t["target"]) for t in seg] for seg in event["terms"]]

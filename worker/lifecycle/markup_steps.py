@@ -5,9 +5,10 @@ Intake encodes :func:`model_texts` instead of the raw segments; completion passe
 translations through :func:`restore_job`. Both are the identity for a job without
 ``options.markup`` / ``options.placeholders`` and without terminology, so plain jobs take
 exactly today's path. Masking is pure and cheap, so completion masks again instead of carrying
-masks around. Term entries are masked as codes (``mask`` method) or read by the model as their
-targets (``inline``, where a target the model did not write is put in afterwards,
-``mtq/core/markup/inline_terms.py``); the report is computed from the delivered text.
+masks around. Term entries are masked as codes (``mask`` method), read by the model as their
+targets (``inline``) or as themselves (``replace``); with the last two, a target the model did
+not write is put in afterwards (``mtq/core/markup/inline_terms.py``). The report is computed
+from the delivered text.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def _matcher(job: Job) -> TermMatcher | None:
 
 def _mask(job: Job, segment: str, matcher: TermMatcher | None) -> Masked:
     options = job.markup
+    method = job.terms.method
     return mask(segment, options.markup, options.placeholders, matcher,
-                inline=job.terms.method == "inline")
+                inline=method == "inline", replace=method == "replace")
 
 
 def model_texts(job: Job) -> list[str]:
@@ -62,7 +64,7 @@ class RestoredJob:
     translations: tuple[str, ...]
     warnings: tuple[SegmentWarning, ...]
     terms: tuple[SegmentTerms, ...] = ()
-    repaired: int = 0  # inline terms the model did not write, put in afterwards
+    repaired: int = 0  # inline/replace terms the model did not write, put in afterwards
 
 
 def restore_job(
@@ -130,7 +132,7 @@ def _restored(
     warnings: list[SegmentWarning], index: int,
 ) -> tuple[str, int]:
     fixed = 0
-    if masked.sites:  # inline terms: a target the model did not write goes in first
+    if masked.sites:  # inline/replace terms: a target the model did not write goes in first
         mended = repair(masked.sites, translation, links, job.terms.case_sensitive,
                         len(masked.text))
         translation, links, fixed = mended.text, list(mended.links), mended.repaired

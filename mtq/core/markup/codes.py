@@ -41,7 +41,10 @@ class Text:
 
 @dataclass(frozen=True)
 class TermText(Text):
-    """A term the model reads as its target (``inline`` method): ``plain`` is the target."""
+    """A term the model reads as text: its target (``inline``: ``plain`` is the target) or
+    itself (``replace``); where the translation lacks ``target``, the repair puts it in."""
+
+    target: str
 
 
 Item = Text | Code

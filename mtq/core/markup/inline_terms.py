@@ -1,11 +1,12 @@
-"""The ``inline`` terminology method's safety net: a target the model did not write goes in.
+"""Terms read as text (``inline``, ``replace``): a target the model did not write goes in.
 
 With ``inline``, the model reads each term as its target (``Masked.sites``) and usually copies
-it. Where the translation holds a target fewer times than the source has sites for it, each
-site whose target is missing replaces the words aligned with it (the longest run of aligned
-word units, punctuation kept), or, without an alignment, goes in after the translation of the
-nearest aligned word before it (else at the start). The links are moved with the text, so
-codes are placed afterwards as usual. Pure.
+it; with ``replace``, it reads the term itself and translates it. Where the translation holds a
+target fewer times than the source has sites for it, each site whose target is missing
+replaces the words aligned with it (the first words of the longest run of aligned word units,
+no more than the target has; punctuation kept), or, without an alignment, goes in after the
+translation of the nearest aligned word before it (else at the start). The links are moved
+with the text, so codes are placed afterwards as usual. Pure.
 """
 
 from __future__ import annotations
@@ -83,7 +84,14 @@ def _aligned_run(
         else:
             runs.append([k])
     best = max(runs, key=len)
+    # A target of n words replaces at most n: the model's word for the term comes first, and
+    # a neighbour whose attention also fell on the term (an unknown word draws it) stays.
+    best = best[:_word_count(site[2])]
     return spans[best[0]][0], spans[best[-1]][1]
+
+
+def _word_count(target: str) -> int:
+    return max(1, sum(target[s:e][:1].isalnum() for s, e in units(target)))
 
 
 def _insertion_point(

@@ -21,7 +21,7 @@ from mtq.core.markup.codes import Code, Item, Kind, MarkupWarning, TermText, Tex
 from mtq.core.markup.parse import HTML_BLOCKS, parse
 from mtq.core.terms.match import TermMatch, TermMatcher
 
-Site = tuple[int, int, str]  # an inline term in ``Masked.text``: start, end, its target
+Site = tuple[int, int, str]  # a term read as text in ``Masked.text``: start, end, its target
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Masked:
     suffix: str
     warnings: tuple[MarkupWarning, ...]
     terms: tuple[TermMatch, ...] = ()  # every term occurrence in the source, in order
-    sites: tuple[Site, ...] = ()  # inline terms: where the model reads each target
+    sites: tuple[Site, ...] = ()  # inline/replace terms: where each is read, its target
 
     @property
     def term_codes(self) -> bool:
@@ -47,11 +47,12 @@ class Masked:
 
 def mask(
     segment: str, markup: str, placeholders: Sequence[str] = (),
-    terms: TermMatcher | None = None, inline: bool = False,
+    terms: TermMatcher | None = None, inline: bool = False, replace: bool = False,
 ) -> Masked:
     """The text the model reads; with ``terms``, term occurrences are masked (``term`` codes)
-    or, ``inline``, replaced by their targets in the text."""
-    parsed = parse(segment, markup, placeholders, terms, inline)
+    or, ``inline``, replaced by their targets in the text, or, ``replace``, left as they are
+    (each becomes a site: its translation is replaced by the target afterwards)."""
+    parsed = parse(segment, markup, placeholders, terms, inline, replace)
     items, pairs = _collapse_blocks(segment, list(parsed.items), parsed.pairs)
     text, codes, anchors, partner, sites = _build(items, pairs, markup)
     stripped = text.strip()
@@ -149,7 +150,8 @@ def _build(
             anchors = [min(a, length) for a in anchors]
         parts.append(plain)
         if isinstance(item, TermText):
-            sites.append((length + len(plain) - len(item.plain), length + len(plain), item.plain))
+            sites.append((length + len(plain) - len(item.plain), length + len(plain),
+                          item.target))
         length += len(plain)
         last_char = plain[-1]
     partner: list[int | None] = [None] * len(codes)

@@ -68,10 +68,11 @@ class Parsed:
 
 def parse(
     segment: str, markup: str, placeholders: Sequence[str] = (),
-    terms: TermMatcher | None = None, inline: bool = False,
+    terms: TermMatcher | None = None, inline: bool = False, replace: bool = False,
 ) -> Parsed:
     """``segment`` read into text runs and codes; with ``terms``, each term occurrence in the
-    text becomes a ``term`` code (or, ``inline``, a text run the model reads as the target)."""
+    text becomes a ``term`` code (or a text run: ``inline``, the model reads the target;
+    ``replace``, the term itself)."""
     if markup not in MARKUPS:
         raise ValueError(f"unknown markup {markup!r}")
     warnings: list[MarkupWarning] = []
@@ -88,13 +89,14 @@ def parse(
     found: list[TermMatch] = []
     if terms is not None:
         items = [part for item in items
-                 for part in _split_terms(item, terms, inline, markup, found)]
+                 for part in _split_terms(item, terms, (inline, replace), markup, found)]
     pairs = _pair(items, markup, warnings)
     return Parsed(tuple(items), pairs, tuple(warnings), tuple(found))
 
 
 def _split_terms(
-    item: Item, terms: TermMatcher, inline: bool, markup: str, found: list[TermMatch]
+    item: Item, terms: TermMatcher, read: tuple[bool, bool], markup: str,
+    found: list[TermMatch],
 ) -> list[Item]:
     """A text run cut at its term occurrences (matched in the text as written)."""
     if not isinstance(item, Text):
@@ -109,8 +111,11 @@ def _split_terms(
         placed = TermMatch(at, at + len(match.text), match.entry, match.text)
         found.append(placed)
         target = placed.target
+        inline, replace = read
         if inline:
-            out.append(TermText(match.text, target, at))
+            out.append(TermText(match.text, target, at, target))
+        elif replace:
+            out.append(TermText(match.text, unescape(match.text, markup), at, target))
         else:
             out.append(Code(match.text, Kind.TERM, "term", at, target))
         cursor = match.end

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 MAX_INLINE_ENTRIES = 1000  # options.glossary and options.do_not_translate together
 MAX_STORED_ENTRIES = 20000  # one stored glossary version
 MAX_TERM_CHARS = 256
-METHODS = ("mask", "inline")
+METHODS = ("mask", "inline", "replace")
 DNT_METHODS = METHODS
 DEFAULT_METHOD = "inline"
 GLOSSARY_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")

@@ -4,7 +4,7 @@
 stored glossary of the job's tenant and language pair (resolved by the worker at intake);
 ``options.do_not_translate``: strings that must come back unchanged;
 ``options.terms_case_sensitive`` (default true) and ``options.terms_method`` (``inline``,
-the default, or ``mask``).
+the default, ``replace`` or ``mask``).
 """
 
 from __future__ import annotations
