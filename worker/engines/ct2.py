@@ -102,6 +102,9 @@ class CTranslate2Engine:
         self.max_source_tokens = (
             conversion.max_source_tokens if conversion else _tokenizer_limit(self.tokenizer)
         )
+        # The decoder's position table is the source's (Marian, NLLB, M2M100): an output past
+        # it fails the whole batch, so a larger cap is lowered to what the model can write.
+        self.max_new_tokens = max(1, self.max_source_tokens - 1)
         self._defaults = _GenerationDefaults.read(folder, self.tokenizer)
         self.languages = ModelLanguages.from_tokenizer(
             self.tokenizer, LanguageCodes.parse(settings.language_codes)
@@ -150,7 +153,8 @@ class CTranslate2Engine:
         submitted = []
         for chunk in split_for_replicas([len(s) for s in sources], self.replicas):
             tokens = [self.tokenizer.convert_ids_to_tokens(list(sources[i])) for i in chunk]
-            cap = decoding_cap(max(len(sources[i]) for i in chunk), options.max_new_tokens)
+            cap = decoding_cap(max(len(sources[i]) for i in chunk),
+                               min(options.max_new_tokens, self.max_new_tokens))
             if self._defaults.forced_eos:
                 cap = max(1, cap - 1)  # HF spends the last slot of the cap on a forced </s>
             futures = self.translator.translate_batch(

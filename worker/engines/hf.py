@@ -66,6 +66,9 @@ class HFEngine:
         self.pad_id = int(config.pad_token_id)
         limit = getattr(config, "max_position_embeddings", None) or 512
         self.max_source_tokens = int(min(limit, self.tokenizer.model_max_length or limit))
+        # The decoder start token takes position 0: a longer output has no position to read
+        # (an IndexError mid-batch), so a larger cap is lowered to what the model can write.
+        self.max_new_tokens = max(1, int(limit) - 1)
         self.info = ModelInfo(
             name=model_display_name(settings.model),
             revision=model_revision(settings.model, config, settings.model_revision),
@@ -116,6 +119,8 @@ class HFEngine:
         prefixes: Sequence[Sequence[int]] | None,
     ) -> list[Hypothesis]:
         torch = self._torch
+        if options.max_new_tokens > self.max_new_tokens:
+            options = dataclasses.replace(options, max_new_tokens=self.max_new_tokens)
         longest = max(len(s) for s in sources)
         input_ids = torch.full((len(sources), longest), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(sources), longest), dtype=torch.long)
