@@ -29,10 +29,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import vouch_trained
+from bench.vouch_trained import HELD_OUT_SEED
 from mtq.core.contract import DecodeOptions, Job, JobLimits
 from mtq.core.settings import Settings
 from mtq.core.vouch import SuspectOptions
 from mtq.core.vouch.retry import retry_plan
+from mtq.tools.synth_pair import pairs
 from mtq.tools.tiny_corpus import generated_sentences
 from tests.vouch.scripted import Force, Loop, Script, scripted
 from worker.engines.hf import HFEngine
@@ -194,15 +197,19 @@ def _decode_review(engine: HFEngine, ids: list[list[int]], options: DecodeOption
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench vouch", description=__doc__)
-    parser.add_argument("--model", help="HF model folder (default: the tiny model)")
+    parser.add_argument("--model", help="HF model folder, or `trained` for the trained test "
+                        "model and its confidence and natural-output rows (default: the tiny "
+                        "model)")
     parser.add_argument("--sentences", type=int, default=96)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ct2", action="store_true", help="also CTranslate2 (float32)")
     args = parser.parse_args(list(argv))
-    model = args.model or _tiny_model()
+    trained = args.model == "trained"
+    model = _trained_model() if trained else args.model or _tiny_model()
     engine = HFEngine(Settings(model=model, torch_threads=int(os.environ.get("MTQ_TORCH_THREADS",
                                                                               "1"))))
-    texts = list(generated_sentences(args.sentences, seed=11))
+    texts = ([p.source for p in pairs(args.sentences, HELD_OUT_SEED)] if trained
+             else list(generated_sentences(args.sentences, seed=11)))
     ct2 = _converted(model) if args.ct2 else None
     print(f"model {engine.info.name} ({engine.info.compute_type}), {len(texts)} sentences, "
           f"batches of {BATCH}, beam 4, max_new_tokens 64\n")
@@ -210,7 +217,20 @@ def main(argv: Sequence[str]) -> int:
     print("\n".join(cost_rows(engine, texts, DecodeOptions(4, 64), args.repeat, ct2)))
     print("\n| constructed failure | expected | recall | with retry |\n|---|---|---|---|")
     print("\n".join(guard_rows(engine, texts)))
+    if trained:
+        for name, chosen in (("HF", engine), ("CTranslate2 (float32)", ct2)):
+            if chosen is not None:
+                print(f"\n## {name}")
+                vouch_trained.run(chosen, args.sentences)
     return 0
+
+
+def _trained_model() -> str:
+    import tempfile
+
+    from mtq.tools.trained_model import copy_trained_model
+
+    return str(copy_trained_model(Path(tempfile.mkdtemp(prefix="mtq-bench-trained-"))))
 
 
 def _tiny_model() -> str:
