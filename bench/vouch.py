@@ -218,6 +218,10 @@ def main(argv: Sequence[str]) -> int:
     print("\n| constructed failure | expected | recall | with retry |\n|---|---|---|---|")
     print("\n".join(guard_rows(engine, texts)))
     if trained:
+        if ct2 is not None:
+            print("\n| CTranslate2 compute type | same translation as HF float32 | largest "
+                  "difference, same translation | mean | largest, all |\n|---|---|---|---|---|")
+            print("\n".join(vouch_trained.agreement_rows(engine, converted_folder(ct2), texts)))
         for name, chosen in (("HF", engine), ("CTranslate2 (float32)", ct2)):
             if chosen is not None:
                 print(f"\n## {name}")
@@ -252,3 +256,8 @@ def _converted(model: str) -> Any:
     convert_model(Path(model), folder)
     return CTranslate2Engine.from_folder(folder, compute_type="float32", inter_threads=1,
                                          intra_threads=1, device="cpu")
+
+
+def converted_folder(ct2: Any) -> Path:
+    """Where :func:`_converted` put the weights (to load them again in another type)."""
+    return Path(ct2._settings.model)

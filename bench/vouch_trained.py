@@ -219,6 +219,26 @@ def guard_and_retry_rows(engine: Any, sets: dict[str, list[Case]],
     return lines
 
 
+def agreement_rows(hf: Any, folder: Any, texts: Sequence[str]) -> list[str]:
+    """HF float32 against the converted weights in each CPU compute type: how many
+    translations are the same, how far their confidences are apart where they are (largest,
+    mean), and the largest difference over all rows."""
+    from worker.engines.ct2 import CTranslate2Engine
+
+    reference, _ = decode(hf, texts, [OPTIONS] * len(texts))
+    rows = []
+    for compute_type in ("float32", "int8_float32", "int8"):
+        ct2 = CTranslate2Engine.from_folder(folder, compute_type=compute_type, inter_threads=1,
+                                            intra_threads=1, device="cpu")
+        other, _ = decode(ct2, texts, [OPTIONS] * len(texts))
+        same = sum(a.text == b.text for a, b in zip(reference, other, strict=True))
+        gaps = [abs(a.confidence - b.confidence) for a, b in zip(reference, other, strict=True)]
+        alike = [g for g, a, b in zip(gaps, reference, other, strict=True) if a.text == b.text]
+        rows.append(f"| {compute_type} | {same}/{len(texts)} | {max(alike, default=0):.1e} | "
+                    f"{sum(alike) / max(1, len(alike)):.1e} | {max(gaps):.1e} |")
+    return rows
+
+
 def run(engine: Any, count: int) -> None:
     sets = damaged_sets(count)
     decoded: dict[str, list[Decoded]] = {}
