@@ -22,6 +22,7 @@ from bench.registry.scenarios import (
     Checked,
     Plan,
     Rollover,
+    ShadowPair,
     ShadowRun,
     canary,
     rollover,
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace, work: Path, say: Callable[[str], None],
             rows.append(share := canary(plan, args.canary))
             say(canary_table(share))
         if "shadow" in args.runs:
-            rows.append(costs := shadow(plan, args.shadow))
+            rows.append(costs := shadow(plan, args.shadow, args.paced))
             say(shadow_table(costs))
         return rows
 
@@ -114,8 +115,31 @@ def canary_table(row: CanaryRun) -> str:
 
 
 def shadow_table(row: ShadowRun) -> str:
-    without, with_shadow = row.results_per_s
-    metrics = row.metrics
+    lines = [f"| run | {CHECK_HEAD} | client results/s | latency p50 / p95 | shadowed / "
+             "dropped |", "|---|---|---|---|---|---|---|---|---|---|"]
+    pairs = [("saturated", row.saturated)]
+    if row.paced is not None:
+        pairs.append((f"paced {row.paced.pace:.0f} jobs/s", row.paced))
+    ratios = []
+    for label, pair in pairs:
+        metrics = pair.metrics
+        handled = (f"{metrics.get('mtq_shadow_jobs_total', 0):.0f} / "
+                   f"{metrics.get('mtq_shadow_dropped_total', 0):.0f}")
+        for n, (name, shadowed) in enumerate(((f"{label}, without", "–"),
+                                             (f"{label}, shadow {100 * row.share:.0f} %",
+                                              handled))):
+            p50, p95 = pair.latency_s[n]
+            lines.append(f"| {name} | {_checked(pair.checked[n])} | "
+                         f"{pair.results_per_s[n]:.1f} | {p50:.2f} / {p95:.2f} s | {shadowed} |")
+        without, with_shadow = pair.results_per_s
+        ratios.append(f"{label} {with_shadow / without if without else 0:.3f}")
+    lines += ["", "client results/s with / without the shadow: " + ", ".join(ratios), ""]
+    return "\n".join(lines + agreement_table(row.offered, pairs[-1][1]))
+
+
+def agreement_table(offered: int, pair: ShadowPair) -> list[str]:
+    """The shadow's exported agreement after its run (the paced one when there is one)."""
+    metrics = pair.metrics
     jobs = metrics.get("mtq_shadow_jobs_total", 0.0)
     chrf = metrics.get("mtq_shadow_chrf_sum", 0.0) / jobs if jobs else float("nan")
     ratio = metrics.get("mtq_shadow_length_ratio_sum", 0.0) / jobs if jobs else float("nan")
@@ -128,24 +152,19 @@ def shadow_table(row: ShadowRun) -> str:
 
     warnings = sorted((k.split("{", 1)[1].rstrip("}"), v) for k, v in metrics.items()
                       if k.startswith("mtq_shadow_warnings_total{"))
-    return "\n".join([
-        f"| run | {CHECK_HEAD} | client results/s |", "|---|---|---|---|---|---|---|---|",
-        f"| without shadow | {_checked(row.checked[0])} | {without:.1f} |",
-        f"| with shadow {100 * row.share:.0f} % | {_checked(row.checked[1])} | "
-        f"{with_shadow:.1f} |", "",
-        f"with / without: {with_shadow / without if without else 0:.3f}", "",
+    return [
         "| offered | shadowed | dropped | mean chrF | mean length ratio | confidence Δ "
         "≤ −0.05 / within / > +0.05 | warning disagreements |", "|---|---|---|---|---|---|---|",
-        f"| {row.offered} | {jobs:.0f} | {metrics.get('mtq_shadow_dropped_total', 0):.0f} "
+        f"| {offered} | {jobs:.0f} | {metrics.get('mtq_shadow_dropped_total', 0):.0f} "
         f"| {chrf:.1f} | {ratio:.3f} | {delta_share('-inf', '-0.05'):.0f} % / "
         f"{delta_share('-0.05', '0.05'):.0f} % / {delta_share('0.05', '+Inf'):.0f} % | "
         f"{metrics.get('mtq_shadow_warning_disagreements_total', 0):.0f} of {deltas:.0f} |",
         "", "warnings (side, code): " + (", ".join(f"{k} {v:.0f}" for k, v in warnings)
                                          or "none"), "",
-    ])
+    ]
 
 
-def main(argv: Sequence[str]) -> int:
+def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench registry", description=__doc__)
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--segments", type=int, default=2, help="per job")
@@ -153,15 +172,23 @@ def main(argv: Sequence[str]) -> int:
                         help="distinct sources the jobs draw on")
     parser.add_argument("--canary", type=float, default=0.1)
     parser.add_argument("--shadow", type=float, default=0.5)
+    parser.add_argument("--paced", type=float, default=0.5,
+                        help="the shadow's second pair: publish at this fraction of the "
+                        "saturated rate (0: none)")
     parser.add_argument("--poll", type=float, default=1.0, help="MTQ_REGISTRY_POLL_S")
     parser.add_argument("--threads", type=int, default=1, help="the worker's torch threads")
     parser.add_argument("--runs", default=",".join(RUNS), help="which of " + ", ".join(RUNS))
     parser.add_argument("--tracking-uri", help="an MLflow server to use (default: start one)")
     args = parser.parse_args(list(argv))
     args.runs = tuple(r for r in args.runs.split(",") if r)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per fetch
     if unknown := set(args.runs) - set(RUNS):
         parser.error(f"unknown runs: {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per fetch
     with tempfile.TemporaryDirectory(prefix="mtq-bench-registry-") as folder:
         run(args, Path(folder), print, args.tracking_uri)
     return 0

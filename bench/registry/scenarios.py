@@ -133,6 +133,7 @@ def rollover(plan: Plan) -> Rollover:
     switched = marks.get("switched", float("nan"))
     first_v2 = min((r.arrived for r in results.values() if r.version == "2"),
                    default=float("nan"))
+    start = nth_arrival(results, 0.05)  # before this the pipeline fills up
     end = nth_arrival(results, 0.95)  # past this the backlog runs out: not saturated
     mib = [(t, b / 2**20) for t, b in streamed.rss]
     freed = marks.get("freed", mib[-1][0])
@@ -141,7 +142,7 @@ def rollover(plan: Plan) -> Rollover:
         check(plan.sentences, sources, streamed), switched - moved, first_v2 - moved,
         marks.get("load_s", float("nan")), freed - moved, streamed.resident_after,
         (before, max(m for t, m in mib if moved <= t <= freed + 1), mib[-1][1]),
-        (rate(results, streamed.first_publish, moved), rate(results, moved, switched),
+        (rate(results, start, moved), rate(results, moved, switched),
          rate(results, switched, end)),
     )
 
@@ -181,37 +182,71 @@ def canary(plan: Plan, share: float) -> CanaryRun:
 
 
 @dataclass(frozen=True)
-class ShadowRun:
-    share: float
-    checked: tuple[Checked, Checked]  # without, with
-    results_per_s: tuple[float, float]  # first publish to last result, without and with
-    offered: int  # jobs whose id hashes below the share
+class ShadowPair:
+    """The same jobs without and with the shadow, at one publishing pace."""
+
+    pace: float  # jobs/s published (0: all at once, the worker saturated)
+    checked: tuple[Checked, Checked]
+    results_per_s: tuple[float, float]  # first publish to last result
+    latency_s: tuple[tuple[float, float], tuple[float, float]]  # (p50, p95) per run
     metrics: dict[str, float]  # mtq_shadow_* samples after the run with it
 
 
-def shadow(plan: Plan, share: float) -> ShadowRun:
+@dataclass(frozen=True)
+class ShadowRun:
+    share: float
+    offered: int  # jobs whose id hashes below the share
+    saturated: ShadowPair
+    paced: ShadowPair | None
+
+
+def shadow(plan: Plan, share: float, paced: float) -> ShadowRun:
+    """Saturated first; then, with ``paced`` > 0, published at that fraction of the
+    saturated rate without the shadow, so the worker has idle time to lend it."""
     registered = plan.registered
     registered.move_alias("champion", "1")
     registered.move_alias("challenger", "2")
     bodies, sources = plan.workload("shadow")
     offered = sum(canary_point(job_id) < share for job_id in sources)
-    runs = []
-    for setting in ("", f"models:/{registered.name}@challenger:{share}"):
-        settings = plan.settings.replace(model=plan.reference, shadow=setting)
+    setting = f"models:/{registered.name}@challenger:{share}"
+    saturated = _shadow_pair(plan, bodies, sources, setting, offered, 0.0)
+    pace = paced * saturated.results_per_s[0]
+    return ShadowRun(share, offered, saturated,
+                     _shadow_pair(plan, bodies, sources, setting, offered, pace) if pace else None)
 
-        def settled(watch: Watch, on: bool = bool(setting)) -> bool:
+
+def _shadow_pair(plan: Plan, bodies: list[dict[str, Any]], sources: dict[str, list[str]],
+                 setting: str, offered: int, pace: float) -> ShadowPair:
+    runs = []
+    for shadowing in ("", setting):
+        settings = plan.settings.replace(model=plan.reference, shadow=shadowing)
+
+        def settled(watch: Watch, on: bool = bool(shadowing)) -> bool:
             handled = (watch.metric("mtq_shadow_jobs_total")
                        + watch.metric("mtq_shadow_dropped_total"))
             return not on or handled >= offered
 
-        runs.append(stream(settings, registered.url, plan.cache, bodies, settle=settled))
+        runs.append(stream(settings, plan.registered.url, plan.cache, bodies, settle=settled,
+                           pace=pace))
     without, with_shadow = runs
-    return ShadowRun(
-        share, (check(plan.sentences, sources, without), check(plan.sentences, sources,
-                                                                 with_shadow)),
-        (_client_rate(without), _client_rate(with_shadow)), offered, with_shadow.shadow)
+    return ShadowPair(
+        pace, (check(plan.sentences, sources, without), check(plan.sentences, sources,
+                                                                with_shadow)),
+        (_client_rate(without), _client_rate(with_shadow)),
+        (_latency(without, bodies, pace), _latency(with_shadow, bodies, pace)),
+        with_shadow.shadow)
 
 
 def _client_rate(streamed: Streamed) -> float:
     last = max(r.arrived for r in streamed.results.values())
     return len(streamed.results) / max(last - streamed.first_publish, 1e-9)
+
+
+def _latency(streamed: Streamed, bodies: list[dict[str, Any]], pace: float
+             ) -> tuple[float, float]:
+    """p50 and p95 from each job's due publish time (the first publish when not paced) to
+    its result: a publisher running late counts against the worker."""
+    found = sorted(streamed.results[body["job_id"]].arrived - streamed.first_publish
+                   - (n / pace if pace else 0.0)
+                   for n, body in enumerate(bodies) if body["job_id"] in streamed.results)
+    return found[len(found) // 2], found[int(0.95 * (len(found) - 1))]

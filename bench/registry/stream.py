@@ -83,10 +83,11 @@ def job_body(job_id: str, segments: list[str], options: dict[str, int]) -> dict[
 def stream(
     settings: Settings, tracking_uri: str, cache: Path, jobs: list[dict[str, Any]], *,
     on_progress: Callable[[Watch], None] = lambda watch: None, settle: Callable[[Watch], bool]
-    = lambda watch: True, timeout_s: float = 1800,
+    = lambda watch: True, pace: float = 0.0, timeout_s: float = 1800,
 ) -> Streamed:
     """Run ``jobs`` through a fresh worker in a private vhost; ``settle`` is polled after the
-    last result until true (or 120 s), before the worker stops."""
+    last result until true (or 120 s), before the worker stops; ``pace``: jobs published per
+    second (0: all at once)."""
     with private_vhost("mtq-bench-registry") as (amqp_url, _vhost):
         run_settings = settings.replace(amqp_url=amqp_url, routes=(ROUTE,), metrics_port=0)
         asyncio.run(declare_all(run_settings))
@@ -97,7 +98,7 @@ def stream(
             asyncio.run(worker.run(health=False))), name="bench-worker", daemon=True)
         thread.start()
         sink = SinkProcess(RESULTS, amqp_url)
-        client = PublisherProcess(amqp_url, jobs)
+        client = PublisherProcess(amqp_url, jobs, pace)
         marks: dict[str, float] = {}
         try:
             _until_consuming(worker, thread, amqp_url)
