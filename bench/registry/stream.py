@@ -97,10 +97,12 @@ def stream(
         thread = threading.Thread(target=lambda: codes.append(
             asyncio.run(worker.run(health=False))), name="bench-worker", daemon=True)
         thread.start()
-        sink = SinkProcess(RESULTS, amqp_url)
-        client = PublisherProcess(amqp_url, jobs, pace)
         marks: dict[str, float] = {}
-        try:
+        sink: SinkProcess | None = None
+        client: PublisherProcess | None = None
+        try:  # whatever fails, the worker stops before its vhost goes
+            sink = SinkProcess(RESULTS, amqp_url)
+            client = PublisherProcess(amqp_url, jobs, pace)
             _until_consuming(worker, thread, amqp_url)
             if not client.wait_connected(120):
                 raise RuntimeError("the client process did not connect in 120 s")
@@ -133,9 +135,10 @@ def stream(
             resident = len(worker.models.engines)
         finally:
             _stop(worker, thread)
-            arrivals = sink.stop()
-            sink.close()
-            client.close()
+            arrivals = sink.stop() if sink is not None else None
+            if client is not None:
+                client.close()
+        assert arrivals is not None
     results = {job_id: _result(arrivals.times[job_id], body)
                for job_id, (_headers, body) in zip(arrivals.times, arrivals.hooks, strict=True)}
     return Streamed(first, results, arrivals.duplicates, rss, marks, shadow, resident)
