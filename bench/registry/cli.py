@@ -32,7 +32,7 @@ from bench.registry.versions import build_versions, differing_sentences, registe
 from mtq.core.contract import DecodeOptions
 from mtq.core.settings import Settings
 
-OPTIONS = DecodeOptions(beam_size=2, max_new_tokens=32)
+OPTIONS = DecodeOptions(beam_size=4, max_new_tokens=48)  # the trained model's beam
 RUNS = ("rollover", "canary", "shadow")
 
 
@@ -167,7 +167,7 @@ def agreement_table(offered: int, pair: ShadowPair) -> list[str]:
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench registry", description=__doc__)
     parser.add_argument("--jobs", type=int, default=2000)
-    parser.add_argument("--segments", type=int, default=2, help="per job")
+    parser.add_argument("--segments", type=int, default=4, help="per job")
     parser.add_argument("--sentences", type=int, default=120,
                         help="distinct sources the jobs draw on")
     parser.add_argument("--canary", type=float, default=0.1)

@@ -1,6 +1,6 @@
 """The three runs of ``python -m bench registry`` and what each one measures.
 
-- rollover: the alias moves from version 1 to 2 once a third of the results are in;
+- rollover: the alias moves from version 1 to 2 once a quarter of the results are in;
 - canary: ``MTQ_CANARY`` at a share, the alias and the challenger fixed;
 - shadow: the same jobs without and with ``MTQ_SHADOW``, back to back.
 
@@ -111,7 +111,7 @@ def rollover(plan: Plan) -> Rollover:
     registered = plan.registered
     registered.move_alias("champion", "1")
     bodies, sources = plan.workload("roll")
-    move_at = max(1, plan.jobs // 3)
+    move_at = max(1, plan.jobs // 4)
     reference = plan.reference
 
     def on_progress(watch: Watch) -> None:
