@@ -16,6 +16,8 @@
                                               engine, against a monotone baseline
     python -m bench vouch [--model PATH]      confidence and guards: cost on plain batches,
                                               recall on constructed failures, retry
+    python -m bench registry [--jobs N]       MLflow registry: rollover under a stream of
+                                              jobs, canary share, shadow agreement and cost
 
 Without a subcommand the suite runs (``python -m bench --help`` lists its options). Each
 subcommand's module is imported only when chosen: ``gpu`` must start on a machine that has
@@ -42,6 +44,7 @@ COMMANDS = {
     "terms": "bench.terms",
     "placement": "bench.placement",
     "vouch": "bench.vouch",
+    "registry": "bench.registry.cli",
 }
 
 

@@ -16,9 +16,11 @@ from typing import Any
 
 def publish_jobs(
     amqp_url: str, jobs: list[dict[str, Any]], ready: Event, go: Event,
-    out: Queue[tuple[str, float, float]],
+    out: Queue[tuple[str, float, float]], pace: float = 0.0,
 ) -> None:
-    """Connect, say ready, wait for go, then validate and publish every job with confirms.
+    """Connect, say ready, wait for go, then validate and publish every job with confirms;
+    with ``pace`` (jobs per second) job ``n`` is published no earlier than ``n / pace`` s
+    after the first.
 
     Puts ``("ok", first_publish, last_confirm)`` in ``out`` (``time.monotonic``, which is
     CLOCK_MONOTONIC on Linux and so comparable across processes), or ``("error", ...)``.
@@ -32,8 +34,10 @@ def publish_jobs(
             ready.set()
             go.wait()
             first = time.monotonic()
-            for job in jobs:
+            for number, job in enumerate(jobs):
                 validate(job, limits)
+                if pace and (wait := first + number / pace - time.monotonic()) > 0:
+                    time.sleep(wait)
                 publisher.publish(job)
             out.put(("ok", first, time.monotonic()))
     except Exception as exc:
@@ -44,13 +48,14 @@ def publish_jobs(
 class PublisherProcess:
     """The parent's handle on a :func:`publish_jobs` child: connect, go, then its answer."""
 
-    def __init__(self, amqp_url: str, jobs: list[dict[str, Any]]) -> None:
+    def __init__(self, amqp_url: str, jobs: list[dict[str, Any]], pace: float = 0.0) -> None:
         context = multiprocessing.get_context("spawn")
         self._ready, self._go = context.Event(), context.Event()
         self._out: Any = context.Queue()
         self.status: tuple[str, float, float] | None = None
         self.process = context.Process(
-            target=publish_jobs, args=(amqp_url, jobs, self._ready, self._go, self._out),
+            target=publish_jobs,
+            args=(amqp_url, jobs, self._ready, self._go, self._out, pace),
             name="mtq-bench-client",
         )
         self.process.start()

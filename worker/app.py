@@ -38,6 +38,7 @@ from worker.engines.model_set import ModelSet
 from worker.lifecycle.drain import stop_when_idle
 from worker.lifecycle.driver import Lifecycle
 from worker.lifecycle.jobs import InFlightJob
+from worker.lifecycle.retranslate import retranslate
 from worker.metrics import WorkerMetrics
 from worker.registry.loader import RegistryLoader
 from worker.registry.rollover import Rollover
@@ -181,8 +182,7 @@ class Worker:
         shadow = Shadow(
             share, lambda: self.models.current(share.reference)[1],
             lambda: not self._inference.busy and self.queue.waiting() == 0,
-            DecodeOptions(self.settings.default_beam_size, self.settings.default_max_new_tokens),
-            self.registry,
+            retranslate, self.registry,
         )
         self.lifecycle.completed_observers.append(shadow.offer)
         return shadow

@@ -223,3 +223,9 @@ def test_shadow_translates_again_drops_and_exports_agreement(
     count = registry.get_sample_value("mtq_shadow_chrf_count")
     total = registry.get_sample_value("mtq_shadow_chrf_sum")
     assert count == len(shadowed) and total is not None and total < 100 * count  # v2 differs
+    deltas = registry.get_sample_value("mtq_shadow_confidence_delta_count")
+    assert deltas == 3 * len(shadowed)  # one confidence difference per segment
+    # Both tiny models run every output to the token cap: each side flags every segment.
+    for side in ("champion", "challenger"):
+        assert registry.get_sample_value("mtq_shadow_warnings_total",
+                                         {"side": side, "code": "truncated"}) == deltas
