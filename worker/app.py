@@ -38,7 +38,7 @@ from worker.engines.model_set import ModelSet
 from worker.lifecycle.drain import stop_when_idle
 from worker.lifecycle.driver import Lifecycle
 from worker.lifecycle.jobs import InFlightJob
-from worker.lifecycle.retranslate import retranslate
+from worker.lifecycle.shadowing import retranslate
 from worker.metrics import WorkerMetrics
 from worker.registry.loader import RegistryLoader
 from worker.registry.rollover import Rollover

@@ -14,7 +14,7 @@ from mtq.core.events import CompletedEvent, JobStats, ModelInfo
 from mtq.core.markup import SegmentWarning
 from mtq.core.model_routes import Canary
 from worker.engines import Engine
-from worker.lifecycle.retranslate import retranslate
+from worker.lifecycle.shadowing import retranslate
 from worker.registry.shadow import Retranslation, Shadow, warning_codes
 
 pytest.importorskip("sacrebleu", reason="needs pip install 'mtq[registry]'")
