@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from mtq.core.contract import DecodeOptions, Job
 from worker.engines.base import Engine
-from worker.engines.languages import ModelLanguages
+from worker.engines.languages import BILINGUAL, ModelLanguages
+from worker.engines.model_set import Served
 from worker.lifecycle.markup_steps import model_inputs, restore_job
 from worker.registry.shadow import Retranslation
 from worker.vouch.review import review
@@ -25,17 +26,11 @@ def retranslate(engine: Engine, job: Job) -> Retranslation:
     pair = languages.pair(job.source_lang, job.target_lang) if languages is not None else None
     if languages is not None and pair is None:
         raise ValueError(f"{engine.info.name} cannot serve {job.route}")
-    sources = [texts[i] for i in live]
-    if pair is not None and pair.explicit:
-        ids = engine.encode(sources, pair)
-        prefixes = [list(pair.target_prefix)] * len(ids) if pair.target_prefix else None
-    else:
-        ids, prefixes = engine.encode(sources), None
+    # Encoded as intake encodes a client's job: the pair's language tokens where explicit.
+    ids = Served(engine.info.name, engine, pair or BILINGUAL).encode([texts[i] for i in live])
+    prefixes = [list(pair.target_prefix)] * len(ids) if pair and pair.target_prefix else None
     options = DecodeOptions(job.options.beam_size, job.options.max_new_tokens)
-    if prefixes is None:
-        found = engine.generate_scored(ids, options) if ids else []
-    else:
-        found = engine.generate_scored(ids, options, prefixes=prefixes)
+    found = engine.generate_scored(ids, options, prefixes=prefixes) if ids else []
     decoded = engine.decode([h.tokens for h in found]) if found else []
     outputs: list[list[int] | None] = [[] for _ in job.segments]
     translations = ["" for _ in job.segments]
